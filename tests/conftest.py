@@ -1,0 +1,52 @@
+"""Shared test fixtures: everything offline, audio generated or read from installed packages."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+FESTVOX_RU = Path("/usr/share/festival/voices/russian/msu_ru_nsh_clunits")
+
+
+@pytest.fixture(scope="session")
+def festvox_wavs() -> list[Path]:
+    """Real recordings of one Russian speaker (Debian festvox-ru)."""
+    wavs = sorted((FESTVOX_RU / "wav").glob("*.wav"))
+    if not wavs:
+        pytest.fail("festvox-ru is not installed: run 'make install'")
+    return wavs
+
+
+@pytest.fixture(scope="session")
+def espeak(tmp_path_factory):
+    """Render text with espeak-ng: ``espeak(text, voice="en") -> Path`` of a 22.05 kHz wav."""
+    if shutil.which("espeak-ng") is None:
+        pytest.fail("espeak-ng is not installed: run 'make install'")
+    root = tmp_path_factory.mktemp("espeak")
+    counter = iter(range(10_000))
+
+    def render(text: str, voice: str = "en") -> Path:
+        path = root / f"{next(counter):04d}.wav"
+        subprocess.run(["espeak-ng", "-v", voice, "-w", str(path), text], check=True)
+        return path
+
+    return render
+
+
+@pytest.fixture
+def sine():
+    """``sine(freq=220, seconds=1, sr=16000, amp=0.3) -> float32 array``."""
+
+    def make(freq: float = 220.0, seconds: float = 1.0, sr: int = 16_000, amp: float = 0.3) -> np.ndarray:
+        t = np.arange(int(seconds * sr)) / sr
+        return (amp * np.sin(2 * np.pi * freq * t)).astype(np.float32)
+
+    return make
