@@ -1,0 +1,105 @@
+"""Scores, lyrics on notes and singing synthesis: the sung pitch and onsets are checked against the score."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from voicetwin.errors import InputError
+from voicetwin.sing import Note, Score, SingOptions, f0_plan, read_score, render, set_lyrics, write_midi
+
+MELODY = [(60, 1), (60, 1), (67, 1), (67, 1), (69, 1), (69, 1), (67, 2)]
+
+
+def _score(beat: float = 0.5) -> Score:
+    notes, t = [], 0.0
+    for pitch, beats in MELODY:
+        notes.append(Note(t, beats * beat * 0.95, float(pitch)))
+        t += beats * beat
+    return Score(notes, 60 / beat)
+
+
+def test_lyrics_on_notes_with_melisma():
+    score = set_lyrics(_score(), "Twin-kle twin-kle lit-tle _", "en")
+    assert [n.lyric for n in score.notes] == ["Twin", "kle", "twin", "kle", "lit", "tle", None]
+    assert [n.word_end for n in score.notes[:2]] == [False, True]
+    score = set_lyrics(_score(), "мо-ло-ко в ле-су", "ru")
+    assert [n.lyric for n in score.notes][:5] == ["мо", "ло", "ко", "в ле", "су"]
+    with pytest.raises(InputError, match="syllables"):
+        set_lyrics(_score(), "one two three four five six seven eight", "en")
+
+
+def test_midi_round_trip_with_lyric_events(tmp_path):
+    score = set_lyrics(_score(), "Twin-kle twin-kle lit-tle star", "en")
+    path = write_midi(score, tmp_path / "song.mid")
+    back = read_score(path)
+    assert [n.lyric for n in back.notes] == [n.lyric for n in score.notes]
+    assert [n.pitch for n in back.notes] == [n.pitch for n in score.notes]
+    assert np.allclose([n.start for n in back.notes], [n.start for n in score.notes], atol=2e-3)
+    slower = read_score(path, tempo=60, transpose=2)
+    assert abs(slower.notes[1].start - 2 * score.notes[1].start) < 1e-3 and slower.notes[0].pitch == 62
+    with pytest.raises(InputError, match="lyrics"):
+        read_score(write_midi(_score(), tmp_path / "nolyrics.mid"))
+
+
+def test_musicxml_with_music21(tmp_path):
+    music21 = pytest.importorskip("music21")
+    s = music21.stream.Stream()
+    s.append(music21.tempo.MetronomeMark(number=120))
+    for pitch, text, syllabic in [("C4", "Twin", "begin"), ("C4", "kle", "end"), ("G4", "star", "single")]:
+        n = music21.note.Note(pitch, quarterLength=1)
+        n.lyrics.append(music21.note.Lyric(text=text, syllabic=syllabic))
+        s.append(n)
+    tied = music21.note.Note("G4", quarterLength=1)
+    tied.tie = music21.tie.Tie("stop")
+    s[-1].tie = music21.tie.Tie("start")
+    s.append(tied)
+    path = tmp_path / "song.musicxml"
+    s.write("musicxml", fp=str(path))
+    score = read_score(path)
+    assert [n.lyric for n in score.notes] == ["Twin", "kle", "star"]
+    assert [n.word_end for n in score.notes] == [False, True, True]
+    assert abs(score.notes[2].duration - 1.0) < 1e-6  # tied into one note of two beats at 120 BPM
+
+
+def test_f0_plan_follows_the_score_with_vibrato_on_long_notes():
+    score = _score()
+    opts = SingOptions(frame_period=5.0)
+    f0 = f0_plan(score.notes, int(score.seconds / 0.005) + 10, opts)
+    mid_first = f0[int(0.2 / 0.005)]
+    assert abs(1200 * np.log2(mid_first / 261.63)) < 1
+    long_note = score.notes[-1]
+    seg = f0[int((long_note.start + 0.45) / 0.005): int((long_note.end - 0.06) / 0.005)]
+    cents = 1200 * np.log2(seg / 392.0)
+    assert 20 < np.abs(cents).max() <= 31  # vibrato of +-30 cents
+    assert f0[int((score.notes[0].end + 0.01) / 0.005)] == 0  # rest between detached notes
+
+
+@pytest.mark.parametrize("language,lyrics", [("ru", "мо-ло-ко в ле-су _"), ("en", "Twin-kle twin-kle lit-tle star")])
+def test_sung_pitch_and_onsets_match_the_score(language, lyrics):
+    import pyworld
+
+    score = set_lyrics(_score(), lyrics, language)
+    audio, sr = render(score, SingOptions(language=language, sample_rate=16000))
+    assert sr == 16000 and abs(len(audio) / sr - (score.seconds + 0.3)) < 0.05
+    f0, _ = pyworld.harvest(audio.astype(np.float64), sr, f0_floor=80, f0_ceil=800, frame_period=5.0)
+    plan = f0_plan(score.notes, len(f0), SingOptions(vibrato_cents=0.0, portamento=0.0))
+    both = (f0 > 0) & (plan > 0)
+    assert both.sum() > 0.6 * (plan > 0).sum()  # the notes are sung (voiced)
+    cents = np.abs(1200 * np.log2(f0[both] / plan[both]))
+    assert np.median(cents) < 20
+    # vowels land on the beat: the note-to-note leap C4 -> G4 is reached within 40 ms of the onset
+    onset = score.notes[2].start
+    frames = np.arange(int((onset - 0.15) / 0.005), int((onset + 0.2) / 0.005))
+    hit = [i for i in frames if f0[i] > 0 and abs(1200 * np.log2(f0[i] / 392.0)) < 50]
+    assert hit and abs(hit[0] * 0.005 - onset) < 0.04
+
+
+def test_breath_in_a_rest():
+    notes = [Note(0.2, 0.5, 60.0, "la"), Note(1.5, 0.5, 62.0, "la")]
+    audio, sr = render(Score(notes), SingOptions(language="en", base="espeak", sample_rate=16000))
+    rest = audio[int(1.1 * sr): int(1.3 * sr)]
+    silence = audio[int(0.85 * sr): int(0.95 * sr)]
+    assert np.sqrt(np.mean(rest**2)) > 3 * np.sqrt(np.mean(silence**2)) + 1e-5
+    without, _ = render(Score(notes), SingOptions(language="en", base="espeak", sample_rate=16000, breaths=False))
+    assert np.sqrt(np.mean(without[int(1.0 * sr): int(1.3 * sr)] ** 2)) < 1e-3
