@@ -50,6 +50,10 @@ class ModelNotFoundError(VoiceTwinError):
     """A model name is not in the registry and is not a local path."""
 
 
+class ConsentError(VoiceTwinError):
+    """A voice has no valid consent record, or the use asked for is outside its scope."""
+
+
 class MissingDependencyError(VoiceTwinError):
     """An optional dependency is not installed."""
 
