@@ -40,6 +40,8 @@ def test_midi_round_trip_with_lyric_events(tmp_path):
     assert abs(slower.notes[1].start - 2 * score.notes[1].start) < 1e-3 and slower.notes[0].pitch == 62
     with pytest.raises(InputError, match="lyrics"):
         read_score(write_midi(_score(), tmp_path / "nolyrics.mid"))
+    russian = set_lyrics(_score(), "мо-ло-ко в ле-су", "ru")
+    assert [n.lyric for n in read_score(write_midi(russian, tmp_path / "ru.mid")).notes] == [n.lyric for n in russian.notes]
 
 
 def test_musicxml_with_music21(tmp_path):

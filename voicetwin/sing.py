@@ -151,8 +151,11 @@ def _monophonic(notes: list[Note]) -> list[Note]:
 def read_midi(path: str | Path) -> Score:
     """Melody and lyrics of a standard MIDI file: the track with lyric events (else the one with most notes)."""
     mido = require("mido", "sing", "reading MIDI scores")
-    try:
-        mid = mido.MidiFile(str(path))
+    try:  # lyrics in UTF-8 (any language), else the standard's latin-1
+        try:
+            mid = mido.MidiFile(str(path), charset="utf-8")
+        except UnicodeDecodeError:
+            mid = mido.MidiFile(str(path), charset="latin-1")
     except Exception as exc:
         raise InputError(f"not a readable MIDI file ({exc})", path=path) from exc
     tempo_map: list[tuple[int, int]] = []  # (tick, microseconds per beat)
@@ -262,11 +265,11 @@ def read_musicxml(path: str | Path) -> Score:
 
 
 def write_midi(score: Score, path: str | Path, ticks_per_beat: int = 480) -> Path:
-    """Write ``score`` as a one-track standard MIDI file with lyric meta events (``"Twin-"`` for word-inner)."""
+    """Write ``score`` as a one-track standard MIDI file with lyric meta events in UTF-8 (``"Twin-"`` for word-inner)."""
     mido = require("mido", "sing", "writing MIDI scores")
     from .files import atomic_path
 
-    mid = mido.MidiFile(ticks_per_beat=ticks_per_beat)
+    mid = mido.MidiFile(ticks_per_beat=ticks_per_beat, charset="utf-8")
     track = mido.MidiTrack()
     mid.tracks.append(track)
     tempo = mido.bpm2tempo(score.tempo)

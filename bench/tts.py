@@ -1,0 +1,220 @@
+"""Speak and sing benchmark: prints each target of the speak/sing issue next to the measured figure.
+
+    python bench/tts.py                                    # base synthesisers only (no conversion)
+    python bench/tts.py --voice-ru voices/festvox_ru --voice-en voices/awb --refs-en DIR_OF_REAL_EN_CLIPS
+
+* duration: 20 held-out festvox-ru texts (the last 20 utterances of txt.done.data), each requested at a length from
+  0.8x to 1.25x of its natural length; error = |measured / requested - 1| of the written audio;
+* English: 20 sentences below, Whisper tiny.en word error rate of the spoken (and converted) lines;
+* similarity (with a voice): GE2E and d-vector cosine to the centroid of real clips of the target (voicetwin.eval);
+* singing: a 30 s melody written here (octave leaps, a 2 s sustained note, a run of sixteenth notes) as a MIDI file
+  with lyric events, sung, then judged by WORLD harvest F0 against the score on voiced frames; note onsets are the
+  first frame within 50 cents of a new note (notes at least a semitone from the previous one);
+* speed: seconds of audio per second of wall-clock time (x real time), one process on this machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+from voicetwin.sing import Note, Score, SingOptions, f0_plan, read_score, set_lyrics, sing, write_midi  # noqa: E402
+from voicetwin.tts import SpeakOptions, speak, synthesize  # noqa: E402
+
+FESTVOX = Path("/usr/share/festival/voices/russian/msu_ru_nsh_clunits")
+
+EN_LINES = [
+    "The old lighthouse keeper climbed the stairs every evening at dusk.",
+    "She folded the letter twice and hid it under the loose floorboard.",
+    "We missed the last train, so we walked home along the river.",
+    "His grandfather taught him to fix clocks in a tiny workshop.",
+    "The market opens at seven, but the best bread is gone by eight.",
+    "Nobody noticed the cat sleeping on top of the piano.",
+    "They painted the fence bright blue to annoy the neighbours.",
+    "A cold wind came down from the hills and rattled the windows.",
+    "I promised my sister I would call her before the end of the week.",
+    "The orchestra tuned their instruments while the audience found their seats.",
+    "He kept every ticket from every film he had ever seen.",
+    "The garden was full of tomatoes that nobody wanted to pick.",
+    "Please leave the keys with the porter at the front desk.",
+    "The children built a raft out of barrels and old planks.",
+    "Rain fell all night and the road was flooded by morning.",
+    "She laughed so hard that she had to sit down on the steps.",
+    "The doctor said the fever would pass in a day or two.",
+    "We found an old map of the city in the attic.",
+    "The baker hums the same song every morning while he works.",
+    "After the storm, the whole village came out to clear the streets.",
+]
+
+# (MIDI pitch or None for a rest, beats); 72 BPM: 30 s
+SONG = [
+    (62, 1), (69, 1), (67, 0.5), (66, 0.5), (64, 1), (62, 2), (None, 1),            # leap up a fifth
+    (57, 1), (69, 1), (67, 1), (64, 1), (66, 3), (None, 1),                          # octave leap, held note
+    (62, 0.25), (64, 0.25), (66, 0.25), (67, 0.25), (69, 0.25), (71, 0.25), (72, 0.25), (74, 0.25),  # fast run
+    (74, 2), (72, 1), (71, 1), (69, 1), (62, 1), (None, 1),                           # octave drop
+    (64, 1), (66, 1), (67, 1), (69, 1), (71, 0.5), (69, 0.5), (67, 1), (66, 1), (64, 1), (62, 4),
+]
+SONG_LYRICS = ("Ве-чер ти-хий на-стал, свет в о-кне по-гас, лу-на _ _ _ _ _ _ "
+               "вы-со-ко в но-чи, и по-ёт ве-тер в ду-ше мо-ей _")
+
+
+def song_score(bpm: float = 72.0) -> Score:
+    beat = 60.0 / bpm
+    notes, t = [], 0.0
+    for pitch, beats in SONG:
+        if pitch is not None:
+            notes.append(Note(t, beats * beat * 0.97, float(pitch)))
+        t += beats * beat
+    return Score(notes, bpm)
+
+
+def festvox_heldout(n: int = 20) -> list[tuple[str, str]]:
+    lines = (FESTVOX / "etc" / "txt.done.data").read_text(encoding="utf-8").splitlines()
+    items = [(line.split()[1], line.split('"')[1]) for line in lines if '"' in line]
+    return items[-n:]
+
+
+def load_voice(path: str | None):
+    if not path:
+        return None
+    from voicetwin.tts import voice_class
+
+    return voice_class().load(path)
+
+
+def bench_duration(voice, lines: list[tuple[str, str]]) -> dict:
+    factors = np.linspace(0.8, 1.25, len(lines))
+    errors, audio_s, wall = [], 0.0, 0.0
+    for (uid, text), factor in zip(lines, factors):
+        natural = synthesize(text, SpeakOptions(language="ru")).seconds
+        target = natural * factor
+        t0 = time.perf_counter()
+        audio, sr = speak(voice, text, SpeakOptions(language="ru", duration=target, tolerance=0.02))
+        wall += time.perf_counter() - t0
+        audio_s += len(audio) / sr
+        errors.append(abs(len(audio) / sr / target - 1))
+    return {"mean": float(np.mean(errors)), "max": float(np.max(errors)), "speed": audio_s / wall}
+
+
+def bench_speak(voice, lines: list[str], language: str) -> tuple[list, dict]:
+    out, audio_s, wall = [], 0.0, 0.0
+    synthesize(lines[0], SpeakOptions(language=language))  # load the base synthesiser outside the timing
+    for text in lines:
+        t0 = time.perf_counter()
+        audio, sr = speak(voice, text, SpeakOptions(language=language))
+        wall += time.perf_counter() - t0
+        audio_s += len(audio) / sr
+        out.append((audio, sr))
+    return out, {"speed": audio_s / wall}
+
+
+def pitch_and_onsets(audio: np.ndarray, sr: int, score: Score) -> dict:
+    from voicetwin.eval import extract_f0
+
+    f0 = extract_f0((audio, sr), method="harvest", frame_period_ms=5.0, f0_floor=60.0, f0_ceil=1000.0)
+    plan = f0_plan(score.notes, len(f0), SingOptions(vibrato_cents=0.0, portamento=0.0))
+    both = (f0 > 0) & (plan > 0)
+    cents = np.abs(1200 * np.log2(f0[both] / plan[both]))
+    onsets = []
+    for prev, n in zip(score.notes, score.notes[1:]):
+        if abs(n.pitch - prev.pitch) < 1:
+            continue
+        target = 440 * 2 ** ((n.pitch - 69) / 12)
+        frames = range(max(0, int((n.start - 0.15) / 0.005)), min(len(f0), int((n.start + 0.25) / 0.005)))
+        hit = [i for i in frames if f0[i] > 0 and abs(1200 * np.log2(f0[i] / target)) < 50]
+        onsets.append(abs(hit[0] * 0.005 - n.start) * 1000 if hit else 250.0)
+    return {"median_cents": float(np.median(cents)), "voiced": float(both.sum() / max(1, (plan > 0).sum())),
+            "octave_errors": float(np.mean(cents > 600)), "onset_median_ms": float(np.median(onsets)),
+            "onset_p90_ms": float(np.percentile(onsets, 90)), "onsets_within_30ms": float(np.mean(np.array(onsets) <= 30)),
+            "onsets": len(onsets)}
+
+
+def similarity(clips: list, refs: list) -> dict:
+    from voicetwin.eval import similarity_report
+
+    report = similarity_report(clips, refs)
+    return {k: v.score for k, v in report.items()}
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--voice-ru", default=None, help="voice built from festvox-ru (without the held-out lines)")
+    ap.add_argument("--voice-en", default=None, help="English voice")
+    ap.add_argument("--refs-en", default=None, help="folder of real clips of the English voice's speaker")
+    ap.add_argument("--out", default="out/bench_tts", help="where the song and samples are written")
+    ap.add_argument("--lines", type=int, default=20)
+    args = ap.parse_args()
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    rows: list[tuple[str, str, str]] = []
+    voice_ru, voice_en = load_voice(args.voice_ru), load_voice(args.voice_en)
+    tag_ru = "converted" if voice_ru else "base espeak-ng, no conversion"
+    tag_en = "converted" if voice_en else "base piper joe, no conversion"
+
+    held = festvox_heldout(args.lines)
+    d = bench_duration(voice_ru, held)
+    rows.append(("ru --duration error, 20 lines at 0.8-1.25x", "<= 3%",
+                 f"mean {100 * d['mean']:.2f}%, max {100 * d['max']:.2f}% ({tag_ru})"))
+    rows.append(("ru speak speed with --duration", "> 3x real time", f"{d['speed']:.1f}x ({tag_ru})"))
+    ru_clips, s = bench_speak(voice_ru, [t for _, t in held], "ru")
+    rows.append(("ru speak speed, natural pace", "> 3x real time", f"{s['speed']:.1f}x ({tag_ru})"))
+    if voice_ru:
+        refs = [FESTVOX / "wav" / f"{uid}.wav" for uid, _ in held]
+        sim = similarity(ru_clips, refs)
+        rows.append(("ru GE2E / d-vector similarity", ">= 0.85 / >= 0.75",
+                     " / ".join(f"{v:.3f}" for v in sim.values())))
+    else:
+        rows.append(("ru GE2E / d-vector similarity", ">= 0.85 / >= 0.75", "not measured: no --voice-ru"))
+
+    en_clips, s = bench_speak(voice_en, EN_LINES[: args.lines], "en")
+    from voicetwin.eval import wer_report
+
+    wer = wer_report(list(zip(en_clips, EN_LINES[: args.lines])))
+    rows.append(("en Whisper tiny.en WER", "<= 10%", f"{100 * wer['wer']:.1f}% ({tag_en})"))
+    rows.append(("en speak speed, natural pace", "> 3x real time", f"{s['speed']:.1f}x ({tag_en})"))
+    if voice_en and args.refs_en:
+        refs = sorted(Path(args.refs_en).glob("*.wav"))
+        sim = similarity(en_clips, refs)
+        rows.append(("en GE2E / d-vector similarity", ">= 0.85 / >= 0.75", " / ".join(f"{v:.3f}" for v in sim.values())))
+    else:
+        rows.append(("en GE2E / d-vector similarity", ">= 0.85 / >= 0.75", "not measured: no --voice-en/--refs-en"))
+
+    midi = write_midi(set_lyrics(song_score(), SONG_LYRICS, "ru"), out / "song.mid")
+    score = read_score(midi)
+    t0 = time.perf_counter()
+    audio, sr = sing(voice_ru, score, SingOptions(language="ru"))
+    wall = time.perf_counter() - t0
+    from voicetwin.audio import save_audio
+
+    save_audio(out / "song.wav", audio, sr)
+    p = pitch_and_onsets(audio, sr, score)
+    rows.append(("sing: median |pitch error| on voiced frames", "<= 20 cents",
+                 f"{p['median_cents']:.1f} cents (voiced {100 * p['voiced']:.0f}% of note frames, "
+                 f"{100 * p['octave_errors']:.1f}% octave errors; {tag_ru})"))
+    rows.append(("sing: note onsets", "within 30 ms",
+                 f"median {p['onset_median_ms']:.0f} ms, 90th pct {p['onset_p90_ms']:.0f} ms, "
+                 f"{100 * p['onsets_within_30ms']:.0f}% of {p['onsets']} within 30 ms"))
+    rows.append(("sing speed (song of %.0f s)" % score.seconds, "> 3x real time", f"{len(audio) / sr / wall:.1f}x"))
+    if voice_ru:
+        sim = similarity([(audio, sr)], [FESTVOX / "wav" / f"{uid}.wav" for uid, _ in held])
+        rows.append(("sing GE2E similarity", ">= 0.80", f"{sim.get('ge2e', float('nan')):.3f}"))
+    else:
+        rows.append(("sing GE2E similarity", ">= 0.80", "not measured: no --voice-ru"))
+
+    width = max(len(r[0]) for r in rows)
+    print(f"{'measure'.ljust(width)}  {'target':<18}  measured")
+    for name, target, got in rows:
+        print(f"{name.ljust(width)}  {target:<18}  {got}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
