@@ -407,3 +407,5 @@ def _syllabify_en(word: str) -> list[str]:
 def words(text: str) -> list[str]:
     """Words of a lyric or line: letters, digits, ``+``, ``'`` and hyphens inside words; other punctuation dropped."""
     return re.findall(r"[\w+'’]+(?:-[\w+'’]+)*-?|_", text)
+
+normalize_text = normalize
