@@ -1,0 +1,77 @@
+"""Tiny inputs for the browser test of the demo, all generated here (nothing third-party is committed).
+
+Writes into OUT (default out/ui-test/inputs):
+- archive/archive.wav + references/*.wav: a short example archive (festvox-ru speaker between espeak-ng voices,
+  music and noise; ``voicetwin.examples.make_archive``);
+- take.wav: a performer's line (espeak-ng, Russian);
+- song.wav: a sung phrase (a sine melody with vibrato, for singing mode);
+- face.mp4: a talking face (scikit-image's astronaut photo, mouth driven by the take's loudness);
+- scene/scene.yaml + scene/line1.wav: a one-line scene for the project's voice (``voice: voice``).
+
+    python tests/ui/make_inputs.py [OUT]
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+
+SR = 16_000
+
+
+def sung_phrase(seconds: float = 2.4) -> np.ndarray:
+    """A melody of four notes around A3 with vibrato and a little breath noise, (samples,) at 16 kHz."""
+    rng = np.random.default_rng(0)
+    notes = [57, 59, 60, 62]
+    t = np.arange(int(seconds * SR)) / SR
+    midi = np.array(notes)[np.minimum((t / (seconds / len(notes))).astype(int), len(notes) - 1)]
+    f0 = 440.0 * 2 ** ((midi - 69) / 12) * (1 + 0.01 * np.sin(2 * np.pi * 5.5 * t))
+    phase = 2 * np.pi * np.cumsum(f0) / SR
+    voice = sum(np.sin(k * phase) / k ** 1.2 for k in range(1, 12))
+    envelope = np.minimum(1, np.minimum(t, seconds - t) / 0.05)
+    return (0.2 * voice * envelope + 0.003 * rng.standard_normal(len(t))).astype(np.float32)
+
+
+def main(out: str = "out/ui-test/inputs") -> Path:
+    from voicetwin.audio import save_audio
+    from voicetwin.examples import espeak, make_archive
+
+    out = Path(out)
+    if (out / "done").exists():
+        return out
+    out.mkdir(parents=True, exist_ok=True)
+    make_archive(out / "archive", minutes=0.4, container="wav", seed=3, n_references=2)
+    take = espeak("Добрый вечер. Я очень рад вас видеть.", voice="ru+m3", speed=150)
+    save_audio(out / "take.wav", take, SR)
+    save_audio(out / "song.wav", sung_phrase(), SR)
+
+    from skimage import data
+
+    from voicetwin.lipsync import synthesize_talking_face
+    from voicetwin.video import write_video
+
+    frames = synthesize_talking_face(data.astronaut(), take, SR, fps=25.0, size=192)
+    write_video(out / "face.mp4", frames, 25.0, take[: int(len(frames) / 25.0 * SR)], SR)
+
+    scene = out / "scene"
+    scene.mkdir(exist_ok=True)
+    line = espeak("Здравствуйте.", voice="ru+m3", speed=150)
+    save_audio(scene / "line1.wav", line, SR)
+    seconds = len(line) / SR
+    (scene / "scene.yaml").write_text(
+        "production: The Last Letter\n"
+        "duration: 4.0\n"
+        "characters:\n"
+        "  IVAN: {voice: voice}\n"
+        "lines:\n"
+        f"  - {{id: l1, character: IVAN, start: 1.0, end: {1.0 + seconds + 0.2:.2f}, recording: line1.wav}}\n",
+        encoding="utf-8",
+    )
+    (out / "done").write_text("ok\n")
+    return out
+
+
+if __name__ == "__main__":
+    print(main(*sys.argv[1:2]))
