@@ -1,0 +1,1111 @@
+"""Batch dubbing of film scenes: render every line, fit it to its slot, mix over the M&E, deliver.
+
+For each line of a scene (``voicetwin.scene``) a renderer of its source kind makes the audio (``RENDERERS``: a
+performer ``recording`` converted into the voice, ``text`` spoken, a ``score`` sung). The line is then fitted to its
+slot: synthesised lines are re-synthesised at the slot's length; otherwise the speech is time-stretched (Rubber
+Band's R3 engine, or the built-in WSOLA) up to ``max_stretch``, borrowing from the gap before the next line when the
+slot is too short. Speech is never cut: a line that cannot fit even so is placed at the cap, overruns, and is
+reported. Each line's speech onset is placed on its slot's start.
+
+Lines are cached by a hash of their inputs (source file contents, voice files, text, options, slot, settings), so a
+re-run with ``resume=True`` renders only lines that are missing or changed. The mix is a pure function of the cached
+lines and the stems: dialogue over the M&E with optional side-chain ducking, one gain to the loudness target
+(EBU R128, measured with pyloudnorm) and an oversampled true-peak limiter. Every time-varying step (ducking ramps,
+limiter hold and smoothing) has finite support, so a changed line changes the mix only inside its window plus
+``edit_margin`` seconds; the mix gain is kept from the previous run (``cache/mix.json``) while the result stays
+within ``GAIN_LOCK_LU`` of the target.
+
+    from voicetwin.dub import DubOptions, dub
+    report = dub("scene.yaml", "out/scene1", DubOptions(workers=2, resume=True))
+
+Deliverables in the output folder: ``dialogue.wav``, ``music_effects.wav``, ``mix.wav`` (48 kHz, 24-bit; dialogue +
+M&E = mix), ``mix.mp4`` (the scene's picture, copied, with the mix in AAC), ``subtitles.srt``, ``subtitles.ass``,
+``report.json`` (deterministic: a row per line) and ``run.json`` (this run's timings and cache hits).
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import json
+import math
+import os
+import shutil
+import subprocess
+import tempfile
+import time
+import traceback
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+
+from . import __version__
+from .errors import ConfigError, EmptyAudioError, InputError, MissingDependencyError, VoiceTwinError, require
+from .files import atomic_path, sha256_file, write_json, write_text
+from .scene import Cue, Line, OutputSettings, Scene, format_ass, format_srt, load_scene
+
+CACHE_VERSION = 1
+MARGIN = 0.05  # s of silence kept before the onset and after the end of each line
+FIT_TOLERANCE = 0.03  # a rendition within 3% of its slot is not stretched
+GAIN_LOCK_LU = 0.3  # a previous mix gain is kept while the mix stays this close to the target
+LIMITER_HOLD = 0.02  # s
+LIMITER_SMOOTH = 0.005  # s
+TRUE_PEAK_MARGIN = 0.3  # dB below the ceiling the limiter aims at (AAC and other meters overshoot a little)
+OVERSAMPLE = 4
+
+
+class DubError(VoiceTwinError):
+    """A dub could not be completed (some lines failed); the message lists them."""
+
+
+class CapabilityMissing(MissingDependencyError):
+    """A line needs a capability that this installation does not have."""
+
+    def __init__(self, module: str, purpose: str):
+        VoiceTwinError.__init__(self, f"{purpose} needs voicetwin.{module}, which this installation does not have",
+                                fix="update voicetwin, or give the line another source")
+        self.module = module
+
+
+@dataclass(frozen=True)
+class DubOptions:
+    """How a dub runs. ``executor``: ``local`` (worker processes on this machine) or ``ray`` (a Ray cluster: the
+    one at ``ray_address``, or a local instance with ``workers`` CPUs). ``only``: line ids to render afresh (the
+    others come from the cache; the mix is rebuilt when every line is available). ``resume``: reuse cached lines."""
+
+    workers: int = 1
+    executor: str = "local"
+    resume: bool = False
+    only: tuple[str, ...] = ()
+    ray_address: str | None = None
+    mux_video: bool = True
+
+    def __post_init__(self):
+        if not 1 <= self.workers <= 256:
+            raise ConfigError(f"workers must be between 1 and 256, got {self.workers}")
+        if self.executor not in ("local", "ray"):
+            raise ConfigError(f"unknown executor '{self.executor}'", fix="use 'local' or 'ray'")
+
+
+# ------------------------------------------------------------------------------------------------ renderers
+
+
+@dataclass
+class Rendered:
+    """A line as its capability made it: mono float32 ``(samples,)`` at ``sample_rate``. ``fitted``: the
+    capability already made it last the requested duration (no stretching needed)."""
+
+    audio: np.ndarray
+    sample_rate: int
+    fitted: bool = False
+    converted: bool = False
+    notes: list[str] = field(default_factory=list)
+
+
+class LineRenderer(Protocol):
+    """Renders one source kind. ``duration``: seconds the speech should last (edge silence excluded), or None."""
+
+    def __call__(self, line: Line, duration: float | None) -> Rendered: ...
+
+
+@functools.lru_cache(maxsize=4)
+def _voice(path: str):
+    from .voice import Voice
+
+    return Voice.load(path)
+
+
+def _capability(module: str, purpose: str):
+    import importlib
+
+    try:
+        return importlib.import_module(f"{__package__}.{module}")
+    except ModuleNotFoundError as exc:
+        if exc.name == f"{__package__}.{module}":
+            raise CapabilityMissing(module, purpose) from exc
+        raise
+
+
+def render_text(line: Line, duration: float | None) -> Rendered:
+    """Speak ``line.text`` (``voicetwin.tts.speak``), re-synthesised to ``duration`` when given."""
+    tts = _capability("tts", "a text line")
+    voice = _voice(line.voice) if line.voice else None
+    kwargs: dict[str, Any] = {"language": line.language, "base": line.base}
+    notes = []
+    if duration is not None:
+        try:
+            audio, sr = tts.speak(voice, line.source.value, duration=duration + 2 * MARGIN, **kwargs)
+            return Rendered(np.asarray(audio, np.float32), int(sr), fitted=True, converted=voice is not None)
+        except InputError as exc:
+            notes.append(f"synthesis could not reach the slot length ({exc}); rendered at its own pace")
+    audio, sr = tts.speak(voice, line.source.value, rate=line.rate, **kwargs)
+    return Rendered(np.asarray(audio, np.float32), int(sr), fitted=False, converted=voice is not None, notes=notes)
+
+
+def render_recording(line: Line, duration: float | None) -> Rendered:
+    """A performer's recording converted into the voice (speech mode); ``voice: none`` keeps it as recorded."""
+    from .audio import load_audio
+
+    audio, sr = load_audio(line.source.value)
+    if line.voice is None:
+        return Rendered(audio, sr, notes=["recording used as it is (voice: none)"])
+    from .voice import ConvertOptions
+
+    transpose = None if line.transpose is None else float(line.transpose)
+    out, out_sr = _voice(line.voice).convert(audio, sr, ConvertOptions(mode="speech", transpose=transpose))
+    return Rendered(np.asarray(out, np.float32), int(out_sr), converted=True)
+
+
+def render_score(line: Line, duration: float | None) -> Rendered:
+    """Sing ``line.source`` (a MIDI or MusicXML score) with ``voicetwin.sing``; with ``duration``, the score is
+    re-timed (its tempo changed) so that its notes span the slot, and sung again: no waveform stretching."""
+    sing = _capability("sing", "a sung line (score)")
+    voice = _voice(line.voice) if line.voice else None
+    score = sing.read_score(line.source.value, lyrics=line.lyrics, language=line.language)
+    notes = []
+    fitted = False
+    if duration is not None and score.notes:
+        span = max(n.end for n in score.notes) - min(n.start for n in score.notes)
+        tempo = score.tempo * span / duration
+        if 20.0 <= tempo <= 400.0:
+            score, fitted = sing.retime(score, tempo), True
+        else:
+            notes.append(f"the score would need {tempo:.0f} BPM to fill the slot; sung at its own tempo")
+    kwargs: dict[str, Any] = {"language": line.language, "base": line.base}
+    if line.transpose is not None:
+        kwargs["transpose"] = float(line.transpose)
+    audio, sr = sing.sing(voice, score, **kwargs)
+    return Rendered(np.asarray(audio, np.float32), int(sr), fitted=fitted, converted=voice is not None, notes=notes)
+
+
+RENDERERS: dict[str, LineRenderer] = {"recording": render_recording, "text": render_text, "score": render_score}
+
+
+# ------------------------------------------------------------------------------------------------ fitting
+
+
+def speech_bounds(audio: np.ndarray, sample_rate: int, floor_db: float = -40.0, hop: float = 0.005) -> tuple[int, int]:
+    """Sample range ``[start, end)`` of the sound in ``audio``: 5 ms frames within ``floor_db`` of the loudest.
+    Returns ``(0, 0)`` for silence."""
+    n = max(1, int(hop * sample_rate))
+    frames = len(audio) // n
+    if frames == 0:
+        return 0, 0
+    power = np.mean(np.square(audio[: frames * n].reshape(frames, n), dtype=np.float64), axis=1)
+    if power.max() <= 1e-10:
+        return 0, 0
+    loud = np.flatnonzero(power > power.max() * 10 ** (floor_db / 10))
+    return int(loud[0]) * n, min(len(audio), (int(loud[-1]) + 1) * n)
+
+
+@functools.lru_cache(maxsize=1)
+def _rubberband() -> str | None:
+    return shutil.which("rubberband")
+
+
+def time_stretch(audio: np.ndarray, sample_rate: int, ratio: float, method: str = "rubberband") -> np.ndarray:
+    """Change the duration of ``audio`` by ``ratio`` (> 1 longer) without changing its pitch.
+
+    ``rubberband``: the Rubber Band CLI, R3 engine (Debian ``rubberband-cli``); ``wsola``: built-in
+    waveform-similarity overlap-add. The output has ``round(len * ratio)`` samples."""
+    n_out = int(round(len(audio) * ratio))
+    if abs(ratio - 1.0) < 1e-6:
+        return audio.astype(np.float32)
+    if method == "rubberband":
+        exe = _rubberband()
+        if exe is None:
+            raise MissingDependencyError("rubberband", None, "time-stretching lines (apt-get install rubberband-cli, "
+                                         "or set output: {stretcher: wsola})")
+        import soundfile as sf
+
+        with tempfile.TemporaryDirectory(prefix="voicetwin-rb-") as tmp:
+            src, dst = Path(tmp) / "in.wav", Path(tmp) / "out.wav"
+            sf.write(src, audio.astype(np.float32), sample_rate, subtype="FLOAT")
+            proc = subprocess.run([exe, "-q", "-3", "-D", f"{n_out / sample_rate:.6f}", str(src), str(dst)],
+                                  capture_output=True, text=True)
+            if proc.returncode != 0 or not dst.exists():
+                raise InputError(f"rubberband failed: {proc.stderr.strip()[-300:]}", fix="try output: {stretcher: wsola}")
+            out, _ = sf.read(dst, dtype="float32")
+    else:
+        out = wsola(audio, sample_rate, ratio)
+    out = out[:n_out]
+    return np.pad(out, (0, n_out - len(out))).astype(np.float32)
+
+
+def wsola(audio: np.ndarray, sample_rate: int, ratio: float, frame: float = 0.04, tolerance: float = 0.012) -> np.ndarray:
+    """Waveform-similarity overlap-add time-stretch: 40 ms Hann frames at 50% overlap in the output, each taken
+    from within ``tolerance`` s of its nominal input position where it best continues the previous frame."""
+    n = max(8, int(frame * sample_rate) // 2 * 2)
+    hop = n // 2
+    dmax = int(tolerance * sample_rate)
+    n_out = int(round(len(audio) * ratio))
+    pad = n + dmax
+    x = np.pad(audio.astype(np.float64), (pad, pad + n))
+    window = np.hanning(n + 1)[:n]
+    y = np.zeros(n_out + n)
+    weight = np.zeros(n_out + n)
+    prev = None
+    for k in range(n_out // hop + 1):
+        nominal = int(round(k * hop / ratio)) + pad
+        if prev is None:
+            pos = nominal
+        else:
+            target = x[prev + hop: prev + hop + n]
+            lo = max(0, nominal - dmax)
+            region = x[lo: nominal + dmax + n]
+            corr = np.correlate(region, target, mode="valid")
+            pos = lo + int(np.argmax(corr))
+        y[k * hop: k * hop + n] += window * x[pos: pos + n]
+        weight[k * hop: k * hop + n] += window
+        prev = pos
+    return (y[:n_out] / np.maximum(weight[:n_out], 1e-3)).astype(np.float32)
+
+
+@dataclass(frozen=True)
+class Fit:
+    """How a line was fitted. Seconds; ``ratio`` = output / input speech duration (1 = untouched)."""
+
+    speech_in: float
+    speech_out: float
+    ratio: float
+    borrowed: float
+    overrun: float
+    warnings: tuple[str, ...]
+
+
+def plan_fit(speech: float, slot: float, room: float, fitted: bool, cap: float) -> tuple[float, float, float, list[str]]:
+    """Choose the speech duration of a line: ``(target seconds, borrowed s, overrun s, warnings)``.
+
+    ``slot``: the line's slot; ``room``: the slot plus the gap that may be borrowed (up to the next line less the
+    minimum gap). A line that is too long is compressed to its slot up to ``cap``; beyond that it borrows from the
+    gap at the cap; beyond the gap it overruns at the cap (reported, never truncated). A line shorter than its slot
+    keeps its length."""
+    warnings = []
+    room = max(room, slot)
+    if speech <= slot * (1 + FIT_TOLERANCE) and speech <= room:
+        if not fitted and speech < slot * 0.75:
+            warnings.append(f"the speech ({speech:.2f} s) is much shorter than its slot ({slot:.2f} s)")
+        return speech, max(0.0, speech - slot), 0.0, warnings
+    target = slot
+    if speech / target > cap:
+        target = min(room, speech / cap)
+    overrun = 0.0
+    if speech / target > cap + 1e-9:
+        target = speech / cap
+        overrun = target - room
+        warnings.append(f"cannot fit: {speech:.2f} s of speech needs {speech / room:.2f}x to fit the slot and the "
+                        f"following gap ({room:.2f} s); placed at {cap:.2f}x, overrunning by {overrun:.2f} s")
+    return target, max(0.0, target - slot), overrun, warnings
+
+
+def fit_to_slot(rendered: Rendered, line: Line, room: float, settings: OutputSettings) -> tuple[np.ndarray, Fit]:
+    """Fit a rendered line: ``(audio at settings.sample_rate with MARGIN s of lead-in, Fit)``."""
+    from .audio import resample
+
+    audio, sr = rendered.audio, rendered.sample_rate
+    start, end = speech_bounds(audio, sr)
+    if end <= start:
+        raise EmptyAudioError(f"line '{line.id}' rendered to silence", fix="check the line's source")
+    speech = (end - start) / sr
+    target, borrowed, overrun, warnings = plan_fit(speech, line.slot, room, rendered.fitted, settings.max_stretch)
+    m = int(MARGIN * sr)
+    piece = audio[max(0, start - m): end + m]
+    ratio = target / speech
+    if abs(ratio - 1.0) > 1e-4:
+        piece = time_stretch(piece, sr, ratio, settings.stretcher)
+    piece = resample(piece, sr, settings.sample_rate)
+    out_sr = settings.sample_rate
+    s, e = speech_bounds(piece, out_sr)
+    m = int(MARGIN * out_sr)
+    piece = piece[max(0, s - m): e + m].astype(np.float32)
+    lead = min(s, m)
+    piece = np.concatenate([np.zeros(m - lead, np.float32), piece])  # exactly MARGIN s before the onset
+    fit = Fit(speech, (e - s) / out_sr, ratio, borrowed, overrun, tuple(rendered.notes) + tuple(warnings))
+    return piece, fit
+
+
+def _fade(audio: np.ndarray, n: int) -> np.ndarray:
+    n = min(n, len(audio) // 2)
+    if n > 0:
+        ramp = np.linspace(0.0, 1.0, n, endpoint=False, dtype=np.float32)
+        audio[:n] *= ramp
+        audio[len(audio) - n:] *= ramp[::-1]
+    return audio
+
+
+# ------------------------------------------------------------------------------------------------ one line
+
+
+@dataclass(frozen=True)
+class LineTask:
+    """Everything a worker needs to render one line (picklable). ``room``: seconds from the slot start the line may
+    use (its slot plus the borrowable gap)."""
+
+    scene: str
+    line: Line
+    room: float
+    settings: OutputSettings
+    key: str
+
+
+@dataclass
+class LineResult:
+    scene: str
+    line_id: str
+    key: str
+    ok: bool
+    audio: np.ndarray | None = None
+    info: dict = field(default_factory=dict)
+    error: str | None = None
+    seconds: float = 0.0
+    cached: bool = False
+
+
+@functools.lru_cache(maxsize=8)
+def _reference_embedding(folder: str) -> np.ndarray:
+    from .audio import load_audio
+    from .files import expand_media
+    from .speaker import SpeakerEncoder
+
+    clips = [load_audio(p, sample_rate=16_000)[0] for p in expand_media([folder])[:20]]
+    return SpeakerEncoder.load("ge2e").enroll(clips, 16_000)
+
+
+def _similarity(audio: np.ndarray, sample_rate: int, reference: str) -> float:
+    from .speaker import SpeakerEncoder
+
+    encoder = SpeakerEncoder.load("ge2e")
+    return float(encoder.similarity(encoder.embed(audio, sample_rate), _reference_embedding(reference)))
+
+
+def render_line(task: LineTask, events: Any = None) -> LineResult:
+    """Render, fit, level and watermark one line. Never raises for a line's own failure: the result says why."""
+    t0 = time.perf_counter()
+    line, settings = task.line, task.settings
+
+    def stage(name: str, done: int) -> None:
+        if events is not None:
+            events.put({"event": "stage", "scene": task.scene, "line": line.id, "stage": name, "done": done})
+
+    try:
+        stage("render", 0)
+        kind_duration = line.slot if line.source.kind in ("text", "score") and line.rate == 1.0 else None
+        rendered = RENDERERS[line.source.kind](line, kind_duration)
+        stage("fit", 1)
+        audio, fit = fit_to_slot(rendered, line, task.room, settings)
+        stage("level", 2)
+        from .audio import loudness_lufs
+
+        m = int(MARGIN * settings.sample_rate)
+        speech = audio[m: len(audio) - m]
+        level = loudness_lufs(speech, settings.sample_rate)
+        gain_db = (settings.dialogue_loudness - level if np.isfinite(level) else 0.0) + line.gain
+        audio = (audio * 10 ** (gain_db / 20)).astype(np.float32)
+        marked = None
+        if settings.watermark and (rendered.converted or line.source.kind != "recording"):
+            stage("watermark", 3)
+            from .watermark import embed, payload_for
+
+            voice_id = Path(line.voice).name if line.voice else "base"
+            payload = payload_for(voice_id, task.key[:12])
+            audio = embed(audio, settings.sample_rate, payload)
+            marked = {"voice_id": voice_id, "render_id": task.key[:12], **payload.to_dict()}
+        peak = float(np.max(np.abs(audio)))
+        if peak > 1.0:  # a loud line in a quiet mix: keep it below full scale, the mix gain restores the balance
+            audio = audio / peak
+            gain_db -= 20 * math.log10(peak)
+        audio = _fade(audio, int(settings.fade * settings.sample_rate))
+        similarity = _similarity(audio, settings.sample_rate, line.reference) if line.reference else None
+        info = {
+            "speech_in": round(fit.speech_in, 4),
+            "speech_out": round(fit.speech_out, 4),
+            "stretch_ratio": round(fit.ratio, 4),
+            "resynthesised": rendered.fitted,
+            "converted": rendered.converted,
+            "borrowed": round(fit.borrowed, 4),
+            "overrun": round(fit.overrun, 4),
+            "fits": fit.overrun <= 0,
+            "line_gain_db": round(gain_db, 2),
+            "similarity": None if similarity is None else round(similarity, 4),
+            "watermark": marked,
+            "warnings": list(fit.warnings),
+        }
+        stage("done", 4)
+        return LineResult(task.scene, line.id, task.key, True, audio, info, seconds=time.perf_counter() - t0)
+    except VoiceTwinError as exc:
+        message = str(exc)
+    except Exception as exc:  # a library failed on this line: report it for this line, keep the others going
+        tb = traceback.extract_tb(exc.__traceback__)[-1]
+        message = f"{type(exc).__name__}: {exc} (at {Path(tb.filename).name}:{tb.lineno})"
+    return LineResult(task.scene, line.id, task.key, False, error=message, seconds=time.perf_counter() - t0)
+
+
+# ------------------------------------------------------------------------------------------------ cache
+
+
+@functools.lru_cache(maxsize=256)
+def _file_hash(path: str, size: int, mtime: float) -> str:
+    return sha256_file(path)
+
+
+def _hash_path(path: str | None) -> str | None:
+    if path is None:
+        return None
+    p = Path(path)
+    files = sorted(q for q in p.rglob("*") if q.is_file()) if p.is_dir() else [p]
+    h = hashlib.sha256()
+    for q in files:
+        st = q.stat()
+        h.update(f"{q.relative_to(p) if p.is_dir() else q.name}:{_file_hash(str(q), st.st_size, st.st_mtime)}".encode())
+    return h.hexdigest()
+
+
+def line_key(line: Line, room: float, settings: OutputSettings) -> str:
+    """Hash of everything a line's render depends on: its fields, the contents of its source file, voice and
+    reference, the room it may use, and the settings that shape a line."""
+    fields = asdict(line)
+    fields.pop("yaml_line")
+    fields.pop("text")  # the subtitle text; a text line's words are in its source
+    payload = {
+        "cache_version": CACHE_VERSION,
+        "voicetwin": __version__,
+        "line": fields,
+        "source_hash": _hash_path(line.source.value) if line.source.kind != "text" else None,
+        "voice_hash": _hash_path(line.voice),
+        "reference_hash": _hash_path(line.reference),
+        "room": round(room, 6),
+        "settings": {k: v for k, v in asdict(settings).items() if k not in ("loudness", "true_peak", "ducking")},
+    }
+    return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()
+
+
+class LineCache:
+    """Rendered lines in ``folder``: ``<id>.<key16>.npy`` (float32 at the output rate) + ``.json`` info."""
+
+    def __init__(self, folder: str | Path):
+        self.folder = Path(folder)
+
+    def _paths(self, line_id: str, key: str) -> tuple[Path, Path]:
+        stem = f"{line_id}.{key[:16]}"
+        return self.folder / f"{stem}.npy", self.folder / f"{stem}.json"
+
+    def get(self, line_id: str, key: str) -> tuple[np.ndarray, dict] | None:
+        audio_path, info_path = self._paths(line_id, key)
+        if not (audio_path.exists() and info_path.exists()):
+            return None
+        try:
+            info = json.loads(info_path.read_text(encoding="utf-8"))
+            if info.get("key") != key:
+                return None
+            return np.load(audio_path, allow_pickle=False), info
+        except (OSError, ValueError):
+            return None  # a damaged entry is rendered again
+
+    def put(self, line_id: str, key: str, audio: np.ndarray, info: dict) -> None:
+        audio_path, info_path = self._paths(line_id, key)
+        self.folder.mkdir(parents=True, exist_ok=True)
+        with atomic_path(audio_path) as tmp:
+            with open(tmp, "wb") as f:
+                np.save(f, np.ascontiguousarray(audio, dtype=np.float32), allow_pickle=False)
+        write_json(info_path, {**info, "key": key})  # written last: marks the entry complete
+        for old in self.folder.glob(f"{line_id}.*"):
+            if not old.name.startswith(f"{line_id}.{key[:16]}."):
+                old.unlink(missing_ok=True)
+
+
+# ------------------------------------------------------------------------------------------------ executors
+
+
+_EVENTS: Any = None  # the progress queue of a local worker process
+
+
+def _worker_init(events: Any = None) -> None:
+    """Set up a worker: one thread for torch and BLAS (deterministic, and fair on shared machines), offline hubs."""
+    global _EVENTS
+    _EVENTS = events
+    os.environ["OMP_NUM_THREADS"] = "1"
+    os.environ["MKL_NUM_THREADS"] = "1"
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    import sys
+
+    if "torch" in sys.modules:
+        sys.modules["torch"].set_num_threads(1)
+
+
+def _render_in_worker(task: LineTask) -> LineResult:
+    if _EVENTS is None:  # a Ray worker
+        _worker_init()
+    return render_line(task, _EVENTS)
+
+
+def run_local(tasks: list[LineTask], workers: int, on_event: Callable[[dict], None] | None = None) -> Iterator[LineResult]:
+    """Render ``tasks`` in ``workers`` local processes; yields results as lines finish."""
+    import multiprocessing as mp
+    import queue as queue_mod
+    from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+
+    if not tasks:
+        return
+    ctx = mp.get_context("spawn")
+    events = ctx.Queue() if on_event else None
+    with ProcessPoolExecutor(max_workers=min(workers, len(tasks)), mp_context=ctx, initializer=_worker_init,
+                             initargs=(events,)) as pool:
+        pending = {pool.submit(_render_in_worker, t): t for t in tasks}
+        while pending:
+            done, _ = wait(pending, timeout=0.2, return_when=FIRST_COMPLETED)
+            while events is not None:
+                try:
+                    on_event(events.get_nowait())  # type: ignore[misc]
+                except queue_mod.Empty:
+                    break
+            for fut in done:
+                task = pending.pop(fut)
+                try:
+                    yield fut.result()
+                except Exception as exc:  # the worker process itself died
+                    yield LineResult(task.scene, task.line.id, task.key, False,
+                                     error=f"worker failed: {type(exc).__name__}: {exc}")
+
+
+def run_ray(tasks: list[LineTask], workers: int, address: str | None = None,
+            on_event: Callable[[dict], None] | None = None) -> Iterator[LineResult]:
+    """Render ``tasks`` as Ray tasks (one CPU each) on the cluster at ``address`` (or ``RAY_ADDRESS``), or on a local
+    Ray instance with ``workers`` CPUs. Source files and voices must be readable at the same paths on every node."""
+    ray = require("ray", "ray", "the Ray executor")
+    if not ray.is_initialized():
+        address = address or os.environ.get("RAY_ADDRESS")
+        env = {"env_vars": {"OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1"}}
+        if address:
+            ray.init(address=address, runtime_env=env, log_to_driver=False)
+        else:
+            ray.init(num_cpus=workers, include_dashboard=False, log_to_driver=False, runtime_env=env)
+    remote = ray.remote(num_cpus=1, max_retries=0)(_render_in_worker)
+    pending = {remote.remote(t): t for t in tasks}
+    while pending:
+        done, _ = ray.wait(list(pending), num_returns=1)
+        for ref in done:
+            task = pending.pop(ref)
+            try:
+                yield ray.get(ref)
+            except Exception as exc:
+                yield LineResult(task.scene, task.line.id, task.key, False, error=f"ray task failed: {exc}")
+
+
+# ------------------------------------------------------------------------------------------------ mixing
+
+
+def duck_envelope(n: int, windows: list[tuple[int, int]], sample_rate: int, depth_db: float, attack: float,
+                  release: float) -> np.ndarray:
+    """Gain ``(n,)`` for the M&E: ``-depth_db`` inside each ``[start, end)`` window, linear ramps of ``attack`` s
+    before and ``release`` s after, exactly 1.0 elsewhere."""
+    w = np.zeros(n)
+    a, r = max(1, int(attack * sample_rate)), max(1, int(release * sample_rate))
+    for start, end in windows:
+        lo, hi = max(0, start - a), min(n, end + r)
+        idx = np.arange(lo, hi)
+        shape = np.minimum(np.clip((idx - (start - a)) / a, 0, 1), np.clip(((end + r) - idx) / r, 0, 1))
+        w[lo:hi] = np.maximum(w[lo:hi], shape)
+    return 1.0 - (1.0 - 10 ** (-depth_db / 20)) * w
+
+
+def true_peak_per_sample(x: np.ndarray, oversample: int = OVERSAMPLE) -> np.ndarray:
+    """``(n,)`` largest absolute value of ``x`` ``(channels, n)`` and its ``oversample``-times interpolation around
+    each sample (ITU-R BS.1770-4 annex 2 style); finite support."""
+    from scipy.signal import resample_poly
+
+    up = np.abs(resample_poly(x, oversample, 1, axis=-1))
+    n = x.shape[-1]
+    per = up[:, : n * oversample].reshape(x.shape[0], n, oversample).max(axis=(0, 2))
+    return np.maximum(per, np.abs(x).max(axis=0))
+
+
+def true_peak_db(x: np.ndarray) -> float:
+    """True peak of ``(channels, n)`` or ``(n,)`` audio in dBTP (4x oversampled)."""
+    x = np.atleast_2d(np.asarray(x, dtype=np.float64))
+    peak = float(true_peak_per_sample(x).max()) if x.size else 0.0
+    return 20 * math.log10(peak) if peak > 0 else -math.inf
+
+
+def limiter_gain(x: np.ndarray, sample_rate: int, ceiling_db: float) -> np.ndarray:
+    """Gain ``(n,)`` that keeps the true peak of ``x`` ``(channels, n)`` under ``ceiling_db`` (look-ahead: a
+    ``LIMITER_HOLD`` s moving minimum of the needed gain, smoothed by a ``LIMITER_SMOOTH`` s moving average, which
+    stays below the needed gain). Exactly 1.0 where nothing is near the ceiling; changes stay local."""
+    from scipy.ndimage import minimum_filter1d
+
+    need = np.minimum(1.0, 10 ** (ceiling_db / 20) / np.maximum(true_peak_per_sample(x), 1e-12))
+    gain = np.ones(x.shape[-1])
+    if need.min() >= 1.0:
+        return gain
+    hold, smooth = int(LIMITER_HOLD * sample_rate), int(LIMITER_SMOOTH * sample_rate)
+    held = minimum_filter1d(need, 2 * hold + 1, mode="nearest")
+    # smooth only the stretches that need it, with a direct (local) moving average
+    active = np.flatnonzero(held < 1.0)
+    breaks = np.flatnonzero(np.diff(active) > 2 * smooth + 1)
+    kernel = np.full(2 * smooth + 1, 1.0 / (2 * smooth + 1))
+    padded = np.pad(held, smooth, mode="edge")
+    n = len(held)
+    for lo, hi in zip(np.r_[active[0], active[breaks + 1]], np.r_[active[breaks], active[-1]]):
+        a, b = max(0, lo - smooth), min(n, hi + smooth + 1)
+        gain[a:b] = np.convolve(padded[a: b + 2 * smooth], kernel, mode="valid")
+    return np.minimum(gain, 1.0)
+
+
+def _loudness(x: np.ndarray, sample_rate: int) -> float:
+    import pyloudnorm
+
+    return float(pyloudnorm.Meter(sample_rate).integrated_loudness(np.ascontiguousarray(x.T, dtype=np.float64)))
+
+
+@dataclass
+class Mix:
+    """The mixed scene, ``(channels, n)`` float32 at ``sample_rate``: ``dialogue + music_effects == mix``."""
+
+    dialogue: np.ndarray
+    music_effects: np.ndarray
+    mix: np.ndarray
+    sample_rate: int
+    gain_db: float
+    loudness: float
+    true_peak: float
+    limited_seconds: float
+    gain_locked: bool
+
+
+def mix_scene(music_effects: np.ndarray, placed: list[tuple[int, np.ndarray]], settings: OutputSettings,
+              windows: list[tuple[int, int]], locked_gain_db: float | None = None) -> Mix:
+    """Mix placed lines ``(offset sample, audio)`` over ``music_effects`` ``(channels, n)`` at the output rate.
+
+    Ducking follows ``windows`` (the lines' extents); one gain takes the mix to ``settings.loudness`` (the
+    ``locked_gain_db`` of a previous run while it stays within ``GAIN_LOCK_LU``), then the true-peak limiter."""
+    sr = settings.sample_rate
+    me = np.asarray(music_effects, dtype=np.float64)
+    n = me.shape[-1]
+    dialogue = np.zeros(n)
+    for offset, audio in placed:
+        dialogue[offset: offset + len(audio)] += audio
+    bed = me
+    if settings.ducking is not None and windows:
+        d = settings.ducking
+        bed = me * duck_envelope(n, windows, sr, d.depth, d.attack, d.release)[None, :]
+    pre = bed + dialogue[None, :]
+    ceiling = settings.true_peak - TRUE_PEAK_MARGIN
+
+    def render(gain_db: float) -> tuple[np.ndarray, float]:
+        g = 10 ** (gain_db / 20)
+        env = g * limiter_gain(pre * g, sr, ceiling)
+        return env, _loudness(pre * env[None, :], sr)
+
+    locked = False
+    if locked_gain_db is not None:
+        env, level = render(locked_gain_db)
+        locked = abs(level - settings.loudness) <= GAIN_LOCK_LU
+        gain_db = locked_gain_db
+    if not locked:
+        level = _loudness(pre, sr)
+        gain_db = settings.loudness - level if np.isfinite(level) else 0.0
+        for _ in range(6):
+            env, level = render(gain_db)
+            if not np.isfinite(level) or abs(level - settings.loudness) <= 0.02:
+                break
+            gain_db += settings.loudness - level
+    me_out = (bed * env[None, :]).astype(np.float32)
+    dia_out = (np.broadcast_to(dialogue, bed.shape) * env[None, :]).astype(np.float32)
+    mix = me_out + dia_out  # float32: the stems add up to the mix exactly; outside dialogue, mix == M&E
+    limited = float(np.count_nonzero(env < 10 ** (gain_db / 20) * (1 - 1e-12)) / sr)
+    return Mix(dia_out, me_out, mix, sr, float(gain_db), _loudness(mix, sr), true_peak_db(mix), limited, locked)
+
+
+def edit_margin(settings: OutputSettings) -> float:
+    """Seconds around a line's window that its edit may change: limiter hold + smoothing + interpolation,
+    and the ducking ramps."""
+    margin = LIMITER_HOLD + LIMITER_SMOOTH + 0.001
+    if settings.ducking is not None:
+        margin += max(settings.ducking.attack, settings.ducking.release)
+    return margin
+
+
+# ------------------------------------------------------------------------------------------------ deliverables
+
+
+def mux_video(video: str | Path, audio: np.ndarray, sample_rate: int, out: str | Path) -> Path:
+    """Copy ``video``'s picture stream (no re-encoding) into ``out`` (MP4) with ``audio`` ``(channels, n)`` as AAC."""
+    import av
+
+    from .video import _open
+
+    out = Path(out)
+    data = np.ascontiguousarray(np.clip(np.atleast_2d(audio), -1.0, 1.0).astype(np.float32))
+    layout = "mono" if data.shape[0] == 1 else "stereo"
+    with atomic_path(out) as tmp:
+        with _open(video) as src, av.open(str(tmp), mode="w", format="mp4") as dst:
+            if not src.streams.video:
+                raise InputError("has no video stream to carry the mix", path=video)
+            vin = src.streams.video[0]
+            vout = dst.add_stream_from_template(vin)
+            aout = dst.add_stream("aac", rate=int(sample_rate), layout=layout)
+            aout.bit_rate = 256_000
+            for packet in src.demux(vin):
+                if packet.dts is None:
+                    continue
+                packet.stream = vout
+                dst.mux(packet)
+            chunk, pts = 1024 * 16, 0
+            for start in range(0, data.shape[1], chunk):
+                frame = av.AudioFrame.from_ndarray(np.ascontiguousarray(data[:, start: start + chunk]), format="fltp",
+                                                   layout=layout)
+                frame.sample_rate, frame.pts = int(sample_rate), pts
+                pts += frame.samples
+                dst.mux(aout.encode(frame))
+            dst.mux(aout.encode(None))
+    return out
+
+
+def _save_wav(path: Path, audio: np.ndarray, sample_rate: int) -> None:
+    import soundfile as sf
+
+    with atomic_path(path) as tmp:
+        sf.write(tmp, np.atleast_2d(audio).T, sample_rate, subtype="PCM_24", format="WAV")
+
+
+def _scene_samples(scene: Scene, sample_rate: int) -> tuple[np.ndarray, float]:
+    """The M&E stem ``(channels, n)`` at ``sample_rate`` (silence if none) and the scene length in seconds."""
+    from .audio import load_audio
+
+    me = None
+    if scene.music_effects:
+        me, _ = load_audio(scene.music_effects, sample_rate=sample_rate, mono=False)
+        me = np.atleast_2d(me)[:2]
+    duration = scene.duration
+    if duration is None:
+        if me is not None:
+            duration = me.shape[-1] / sample_rate
+        elif scene.video:
+            from .video import probe
+
+            duration = probe(scene.video).duration
+        else:
+            duration = max(x.end for x in scene.lines) + 1.0
+    n = int(round(duration * sample_rate))
+    if me is None:
+        me = np.zeros((1, n), np.float32)
+    elif me.shape[-1] != n:
+        me = me[:, :n] if me.shape[-1] > n else np.pad(me, ((0, 0), (0, n - me.shape[-1])))
+    return me, duration
+
+
+def _rooms(scene: Scene, duration: float) -> dict[str, float]:
+    """Seconds from each line's start that it may use: up to the next line's start (less ``min_gap``) or the end."""
+    rooms = {}
+    starts = sorted(x.start for x in scene.lines)
+    for line in scene.lines:
+        later = [s for s in starts if s > line.start]
+        limit = (later[0] - scene.output.min_gap) if later else duration
+        rooms[line.id] = max(line.slot, limit - line.start)
+    return rooms
+
+
+def _row(line: Line, info: dict | None, error: str | None, offset: int | None, length: int, sr: int) -> dict:
+    row: dict[str, Any] = {
+        "id": line.id,
+        "character": line.character,
+        "source": line.source.kind,
+        "voice": Path(line.voice).name if line.voice else None,
+        "slot": [round(line.start, 4), round(line.end, 4)],
+        "status": "ok" if info is not None else "failed",
+    }
+    if info is None:
+        row["error"] = error
+        return row
+    onset = (offset + int(MARGIN * sr)) / sr
+    row.update({
+        "onset": round(onset, 4),
+        "onset_error_ms": round(1000 * (onset - line.start), 2),
+        "speech_end": round(onset + info["speech_out"], 4),
+        "window": [round(offset / sr, 4), round((offset + length) / sr, 4)],
+        "window_samples": [offset, offset + length],
+        **{k: info[k] for k in ("speech_in", "speech_out", "stretch_ratio", "resynthesised", "converted", "borrowed",
+                                "overrun", "fits", "similarity", "line_gain_db", "watermark")},
+        "loudness_lufs": info.get("loudness_lufs"),
+        "lipsync": line.lipsync,
+        "warnings": list(info["warnings"]),
+    })
+    return row
+
+
+# ------------------------------------------------------------------------------------------------ the job
+
+
+@dataclass
+class _SceneJob:
+    scene: Scene
+    out: Path
+    cache: LineCache
+    me: np.ndarray
+    duration: float
+    rooms: dict[str, float]
+    keys: dict[str, str]
+    results: dict[str, LineResult] = field(default_factory=dict)
+
+
+def dub(scenes: str | Path | Scene | list, out: str | Path, options: DubOptions | None = None,
+        on_event: Callable[[dict], None] | None = None) -> dict | list[dict]:
+    """Dub one scene (file or ``Scene``) into ``out``, or several into ``out/<scene name>/``; returns the report(s).
+
+    ``on_event(dict)`` receives progress events: ``{"event": "scene", "scene", "lines"}``, ``"stage"`` (a line's
+    render stage, local executor), ``"line"`` (a line finished: ``ok``, ``cached``, ``error``), ``"mix"``.
+    Raises ``DubError`` after finishing every other line when any line failed."""
+    options = options or DubOptions()
+    many = isinstance(scenes, list)
+    items = [s if isinstance(s, Scene) else load_scene(s) for s in (scenes if many else [scenes])]
+    names = [s.name for s in items]
+    if len(set(names)) != len(names):
+        raise ConfigError("two scenes have the same name", fix="give each scene a 'name:' or distinct file names")
+    emit = on_event or (lambda e: None)
+    consents = {scene.name: check_consents(scene) for scene in items}
+    jobs = []
+    for scene in items:
+        folder = Path(out) / scene.name if many else Path(out)
+        unknown = [i for i in options.only if i not in {x.id for x in scene.lines}] if not many else []
+        if unknown:
+            raise ConfigError(f"--only names no line of the scene: {', '.join(unknown)}", path=scene.path)
+        me, duration = _scene_samples(scene, scene.output.sample_rate)
+        rooms = _rooms(scene, duration)
+        keys = {x.id: line_key(x, rooms[x.id], scene.output) for x in scene.lines}
+        jobs.append(_SceneJob(scene, folder, LineCache(folder / "cache" / "lines"), me, duration, rooms, keys))
+
+    t0 = time.perf_counter()
+    tasks = []
+    for job in jobs:
+        emit({"event": "scene", "scene": job.scene.name, "lines": len(job.scene.lines)})
+        for line in job.scene.lines:
+            key = job.keys[line.id]
+            forced = line.id in options.only
+            hit = job.cache.get(line.id, key) if (options.resume or (options.only and not forced)) else None
+            if hit is not None:
+                job.results[line.id] = LineResult(job.scene.name, line.id, key, True, hit[0], hit[1], cached=True)
+                emit({"event": "line", "scene": job.scene.name, "line": line.id, "ok": True, "cached": True})
+            elif not options.only or forced:
+                tasks.append(LineTask(job.scene.name, line, job.rooms[line.id], job.scene.output, key))
+    by_name = {job.scene.name: job for job in jobs}
+    runner = (run_ray(tasks, options.workers, options.ray_address, emit) if options.executor == "ray"
+              else run_local(tasks, options.workers, emit))
+    for result in runner:
+        job = by_name[result.scene]
+        if result.ok:
+            result.info["loudness_lufs"] = _line_loudness(result.audio, job.scene.output.sample_rate)
+            result.info["render_seconds"] = round(result.seconds, 3)
+            job.cache.put(result.line_id, result.key, result.audio, result.info)
+        job.results[result.line_id] = result
+        emit({"event": "line", "scene": result.scene, "line": result.line_id, "ok": result.ok, "cached": False,
+              "error": result.error})
+
+    reports, failures = [], []
+    for job in jobs:
+        report = _finish(job, options, emit, time.perf_counter() - t0, consents[job.scene.name])
+        reports.append(report)
+        failures += [f"{job.scene.name}/{r['id']}: {r['error']}" for r in report["lines"] if r["status"] == "failed"]
+    if failures:
+        raise DubError(f"{len(failures)} line(s) failed (the others are cached; fix these and re-run with --resume): "
+                       + "; ".join(failures))
+    return reports if many else reports[0]
+
+
+def _line_loudness(audio: np.ndarray, sample_rate: int) -> float | None:
+    from .audio import loudness_lufs
+
+    value = loudness_lufs(audio, sample_rate)
+    return round(value, 2) if np.isfinite(value) else None
+
+
+def check_consents(scene: Scene) -> dict[str, dict]:
+    """Check every voice of ``scene`` against its consent record (``voicetwin.consent``) for what its lines do
+    (speech, singing) and the scene's ``production``; returns ``{voice dir: consent reference}``.
+    Raises ``ConsentError`` before anything is rendered."""
+    uses: dict[str, set[str]] = {}
+    for line in scene.lines:
+        if line.voice:
+            uses.setdefault(line.voice, set()).add("singing" if line.source.kind == "score" else "dub")
+    if not uses:
+        return {}
+    consent = _capability("consent", "dubbing with a voice (consent records)")
+    refs = {}
+    for voice, needs in sorted(uses.items()):
+        for use in sorted(needs):
+            record = consent.check_consent(voice, use=use, production=scene.production)
+        refs[voice] = consent.consent_reference(record)
+    return refs
+
+
+def _provenance(job: _SceneJob, files: dict[str, str], consents: dict[str, dict], rows: list[dict]) -> None:
+    """A provenance sidecar (``voicetwin.provenance``) next to each audio and video deliverable."""
+    provenance = _capability("provenance", "provenance sidecars")
+    scene = job.scene
+    inputs = [p for p in (scene.path, scene.music_effects, scene.video) if p]
+    inputs += sorted({x.source.value for x in scene.lines if x.source.kind != "text"})
+    voices = sorted({Path(x.voice).name for x in scene.lines if x.voice})
+    render_id = hashlib.sha256("".join(job.keys[x.id] for x in scene.lines).encode()).hexdigest()[:12]
+    extra = {"scene": scene.name, "production": scene.production,
+             "lines": {r["id"]: {"voice": r.get("voice"), "watermark": r.get("watermark")} for r in rows}}
+    for kind in ("dialogue", "mix", "video"):
+        if kind in files:
+            provenance.write_provenance(job.out / files[kind], inputs=inputs, voice_id=", ".join(voices) or None,
+                                        consent_ref={"voices": consents} if consents else None,
+                                        render_id=render_id, model_ids=voices, extra=extra)
+
+
+def _finish(job: _SceneJob, options: DubOptions, emit: Callable[[dict], None], seconds: float,
+            consents: dict[str, dict]) -> dict:
+    """Mix and write the deliverables of one scene (when every line is available), then report.json / run.json."""
+    scene, settings, sr = job.scene, job.scene.output, job.scene.output.sample_rate
+    rows, placed, windows, cues = [], [], [], []
+    missing = []
+    n = job.me.shape[-1]
+    for line in scene.lines:
+        result = job.results.get(line.id)
+        if result is None or not result.ok:
+            missing.append(line.id)
+            rows.append(_row(line, None, result.error if result else "not rendered (--only)", None, 0, sr))
+            continue
+        offset = int(round(line.start * sr)) - int(MARGIN * sr)
+        audio = result.audio
+        if offset < 0:  # a line at the very start: drop part of its silent lead-in only
+            audio, offset = audio[-offset:], 0
+        row = _row(line, result.info, None, offset, len(audio), sr)
+        if offset + len(audio) > n:
+            row["warnings"].append(f"runs {(offset + len(audio) - n) / sr:.2f} s past the end of the scene; "
+                                   "the mix is extended")
+            n = offset + len(audio)
+        rows.append(row)
+        placed.append((offset, audio))
+        windows.append((offset, offset + len(audio)))
+        if line.text:
+            cues.append(Cue(len(cues) + 1, row["onset"], max(row["speech_end"], row["onset"] + 0.5), line.text,
+                            line.character))
+    job.out.mkdir(parents=True, exist_ok=True)
+    run = {"seconds": round(seconds, 2), "executor": options.executor, "workers": options.workers,
+           "rendered": sorted(i for i, r in job.results.items() if not r.cached and r.ok),
+           "cached": sorted(i for i, r in job.results.items() if r.cached),
+           "failed": sorted(i for i, r in job.results.items() if not r.ok),
+           "render_seconds": {i: r.info.get("render_seconds") for i, r in job.results.items() if r.ok}}
+    report: dict[str, Any] = {"scene": scene.path, "name": scene.name, "voicetwin": __version__,
+                              "duration": round(job.duration, 4), "lines": rows}
+    if missing:
+        report["complete"] = False
+        report["missing"] = missing
+        write_json(job.out / "report.json", report)
+        write_json(job.out / "run.json", run)
+        return report
+
+    emit({"event": "mix", "scene": scene.name, "stage": "mix"})
+    me = job.me if n == job.me.shape[-1] else np.pad(job.me, ((0, 0), (0, n - job.me.shape[-1])))
+    lock_path = job.out / "cache" / "mix.json"
+    me_hash = hashlib.sha256(np.ascontiguousarray(me).tobytes()).hexdigest()
+    locked = None
+    if options.resume and lock_path.exists():
+        lock = json.loads(lock_path.read_text(encoding="utf-8"))
+        if lock.get("me_hash") == me_hash and lock.get("settings") == json.loads(json.dumps(asdict(settings))):
+            locked = lock["gain_db"]
+    mix = mix_scene(me, placed, settings, windows, locked)
+    write_json(lock_path, {"me_hash": me_hash, "settings": asdict(settings), "gain_db": mix.gain_db})
+
+    files = {"dialogue": "dialogue.wav", "music_effects": "music_effects.wav", "mix": "mix.wav",
+             "subtitles_srt": "subtitles.srt", "subtitles_ass": "subtitles.ass"}
+    _save_wav(job.out / files["dialogue"], mix.dialogue[:1] if mix.dialogue.shape[0] > 1 else mix.dialogue, sr)
+    _save_wav(job.out / files["music_effects"], mix.music_effects, sr)
+    _save_wav(job.out / files["mix"], mix.mix, sr)
+    write_text(job.out / files["subtitles_srt"], format_srt(cues))
+    write_text(job.out / files["subtitles_ass"], format_ass(cues, scene.name))
+    notes = []
+    if scene.video and options.mux_video:
+        emit({"event": "mix", "scene": scene.name, "stage": "mux"})
+        mux_video(scene.video, mix.mix, sr, job.out / "mix.mp4")
+        files["video"] = "mix.mp4"
+    elif not scene.video:
+        notes.append("the scene has no video: no MP4 written")
+    asked = sorted({x.lipsync for x in scene.lines} - {"off"})
+    if asked:
+        notes.append(f"lip-sync ({', '.join(asked)}) was asked for, but this version of the dubber does not change "
+                     "the picture; the MP4 carries the original picture")
+        for row in rows:
+            if row.get("lipsync", "off") != "off":
+                row["warnings"].append("lip-sync not applied: picture left unchanged")
+    ok_rows = [r for r in rows if r["status"] == "ok"]
+    report["summary"] = {
+        "lines": len(rows),
+        "cannot_fit": [r["id"] for r in ok_rows if not r["fits"]],
+        "max_abs_onset_error_ms": max(abs(r["onset_error_ms"]) for r in ok_rows),
+        "within_max_stretch": sum(1 for r in ok_rows
+                                  if max(r["stretch_ratio"], 1 / r["stretch_ratio"]) <= settings.max_stretch + 1e-6),
+        "loudness_target": settings.loudness,
+        "integrated_loudness": round(mix.loudness, 3),
+        "true_peak_dbtp": round(mix.true_peak, 3),
+        "true_peak_ceiling": settings.true_peak,
+        "mix_gain_db": round(mix.gain_db, 4),
+        "limited_seconds": round(mix.limited_seconds, 3),
+        "ducking": asdict(settings.ducking) if settings.ducking else None,
+        "edit_margin_s": round(edit_margin(settings), 4),
+        "channels": int(mix.mix.shape[0]),
+        "sample_rate": sr,
+    }
+    run["mix_gain_kept_from_previous_run"] = mix.gain_locked
+    _provenance(job, files, consents, rows)
+    report["deliverables"] = files
+    report["notes"] = notes
+    report["complete"] = True
+    write_json(job.out / "run.json", run)
+    write_json(job.out / "report.json", report)  # written last: the scene is complete
+    emit({"event": "mix", "scene": scene.name, "stage": "done"})
+    return report
+
+
+class ProgressBars:
+    """tqdm bars for ``dub``'s events: one per scene (lines finished) and one per line being rendered (its stages).
+    Pass an instance as ``on_event``; call ``close()`` at the end."""
+
+    STAGES = ("render", "fit", "level", "watermark", "done")
+
+    def __init__(self, enabled: bool = True):
+        self.enabled = enabled
+        self.scenes: dict[str, Any] = {}
+        self.lines: dict[tuple[str, str], Any] = {}
+
+    def __call__(self, event: dict) -> None:
+        if not self.enabled:
+            return
+        from tqdm.auto import tqdm
+
+        kind, scene = event["event"], event.get("scene", "")
+        if kind == "scene":
+            self.scenes[scene] = tqdm(total=event["lines"], desc=f"scene {scene}", unit="line",
+                                      position=len(self.scenes), leave=True)
+        elif kind == "stage":
+            key = (scene, event["line"])
+            bar = self.lines.get(key)
+            if bar is None:
+                bar = self.lines[key] = tqdm(total=len(self.STAGES) - 1, desc=f"  line {event['line']}", leave=False,
+                                             bar_format="{desc}: {bar:20} {postfix}")
+            bar.n = int(event["done"])
+            bar.set_postfix_str(event["stage"])
+        elif kind == "line":
+            bar = self.lines.pop((scene, event["line"]), None)
+            if bar is not None:
+                bar.close()
+            if scene in self.scenes:
+                self.scenes[scene].update(1)
+                if not event["ok"]:
+                    self.scenes[scene].write(f"line {event['line']} failed: {event.get('error')}")
+        elif kind == "mix" and scene in self.scenes:
+            self.scenes[scene].set_postfix_str(event["stage"])
+
+    def close(self) -> None:
+        for bar in list(self.lines.values()) + list(self.scenes.values()):
+            bar.close()
+
+
+def replace_line(scene: Scene, line_id: str, **changes) -> Scene:
+    """A copy of ``scene`` with one line's fields changed (for previews and tests)."""
+    lines = tuple(replace(x, **changes) if x.id == line_id else x for x in scene.lines)
+    return replace(scene, lines=lines)
