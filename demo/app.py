@@ -83,7 +83,7 @@ def progress_html(state: jobs.JobState | None, idle: str = "") -> str:
         jobs.INTERRUPTED: "interrupted", jobs.CANCELLED: "stopped",
     }
     title = html.escape(state.title or state.kind)
-    parts = [f'<div class="vt-job" data-status="{state.status}" data-progress="{pct}">',
+    parts = [f'<div class="vt-job" data-status="{state.status}" data-progress="{pct}" data-job="{state.id}">',
              f'<div class="vt-step">{title}: {html.escape(step)}</div>',
              f'<div class="vt-bar"><div style="width:{pct if state.status != jobs.DONE else 100}%"></div></div>',
              f'<div class="vt-note">{html.escape(status_words.get(state.status, state.status))}</div>']
@@ -118,6 +118,22 @@ def create_project(projects_dir: Path, name: str, relation: str, granted_by: str
     return project.dir.name, f"**Project created.** {P.consent_summary(project)}"
 
 
+def update_consent(projects_dir: Path, slug: str, relation: str, granted_by: str, scope: list[str],
+                   productions: str, expires: str, document: str) -> str:
+    """Replace the open project's consent record (e.g. a renewed or wider consent)."""
+    try:
+        project = P.open_project(projects_dir, slug)
+        record = P.make_consent(project.name, {
+            "relation": RELATION_CHOICES.get(relation, relation), "granted_by": granted_by,
+            "scope": [SCOPE_CHOICES.get(s, s) for s in scope or []], "productions": productions,
+            "expires": expires, "document": document,
+        })
+        P.save_consent(project, record)
+    except VoiceTwinError as exc:
+        return _fail(exc)
+    return f"**Consent updated.** {P.consent_summary(project)}"
+
+
 def start_ingest(projects_dir: Path, slug: str, archive: list[str] | None, references: list[str] | None,
                  language: str) -> str:
     try:
@@ -135,9 +151,7 @@ def start_ingest(projects_dir: Path, slug: str, archive: list[str] | None, refer
 def start_build(projects_dir: Path, slug: str, quality: str, steps: float | None) -> str:
     try:
         project = P.open_project(projects_dir, slug)
-        from voicetwin.consent import check_consent
-
-        check_consent(P.load_consent(project), use="build")
+        P.check(project, "build", record=P.load_consent(project))
         steps = int(steps) if steps else P.QUALITY.get(quality, 1500)
         if steps < 1:
             raise VoiceTwinError("training steps must be at least 1")
@@ -214,8 +228,8 @@ def stop_job(projects_dir: Path, slug: str, kind: str) -> str:
 # --- what each panel shows
 
 
-def ingest_view(project: P.Project | None) -> dict:
-    state = P.latest_job(project, P.INGEST)
+def ingest_view(project: P.Project | None, states: list[jobs.JobState] | None = None) -> dict:
+    state = P.latest_job(project, P.INGEST, states)
     view = {"progress": progress_html(state, "Upload recordings, then press the button."), "report": "",
             "rows": [], "choices": []}
     if project is None or not project.has_dataset() or (state is not None and state.active):
@@ -245,8 +259,8 @@ def ingest_view(project: P.Project | None) -> dict:
     return view
 
 
-def build_view(project: P.Project | None) -> dict:
-    state = P.latest_job(project, P.BUILD)
+def build_view(project: P.Project | None, states: list[jobs.JobState] | None = None) -> dict:
+    state = P.latest_job(project, P.BUILD, states)
     idle = "Process the archive first, then build." if project is None or not project.has_dataset() else \
         "Ready to build."
     view = {"progress": progress_html(state, idle), "report": ""}
@@ -260,21 +274,22 @@ def build_view(project: P.Project | None) -> dict:
     return view
 
 
-def render_view(project: P.Project | None) -> dict:
-    state = P.latest_job(project, P.RENDER)
+def render_view(project: P.Project | None, states: list[jobs.JobState] | None = None) -> dict:
+    state = P.latest_job(project, P.RENDER, states)
     view = {"progress": progress_html(state, "Choose what to render, then press the button."), "original": None,
             "result": None, "info": "", "files": None}
     if state is not None and state.status == jobs.DONE and state.result:
         res = state.result["result"]
         view.update(original=state.result["original"], result=res["path"], files=[res["path"], res["provenance"]])
-        mark = "verified" if res.get("watermark_verified") else "embedded"
-        view["info"] = (f"{state.result['seconds']:.1f} s rendered. Watermark {mark} (render id `{res['render_id']}`); "
-                        "provenance file alongside.")
+        mark = {True: "embedded and found again in the saved file", None: "embedded (too short to check)",
+                False: "embedded, but not found again in the saved file"}[res.get("watermark_verified")]
+        view["info"] = (f"{state.result['seconds']:.1f} s rendered. Watermark {mark} (render id "
+                        f"`{res['render_id']}`); provenance file alongside.")
     return view
 
 
-def lipsync_view(project: P.Project | None) -> dict:
-    state = P.latest_job(project, P.LIPSYNC)
+def lipsync_view(project: P.Project | None, states: list[jobs.JobState] | None = None) -> dict:
+    state = P.latest_job(project, P.LIPSYNC, states)
     view = {"progress": progress_html(state, "Upload a clip; the latest render is used as its audio."),
             "video": None, "files": None}
     if state is not None and state.status == jobs.DONE and state.result:
@@ -282,8 +297,8 @@ def lipsync_view(project: P.Project | None) -> dict:
     return view
 
 
-def scene_view(project: P.Project | None) -> dict:
-    state = P.latest_job(project, P.SCENE)
+def scene_view(project: P.Project | None, states: list[jobs.JobState] | None = None) -> dict:
+    state = P.latest_job(project, P.SCENE, states)
     view = {"progress": progress_html(state, "Upload a scene file with its media."), "report": "", "files": None}
     if state is not None and state.status == jobs.DONE and state.result:
         r = state.result
@@ -292,11 +307,11 @@ def scene_view(project: P.Project | None) -> dict:
     return view
 
 
-def jobs_table(project: P.Project | None) -> str:
+def jobs_table(project: P.Project | None, states: list[jobs.JobState] | None = None) -> str:
     if project is None:
         return "No project open."
     rows = ["| job | status | progress | started |", "|---|---|---|---|"]
-    for s in jobs.list_jobs(project.jobs)[:12]:
+    for s in (jobs.list_jobs(project.jobs) if states is None else states)[:12]:
         when = time.strftime("%H:%M:%S", time.localtime(s.created))
         rows.append(f"| {s.title or s.kind} | {s.status} | {int(round(100 * s.progress))}% | {when} |")
     return "\n".join(rows) if len(rows) > 2 else "No jobs yet."
@@ -340,7 +355,9 @@ def build_app(projects_dir: str | Path):
                     productions = gr.Textbox(label="Productions covered (comma-separated; empty: any)",
                                              elem_id="productions")
                     expires = gr.Textbox(label="Valid until (YYYY-MM-DD; empty: no end date)", elem_id="expires")
-                create = gr.Button("Create project", variant="primary", elem_id="create-project")
+                with gr.Row():
+                    create = gr.Button("Create project", variant="primary", elem_id="create-project")
+                    update = gr.Button("Replace the open project's consent", elem_id="update-consent")
                 create_status = gr.Markdown(elem_id="create-status")
 
             with gr.Tab("2 · Archive", id="tab-archive"):
@@ -455,11 +472,23 @@ def build_app(projects_dir: str | Path):
 
         # --- wiring
 
+        consent_form = [name, relation, granted_by, scope, productions, expires, document]
+
         def on_project(slug):
+            """Show the project's consent, fill the form with it, and redraw every panel."""
             p = _project(projects_dir, slug)
             if p is None:
-                return "Create a project, or pick one above.", gr.skip(), {}
-            return P.consent_summary(p), P.default_production(p), {}
+                return ["Create a project, or pick one above.", gr.skip(), *[gr.skip()] * len(consent_form), {}]
+            try:
+                r = P.load_consent(p)
+            except VoiceTwinError:
+                form = [gr.skip()] * len(consent_form)
+            else:
+                relation_label = {v: k for k, v in RELATION_CHOICES.items()}.get(r.relation, r.relation)
+                scope_labels = [k for k, v in SCOPE_CHOICES.items() if v in r.scope]
+                form = [p.name, relation_label, r.granted_by, scope_labels, ", ".join(r.productions),
+                        r.expires or "", r.document]
+            return [P.consent_summary(p), P.default_production(p), *form, {}]
 
         def on_refresh(slug):
             choices = project_choices(projects_dir)
@@ -508,9 +537,11 @@ def build_app(projects_dir: str | Path):
         def on_tick(slug, last):
             """Refresh every panel whose content changed (unchanged ones are skipped: players keep playing)."""
             p = _project(projects_dir, slug)
-            views = {"ingest": ingest_view(p), "build": build_view(p), "render": render_view(p),
-                     "lipsync": lipsync_view(p), "scene": scene_view(p)}
-            table = jobs_table(p)
+            states = jobs.list_jobs(p.jobs) if p is not None else []
+            views = {"ingest": ingest_view(p, states), "build": build_view(p, states),
+                     "render": render_view(p, states), "lipsync": lipsync_view(p, states),
+                     "scene": scene_view(p, states)}
+            table = jobs_table(p, states)
             values = [
                 ("ingest.progress", views["ingest"]["progress"], None),
                 ("ingest.report", views["ingest"]["report"], None),
@@ -543,12 +574,17 @@ def build_app(projects_dir: str | Path):
 
         app.load(on_load, outputs=project, show_progress="hidden")
         refresh.click(on_refresh, inputs=project, outputs=project)
-        project.change(on_project, inputs=project, outputs=[consent_md, production, seen],
+        project.change(on_project, inputs=project, outputs=[consent_md, production, *consent_form, seen],
                        show_progress="hidden").then(
             on_tick, inputs=[project, seen], outputs=[*panels, seen], show_progress="hidden")
         timer.tick(on_tick, inputs=[project, seen], outputs=[*panels, seen], show_progress="hidden")
         create.click(on_create, inputs=[name, relation, granted_by, scope, productions, expires, document],
                      outputs=[project, create_status])
+        update.click(lambda slug, *v: update_consent(projects_dir, slug, *v),
+                     inputs=[project, relation, granted_by, scope, productions, expires, document],
+                     outputs=create_status).then(on_project, inputs=project,
+                                                 outputs=[consent_md, production, *consent_form, seen],
+                                                 show_progress="hidden")
         ingest_btn.click(lambda slug, a, r, lang: start_ingest(projects_dir, slug, a, r, lang),
                          inputs=[project, archive, references, language], outputs=ingest_status)
         build_btn.click(lambda slug, q, s: start_build(projects_dir, slug, q, s), inputs=[project, quality, steps],

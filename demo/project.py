@@ -177,6 +177,26 @@ def load_consent(project: Project):
     return load(project.dir)
 
 
+def check(project: Project, use: str, production: str | None = None, record=None,
+          production_fix: str = "type the production's name, as the consent names it, in the Production box"):
+    """``voicetwin.consent.check_consent`` on the project's voice (or ``record``), its refusal worded for the page:
+    the same reason, with the fix pointing at the consent form instead of the command line."""
+    from voicetwin.consent import check_consent
+    from voicetwin.errors import ConsentError
+
+    try:
+        return check_consent(record if record is not None else project.voice, use=use, production=production)
+    except ConsentError as exc:
+        reason = str(exc)
+        if exc.path and reason.startswith(f"{exc.path}: "):
+            reason = reason[len(exc.path) + 2:]
+        if exc.fix and reason.endswith(f" ({exc.fix})"):
+            reason = reason[: -len(exc.fix) - 3]
+        fix = (production_fix if "production" in reason and "scope" not in reason
+               else "record the signed consent that covers it on the 'Project & consent' tab")
+        raise ConsentError(reason, fix=fix) from exc
+
+
 def default_production(project: Project) -> str:
     """The first production the consent names ("" when it covers any)."""
     try:
@@ -270,8 +290,13 @@ def start(project: Project, kind: str, params: dict, title: str, background: boo
     return jobs.submit(project.jobs, kind, f"{TASKS}:task_{kind}", params, title=title, background=background)
 
 
-def latest_job(project: Project | None, kind: str) -> jobs.JobState | None:
-    return None if project is None else jobs.latest(project.jobs, kind)
+def latest_job(project: Project | None, kind: str, states: list[jobs.JobState] | None = None) -> jobs.JobState | None:
+    """The project's newest job of ``kind``; ``states``: the project's jobs if already listed (newest first)."""
+    if project is None:
+        return None
+    if states is None:
+        return jobs.latest(project.jobs, kind)
+    return next((s for s in states if s.kind == kind), None)
 
 
 def clip_rows(project: Project) -> list[dict]:
@@ -321,9 +346,7 @@ def task_build(job) -> dict:
     project = Project(Path(job.params["project"]))
     if not project.has_dataset():
         raise InputError("the archive has not been processed yet", fix="run step 2 (Archive) first")
-    from voicetwin.consent import check_consent
-
-    record = check_consent(load_consent(project), use="build")
+    record = check(project, "build", record=load_consent(project))
     steps = int(job.params.get("steps", 1500))
     job.step("learning the voice from the kept clips", 0.0, 1.0)
     Voice.build(project.dataset, project.voice, BuildOptions(steps=steps), progress=True, log=job.log)
@@ -354,7 +377,6 @@ def task_render(job) -> dict:
     import numpy as np
 
     from voicetwin.audio import load_audio
-    from voicetwin.consent import check_consent
 
     p = job.params
     project = Project(Path(p["project"]))
@@ -367,7 +389,7 @@ def task_render(job) -> dict:
     use = "singing" if mode == "song" else "speech"
     production = (p.get("production") or "").strip() or None
     job.step("checking consent", 0.0, 0.05)
-    record = check_consent(project.voice, use=use, production=production)
+    record = check(project, use, production)
 
     job.step("loading the voice", 0.05, 0.2)
     from voicetwin.voice import ConvertOptions, Voice
@@ -450,7 +472,6 @@ def task_scene(job) -> dict:
     p = job.params
     folder = Path(p["folder"])
     scene, out = Path(p["scene"]), folder / "deliverables"
-    from voicetwin.consent import check_consent
     from voicetwin.scene import load_scene
 
     project = Project(Path(p["project"]))
@@ -459,8 +480,8 @@ def task_scene(job) -> dict:
     ours = project.voice.resolve()
     for line in parsed.lines:
         if line.voice and Path(line.voice).resolve() == ours:
-            check_consent(project.voice, use="singing" if line.source.kind == "score" else "dub",
-                          production=parsed.production)
+            check(project, "singing" if line.source.kind == "score" else "dub", parsed.production,
+                  production_fix="add 'production: NAME' to the scene file, as the consent names it")
     job.step("rendering the lines", 0.02, 0.9)
     counts = {"lines": 0, "done": 0}
 

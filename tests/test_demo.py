@@ -229,3 +229,32 @@ def test_uploads_keep_their_names_and_missing_uploads_are_reported(tmp_path):
     with pytest.raises(InputError, match="upload it again"):
         P.save_uploads([str(tmp_path / "gone.wav")], tmp_path / "dest")
     assert os.path.exists(tmp_path / "take 1.wav")  # inputs are never moved
+
+
+def test_consent_can_be_replaced_and_travels_into_the_voice_folder(tmp_path):
+    slug, _ = make(tmp_path)
+    project = P.open_project(tmp_path, slug)
+    project.voice.mkdir(parents=True)
+    message = app.update_consent(tmp_path, slug, "The person themself", "Ivan Petrov", ["Singing"], "", "", "letter 7")
+    assert "Consent updated" in message
+    for folder in (project.dir, project.voice):
+        record = json.loads((folder / "consent.json").read_text())
+        assert record["scope"] == ["singing"] and record["productions"] == [] and record["document"] == "letter 7"
+    assert "nothing" in app.update_consent(tmp_path, slug, "The person themself", "Ivan Petrov", [], "", "", "x")
+
+
+def test_consent_refusals_point_at_the_page_not_the_command_line(tmp_path):
+    from voicetwin.errors import ConsentError
+
+    slug, _ = make(tmp_path)
+    project = P.open_project(tmp_path, slug)
+    record = P.load_consent(project)
+    with pytest.raises(ConsentError) as refused:
+        P.check(project, "singing", "The Last Letter", record=record)
+    assert "outside the consent's scope" in str(refused.value) and "'Project & consent' tab" in str(refused.value)
+    assert "voicetwin consent" not in str(refused.value)
+    with pytest.raises(ConsentError, match="Production box"):
+        P.check(project, "speech", None, record=record)
+    with pytest.raises(ConsentError, match="not covered"):
+        P.check(project, "speech", "Another Film", record=record)
+    assert P.check(project, "speech", "the last letter", record=record) is record

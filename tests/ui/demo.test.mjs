@@ -35,21 +35,30 @@ async function fill(id, value) {
   await page.locator(`#${id}`).getByRole('textbox').first().fill(value);
 }
 
-// Wait for the job shown in panel `id` to finish; returns the panel's text. Fails on an error unless `expectError`.
-async function waitJob(id, timeoutS, expectError = false) {
+// The id of the job shown in panel `id` (null when none).
+async function jobId(id) {
+  return page.locator(`#${id} .vt-job`).getAttribute('data-job').catch(() => null);
+}
+
+// Click `button`, then wait for the new job shown in panel `id` to finish; returns the panel's text.
+// Fails on an error unless `expectError`.
+async function runJob(button, id, timeoutS, expectError = false) {
+  const before = await jobId(id);
+  await page.click(`#${button}`);
   const panel = page.locator(`#${id} .vt-job`);
   const deadline = Date.now() + timeoutS * 1000;
   let lastNote = '';
   for (;;) {
+    const job = await jobId(id);
     const status = await panel.getAttribute('data-status').catch(() => null);
     const text = (await panel.innerText().catch(() => '')).replace(/\s+/g, ' ');
     const note = text.replace(/\d+ min \d+ s|\d+ s so far/, '');  // log changes of step or percentage only
     if (note !== lastNote) { log(`${id}: ${text}`); lastNote = note; }
-    if (status === 'done') {
+    if (job && job !== before && status === 'done') {
       check(!expectError, `${id}: expected an error, the job finished`);
       return text;
     }
-    if (['failed', 'interrupted', 'cancelled'].includes(status)) {
+    if (job && job !== before && ['failed', 'interrupted', 'cancelled'].includes(status)) {
       if (expectError) return text;
       throw new Error(`${id}: the job ended with status ${status}: ${text}`);
     }
@@ -103,8 +112,7 @@ async function main() {
     const refs = fs.readdirSync(input('archive/references')).map((f) => input(`archive/references/${f}`));
     await page.locator('#reference-files input[type=file]').setInputFiles(refs);
     await page.waitForTimeout(1000);
-    await page.click('#start-ingest');
-    await waitJob('ingest-progress', 150);
+    await runJob('start-ingest', 'ingest-progress', 150);
     await page.locator('#ingest-report').getByText('Kept').waitFor();
     const table = await page.locator('#clips-table').innerText();
     check(table.includes('kept') && table.includes('rejected'), 'the clips table lists kept and rejected clips');
@@ -117,10 +125,10 @@ async function main() {
     await openTab('3 · Build the voice');
     await page.getByText('Advanced settings').click();
     await page.locator('#steps input').fill(BUILD_STEPS);
-    await page.click('#start-build');
+    const building = runJob('start-build', 'build-progress', 300);
     await page.locator('#build-progress .vt-job[data-status=running]').waitFor({ timeout: 60000 });
     await shot('03a-build-progress');
-    await waitJob('build-progress', 300);
+    await building;
     await page.locator('#build-report').getByText('The voice is ready').waitFor();
     await shot('03-build-done');
 
@@ -137,8 +145,7 @@ async function main() {
       'the production named in the consent is filled in');
     await page.locator('#take input[type=file]').setInputFiles(input('take.wav'));
     await page.waitForTimeout(1000);
-    await page.click('#start-render');
-    await waitJob('render-progress', 180);
+    await runJob('start-render', 'render-progress', 180);
     check(await audioSource('original-audio'), 'the original is playable');
     check(await audioSource('result-audio'), 'the result is playable');
     await page.locator('#render-info').getByText('Watermark').waitFor();
@@ -148,9 +155,7 @@ async function main() {
     await fill('line-text', 'Добрый вечер, друзья.');
     await page.locator('#rate input[type=number]').fill('1.2');
     await page.locator('#rate input[type=number]').press('Enter');
-    await page.click('#start-render');
-    await page.waitForTimeout(1500);
-    await waitJob('render-progress', 180);
+    await runJob('start-render', 'render-progress', 180);
     check(await audioSource('result-audio'), 'the spoken line is playable');
     await shot('04b-line-spoken');
 
@@ -158,19 +163,27 @@ async function main() {
     await page.getByText('Sing a song', { exact: true }).click();
     await page.locator('#song-file input[type=file]').setInputFiles(input('song.wav'));
     await page.waitForTimeout(1000);
-    await page.click('#start-render');
-    await page.waitForTimeout(1500);
-    const refused = await waitJob('render-progress', 120, true);
+    const refused = await runJob('start-render', 'render-progress', 120, true);
     check(/singing/.test(refused) && /scope/.test(refused), `singing refused for lack of consent: ${refused}`);
     check(!/Traceback/.test(refused), 'no traceback shown');
     await shot('04c-singing-refused');
+
+    // the estate widens the consent to singing: the same song is then sung in the voice
+    await openTab('1 · Project & consent');
+    await page.getByText('Singing', { exact: true }).click();
+    await page.click('#update-consent');
+    await page.locator('#create-status').getByText('Consent updated').waitFor();
+    await page.locator('#consent-summary').getByText('speech and singing').waitFor();
+    await openTab('4 · Speak & sing');
+    await runJob('start-render', 'render-progress', 180);
+    check(await audioSource('result-audio'), 'the song in the voice is playable');
+    await shot('04d-song-sung');
 
     // 5. lip-sync a face clip to the latest render (the spoken line)
     await openTab('5 · Lip-sync');
     await page.locator('#lipsync-video input[type=file]').setInputFiles(input('face.mp4'));
     await page.waitForTimeout(1000);
-    await page.click('#start-lipsync');
-    await waitJob('lipsync-progress', 180);
+    await runJob('start-lipsync', 'lipsync-progress', 180);
     await page.locator('#lipsync-result video').waitFor({ state: 'attached', timeout: 15000 });
     await shot('05-lipsync');
 
@@ -178,8 +191,7 @@ async function main() {
     await openTab('6 · Dub a scene');
     await page.locator('#scene-files input[type=file]').setInputFiles([input('scene/scene.yaml'), input('scene/line1.wav')]);
     await page.waitForTimeout(1000);
-    await page.click('#start-scene');
-    await waitJob('scene-progress', 240);
+    await runJob('start-scene', 'scene-progress', 240);
     const deliverables = await page.locator('#scene-deliverables').innerText();
     check(deliverables.includes('mix.wav'), `the deliverables include mix.wav: ${deliverables}`);
     await shot('06-scene-deliverables');
