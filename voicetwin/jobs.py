@@ -173,6 +173,9 @@ def read(root: str | Path, job_id: str) -> JobState:
     """The job's current state. A queued or running job whose process is gone reads as ``interrupted``."""
     job_dir = _job_dir(root, job_id)
     state = _load_state(job_dir)
+    child = _CHILDREN.get(job_id)
+    if child is not None and not state.active and child.poll() is not None:
+        _CHILDREN.pop(job_id, None)  # reaped: no zombie left behind
     if state.active and not _process_alive(state):
         time.sleep(0.05)  # the process may have just written its last state
         state = _load_state(job_dir)

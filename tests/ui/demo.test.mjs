@@ -126,7 +126,9 @@ async function main() {
     await page.getByText('Advanced settings').click();
     await page.locator('#steps input').fill(BUILD_STEPS);
     const building = runJob('start-build', 'build-progress', 300);
-    await page.locator('#build-progress .vt-job[data-status=running]').waitFor({ timeout: 60000 });
+    // a screenshot while it runs, once a step of the build shows in the bar
+    await page.locator('#build-progress .vt-job[data-status=running]').filter({ hasText: /analys|training/ })
+      .waitFor({ timeout: 60000 }).catch(() => log('the build finished before its steps could be seen'));
     await shot('03a-build-progress');
     await building;
     await page.locator('#build-report').getByText('The voice is ready').waitFor();
