@@ -1,0 +1,132 @@
+"""Speaker encoder: embeddings, enrolment, encoder directories, GE2E fine-tuning and the CLI."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from voicetwin.audio import load_audio, save_audio
+from voicetwin.cli import main
+from voicetwin.errors import ConfigError, InputError
+from voicetwin.speaker import SpeakerEncoder
+from voicetwin.speaker_train import FinetuneOptions, finetune, ge2e_loss, split_held_out
+
+RU_TEXT = "Со спокойным мужеством он ожидал всего в этом безумном городе."
+
+
+@pytest.fixture(scope="module")
+def encoder() -> SpeakerEncoder:
+    return SpeakerEncoder.load("ge2e")
+
+
+@pytest.fixture(scope="module")
+def real(festvox_wavs):
+    """Six real festvox-ru utterances, cut to 4 s, as (array, 16000) pairs."""
+    return [(load_audio(p, 16000, duration=4.0)[0], 16000) for p in festvox_wavs[:6]]
+
+
+@pytest.fixture(scope="module")
+def synthetic(espeak):
+    return [espeak(RU_TEXT, voice) for voice in ("ru", "ru+m3", "ru+f2")]
+
+
+def test_embedding_is_a_256_d_unit_vector(encoder, real):
+    e = encoder.embed(*real[0])
+    assert e.shape == (256,) and e.dtype == np.float32
+    assert abs(float(np.linalg.norm(e)) - 1) < 1e-4
+    profile = encoder.enroll(real[:3])
+    assert profile.shape == (256,) and abs(float(np.linalg.norm(profile)) - 1) < 1e-4
+
+
+def test_same_speaker_scores_above_other_voices(encoder, real, synthetic):
+    profile = encoder.enroll(real[:3])
+    same = [encoder.similarity(encoder.embed(*c), profile) for c in real[3:]]
+    different = [encoder.similarity(encoder.embed(p), profile) for p in synthetic]
+    assert min(same) > 0.8
+    assert min(same) > max(different) + 0.15
+
+
+def test_silence_is_refused(encoder):
+    with pytest.raises(InputError, match="silent"):
+        encoder.embed(np.zeros(16000, dtype=np.float32), 16000)
+
+
+def test_encoder_directory_round_trip(encoder, real, tmp_path):
+    encoder.save(tmp_path / "enc", extra={"note": "copy"})
+    assert {p.name for p in (tmp_path / "enc").iterdir()} >= {"config.json", "model.safetensors", "training.json"}
+    again = SpeakerEncoder.load(tmp_path / "enc")
+    np.testing.assert_allclose(again.embed(*real[0]), encoder.embed(*real[0]), atol=1e-6)
+
+
+def test_newer_format_version_and_unknown_keys_are_refused(encoder, tmp_path):
+    directory = encoder.save(tmp_path / "enc")
+    config = json.loads((directory / "config.json").read_text())
+    (directory / "config.json").write_text(json.dumps({**config, "format_version": 99}))
+    with pytest.raises(ConfigError, match="format_version 99"):
+        SpeakerEncoder.load(directory)
+    (directory / "config.json").write_text(json.dumps({**config, "n_heads": 4}))
+    with pytest.raises(ConfigError, match="unknown config keys"):
+        SpeakerEncoder.load(directory)
+
+
+def test_ge2e_loss_prefers_separated_speakers():
+    torch.manual_seed(0)
+    centres = torch.nn.functional.normalize(torch.randn(3, 1, 16), dim=-1)
+    tight = torch.nn.functional.normalize(centres + 0.05 * torch.randn(3, 5, 16), dim=-1)
+    mixed = torch.nn.functional.normalize(torch.randn(3, 5, 16), dim=-1)
+    w, b = torch.tensor([10.0]), torch.tensor([-5.0])
+    assert ge2e_loss(tight, w, b) < 0.1 < ge2e_loss(mixed, w, b)
+
+
+def test_split_held_out_is_reproducible_and_disjoint():
+    train, test = split_held_out(list(range(10)), 0.3, seed=1)
+    assert len(test) == 3 and not set(train) & set(test) and sorted(train + test) == list(range(10))
+    assert (train, test) == split_held_out(list(range(10)), 0.3, seed=1)
+    with pytest.raises(InputError):
+        split_held_out([1], 0.3)
+    with pytest.raises(ConfigError):
+        FinetuneOptions(held_out=1.5)
+
+
+def test_two_fine_tuning_steps_change_a_copy(encoder, real, synthetic):
+    before = {k: v.clone() for k, v in encoder.model.state_dict().items()}
+    tuned = finetune(encoder, real[:4], {"espeak": synthetic}, steps=2,
+                     options=FinetuneOptions(speakers_per_batch=2, utterances_per_speaker=3))
+    assert isinstance(tuned, SpeakerEncoder) and not tuned.model.training
+    assert all(torch.equal(v, encoder.model.state_dict()[k]) for k, v in before.items())  # original untouched
+    w0, w1 = encoder.model.lstm.weight_hh_l0, tuned.model.lstm.weight_hh_l0
+    assert not torch.equal(w0, w1) and float((w0 - w1).abs().max()) < 1e-2  # moved, but only a little
+    assert tuned.embed(*real[0]).shape == (256,)
+
+
+def test_cli_similarity_json_and_missing_file(real, synthetic, tmp_path, capsys):
+    folder = tmp_path / "target"
+    for i, (audio, sr) in enumerate(real[:3]):
+        save_audio(folder / f"{i}.wav", audio, sr)
+    assert main(["similarity", str(folder), str(synthetic[0]), "--json"]) == 0
+    value = json.loads(capsys.readouterr().out)["similarity"]
+    assert -1 <= value < 0.8
+    assert main(["similarity", str(folder), str(tmp_path / "missing.wav")]) == 2
+    err = capsys.readouterr().err
+    assert "missing.wav" in err and len(err.strip().splitlines()) == 1
+
+
+def test_cli_finetune_writes_encoder_and_report(real, synthetic, tmp_path, capsys):
+    target, other = tmp_path / "target", tmp_path / "other"
+    for i, (audio, sr) in enumerate(real):
+        save_audio(target / f"{i}.wav", audio, sr)
+    for i, path in enumerate(synthetic):
+        save_audio(other / f"{i}.wav", *load_audio(path))
+    out = tmp_path / "encoder"
+    code = main(["speaker", "finetune", "--target", str(target), "--others", str(other), "--out", str(out),
+                 "--steps", "1", "--held-out", "0.34"])
+    assert code == 0
+    printed = capsys.readouterr().out
+    assert "before" in printed and "after" in printed
+    report = json.loads((out / "training.json").read_text())
+    assert 0 <= report["before"]["eer"] <= 1 and 0 <= report["after"]["eer"] <= 1
+    assert report["clips"]["target"] == {"train": 4, "held_out": 2}
+    assert main(["similarity", str(target), str(other), "--encoder", str(out), "--json"]) == 0
