@@ -258,3 +258,16 @@ def test_consent_refusals_point_at_the_page_not_the_command_line(tmp_path):
     with pytest.raises(ConsentError, match="not covered"):
         P.check(project, "speech", "Another Film", record=record)
     assert P.check(project, "speech", "the last letter", record=record) is record
+
+
+def test_a_reused_process_id_does_not_keep_a_dead_job_running(tmp_path, toy):
+    root = tmp_path / "jobs"
+    state = jobs.submit(root, "toy", toy, {"n": 1}, background=False)
+    data = json.loads((root / state.id / "state.json").read_text())
+    # this test's own process is alive, but it started long after the job claims to have started: a reused pid
+    data.update(status=jobs.RUNNING, pid=os.getpid(), started=time.time() - 365 * 86400, finished=None)
+    (root / state.id / "state.json").write_text(json.dumps(data))
+    assert jobs.read(root, state.id).status == jobs.INTERRUPTED
+    data.update(status=jobs.RUNNING, started=time.time())
+    (root / state.id / "state.json").write_text(json.dumps(data))
+    assert jobs.read(root, state.id).status == jobs.RUNNING  # the process that runs it inline is alive

@@ -146,40 +146,53 @@ def _load_state(job_dir: Path) -> JobState:
     return JobState(**{k: v for k, v in data.items() if k in known})
 
 
-def _process_alive(state: JobState) -> bool:
+def _process_alive(state: JobState, job_dir: Path) -> bool:
     child = _CHILDREN.get(state.id)
     if child is not None:
         if child.poll() is None:
             return True
         _CHILDREN.pop(state.id, None)
         return False
-    if not state.pid:
+    pid = _pid(state, job_dir)
+    if not pid:
         return False
     try:
-        os.kill(state.pid, 0)
+        os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
         return True
-    try:  # the pid may have been reused by another program
-        cmdline = Path(f"/proc/{state.pid}/cmdline").read_bytes()
-        stat = Path(f"/proc/{state.pid}/stat").read_text()
-    except OSError:
+    try:  # a finished process not yet reaped, or the pid reused by a process that started after the job did
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        boot = next(int(line.split()[1]) for line in open("/proc/stat") if line.startswith("btime"))
+        started = boot + int(fields[19]) / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError, StopIteration):
         return True  # no /proc: trust the pid
-    return b"voicetwin.jobs" in cmdline and ") Z" not in stat
+    return fields[0] != "Z" and started <= (state.started or time.time()) + 2.0
+
+
+def _pid(state: JobState, job_dir: Path) -> int | None:
+    """The job's process: from its state, or (before the process wrote its state) from the pid file."""
+    if state.pid:
+        return state.pid
+    try:
+        return int((job_dir / "pid").read_text().strip())
+    except (OSError, ValueError):
+        return None
 
 
 def read(root: str | Path, job_id: str) -> JobState:
     """The job's current state. A queued or running job whose process is gone reads as ``interrupted``."""
     job_dir = _job_dir(root, job_id)
     state = _load_state(job_dir)
+    state.pid = _pid(state, job_dir)
     child = _CHILDREN.get(job_id)
     if child is not None and not state.active and child.poll() is not None:
         _CHILDREN.pop(job_id, None)  # reaped: no zombie left behind
-    if state.active and not _process_alive(state):
+    if state.active and not _process_alive(state, job_dir):
         time.sleep(0.05)  # the process may have just written its last state
         state = _load_state(job_dir)
-        if state.active and not _process_alive(state):
+        if state.active and not _process_alive(state, job_dir):
             state.status = INTERRUPTED
             state.error = ("the job stopped before finishing (its process ended: the server or the machine may "
                            "have been restarted); start it again")
@@ -266,11 +279,8 @@ def submit(root: str | Path, kind: str, target: str, params: dict | None = None,
         child = subprocess.Popen([sys.executable, "-m", "voicetwin.jobs", str(job_dir.resolve())], stdout=log,
                                  stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env, start_new_session=True)
     _CHILDREN[job_id] = child
-    state.pid = child.pid
-    # the child rewrites state.json when it starts; write the pid only if it has not yet
-    current = _load_state(job_dir)
-    if current.status == QUEUED and current.pid is None:
-        write_json(job_dir / "state.json", state.to_dict())
+    # state.json belongs to the child from now on; until it writes its pid there, this file tells who runs the job
+    (job_dir / "pid").write_text(f"{child.pid}\n")
     return read(root, job_id)
 
 
@@ -279,9 +289,10 @@ def cancel(root: str | Path, job_id: str) -> JobState:
     state = read(root, job_id)
     if not state.active:
         return state
-    if state.pid:
+    pid = _pid(state, _job_dir(root, job_id))
+    if pid:
         try:
-            os.killpg(state.pid, signal.SIGTERM)
+            os.killpg(pid, signal.SIGTERM)
         except (ProcessLookupError, PermissionError):
             pass
         child = _CHILDREN.pop(job_id, None)
