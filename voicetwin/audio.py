@@ -98,13 +98,18 @@ def _load_av(path: Path, start: float, duration: float | None):
         stream = container.streams.audio[0]
         sr = stream.codec_context.sample_rate or stream.rate
         if not sr:
-            raise AudioDecodeError("audio track has no sample rate", path=path)
+            raise AudioDecodeError("audio track has no sample rate (corrupt or unsupported file)", path=path,
+                                   fix="re-export or re-download the file")
         layout = "stereo" if (stream.codec_context.channels or 1) >= 2 else "mono"
         resampler = av.AudioResampler(format="fltp", layout=layout, rate=sr)
         chunks: list[np.ndarray] = []
         bad_packets = 0
+        wanted = None if duration is None else int((start + duration) * sr) + sr  # stop decoding past the end
+        decoded = 0
         try:
             for packet in container.demux(stream):
+                if wanted is not None and decoded >= wanted:
+                    break
                 try:
                     frames = packet.decode()
                 except av.error.FFmpegError:
@@ -113,7 +118,9 @@ def _load_av(path: Path, start: float, duration: float | None):
                         raise
                     continue
                 for frame in frames:
-                    chunks.extend(out.to_ndarray() for out in resampler.resample(frame))
+                    for out in resampler.resample(frame):
+                        chunks.append(out.to_ndarray())
+                        decoded += chunks[-1].shape[1]
             chunks.extend(out.to_ndarray() for out in resampler.resample(None))
         except av.error.FFmpegError as exc:
             raise AudioDecodeError(
