@@ -173,10 +173,12 @@ def resample(audio: np.ndarray, sr_in: int, sr_out: int) -> np.ndarray:
         return resample_poly(audio, sr_out // g, sr_in // g, axis=-1).astype(np.float32)
 
 
-def save_audio(path: str | Path, audio: np.ndarray, sample_rate: int, subtype: str | None = None) -> Path:
+def save_audio(path: str | Path, audio: np.ndarray, sample_rate: int, subtype: str | None = None,
+               bitrate: int = 128_000) -> Path:
     """Write audio atomically. Format from the extension (wav, flac, ogg; mp3/m4a through PyAV).
 
     ``audio`` is ``(samples,)`` or ``(channels, samples)``; values are clipped to [-1, 1].
+    ``subtype`` is the soundfile subtype (PCM_16 by default); ``bitrate`` (bit/s) applies to lossy codecs.
     """
     import soundfile as sf
 
@@ -189,7 +191,7 @@ def save_audio(path: str | Path, audio: np.ndarray, sample_rate: int, subtype: s
             fmt = {".wav": "WAV", ".flac": "FLAC", ".ogg": "OGG"}[ext]
             sf.write(str(tmp), data, sample_rate, format=fmt, subtype=subtype or ("PCM_16" if fmt != "OGG" else None))
         else:
-            _save_av(tmp, data, sample_rate, ext)
+            _save_av(tmp, data, sample_rate, ext, bitrate)
     return path
 
 
