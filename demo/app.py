@@ -412,7 +412,7 @@ def build_app(projects_dir: str | Path):
                                           elem_id="transpose")
                     auto = gr.Checkbox(value=True, label="Songs: move into the voice's range automatically",
                                        elem_id="auto-transpose")
-                    rate = gr.Slider(0.5, 2.0, value=1.0, step=0.05, label="Pace (typed lines and scores; 1 = natural)",
+                    rate = gr.Slider(0.5, 2.0, value=1.0, step=0.05, label="Pace (1 = as performed; 1.2 = 20% faster)",
                                      elem_id="rate")
                 with gr.Row():
                     render_language = gr.Dropdown(list(P.LANGUAGES), value="Detect automatically", label="Language")
@@ -612,12 +612,16 @@ def launch(projects_dir: str | Path = "voicetwin-projects", host: str = "127.0.0
     import os
 
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+    import gradio as gr
+
     app = build_app(projects_dir)
+    # system fonts: the page makes no request outside this machine
+    theme = gr.themes.Default(font=["system-ui", "sans-serif"], font_mono=["ui-monospace", "monospace"])
     auth = (lambda _user, given: given == password) if password else None
     app.queue(default_concurrency_limit=4)
     app.launch(server_name=host, server_port=port, auth=auth, auth_message="Enter the demo's password (any user name).",
                allowed_paths=[str(Path(projects_dir).resolve())], prevent_thread_lock=not block, quiet=False,
-               css=CSS, footer_links=[], ssr_mode=False)
+               css=CSS, theme=theme, footer_links=[], ssr_mode=False)
     return app
 
 

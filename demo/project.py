@@ -428,12 +428,15 @@ def task_render(job) -> dict:
         if source is None:
             raise InputError("no recording was uploaded", fix="upload the performer's take or the song")
         original, osr = load_audio(source)
-        if rate != 1.0:
-            extra["rate_note"] = "pace applies to typed lines and scores; a recording keeps its own timing"
+        performance = original
+        if rate != 1.0:  # pace the performance (Rubber Band, pitch kept), then convert it
+            from voicetwin.dub import time_stretch
+
+            performance = time_stretch(original, osr, 1.0 / rate)
         options = ConvertOptions(mode="singing" if mode == "song" else "speech",
                                  transpose=transpose if transpose == "auto" else
                                  (None if transpose in (None, 0, 0.0) else float(transpose)))
-        result, sr = voice.convert(original, osr, options)
+        result, sr = voice.convert(performance, osr, options)
         inputs = [source]
     job.step("watermarking and saving", 0.9, 1.0)
     out = {"mode": mode}

@@ -6,7 +6,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { chromium } from 'playwright-core';
 
-const URL = process.env.DEMO_URL || 'http://127.0.0.1:7860/';
+const DEMO_URL = process.env.DEMO_URL || 'http://127.0.0.1:7860/';
 const INPUTS = path.resolve(process.env.INPUTS || 'out/ui-test/inputs');
 const SHOTS = path.resolve(process.env.SHOTS || 'out/ui-screenshots');
 const BUILD_STEPS = process.env.BUILD_STEPS || '4';
@@ -87,8 +87,15 @@ async function main() {
   page = await context.newPage();
   const consoleErrors = [];
   page.on('pageerror', (e) => consoleErrors.push(String(e)));
+  const outside = new Set();  // the page must not call anything beyond this machine (fonts, analytics, CDNs)
+  page.on('request', (r) => {
+    const host = new URL(r.url()).hostname;
+    if (!['127.0.0.1', 'localhost'].includes(host) && !r.url().startsWith('data:') && !r.url().startsWith('blob:')) {
+      outside.add(r.url());
+    }
+  });
   try {
-    await page.goto(URL);
+    await page.goto(DEMO_URL);
     await page.waitForSelector('#create-project');
 
     // 1. project & consent: a missing document is refused in plain words, then the project is created
@@ -199,6 +206,7 @@ async function main() {
     await shot('06-scene-deliverables');
 
     check(consoleErrors.length === 0, `no page errors: ${consoleErrors.join(' | ')}`);
+    check(outside.size === 0, `no requests beyond this machine: ${[...outside].join(' ')}`);
     log('browser test passed');
   } catch (err) {
     await shot('failure').catch(() => {});
