@@ -271,3 +271,33 @@ def test_a_reused_process_id_does_not_keep_a_dead_job_running(tmp_path, toy):
     data.update(status=jobs.RUNNING, started=time.time())
     (root / state.id / "state.json").write_text(json.dumps(data))
     assert jobs.read(root, state.id).status == jobs.RUNNING  # the process that runs it inline is alive
+
+
+def test_the_demo_listens_on_localhost_and_asks_for_the_password(tmp_path):
+    import socket
+    import urllib.error
+    import urllib.parse
+    import urllib.request
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    served = app.launch(tmp_path / "projects", port=port, password="open sesame", block=False)
+    try:
+        base = f"http://127.0.0.1:{port}"
+        assert served.server_name == "127.0.0.1"
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(f"{base}/config", timeout=10)
+        assert refused.value.code == 401
+
+        def login(password: str) -> int:
+            data = urllib.parse.urlencode({"username": "producer", "password": password}).encode()
+            try:
+                return urllib.request.urlopen(f"{base}/login", data=data, timeout=10).status
+            except urllib.error.HTTPError as exc:
+                return exc.code
+
+        assert login("wrong") == 400
+        assert login("open sesame") == 200
+    finally:
+        served.close()
