@@ -129,6 +129,20 @@ def test_score_sign_positive_when_audio_lags(media, tracks):
     assert late > 200 and early < -200
 
 
+def test_with_two_faces_the_one_that_speaks_is_scored(media, tmp_path):
+    x, sr = media["audio"]
+    other, _ = _espeak("Somebody else is talking on the left, quite differently.", "en+m3", tmp_path / "o.wav")
+    other = np.pad(other, (0, max(0, len(x) - len(other))))[: len(x)]
+    left = synthesize_talking_face(skimage_data.astronaut(), other, sr, fps=FPS, size=SIZE)
+    right = synthesize_talking_face(skimage_data.astronaut(), x, sr, fps=FPS, size=SIZE)
+    n = min(len(left), len(right))
+    video = write_video(tmp_path / "two.mp4", [np.hstack([a, b]) for a, b in zip(left[:n], right[:n])], FPS, x, sr)
+    report = score(video)
+    assert report.face == 1  # the right-hand face moves with the sound
+    assert abs(report.overall.offset_ms) < 40
+    forced = score(video, options=SyncOptions(face=0))
+    assert forced.face == 0 and forced.overall.confidence < report.overall.confidence
+
 @pytest.mark.skipif(not MEGAMIND.exists(), reason="Debian opencv-doc is not installed")
 def test_score_megamind_real_dialogue():
     tr = track_mouth(MEGAMIND)
@@ -269,3 +283,36 @@ def test_options_are_validated():
         AlignOptions(max_shift_ms=0)
     with pytest.raises(ConfigError):
         RenderOptions(feather=1.5)
+
+
+# ------------------------------------------------------------------------------------------------ GPU recipe
+
+
+def test_per_identity_recipe_trains_saves_and_renders_tiny(media, tmp_path):
+    import sys
+
+    recipe = Path(__file__).resolve().parents[1] / "recipes" / "lipsync"
+    sys.path.insert(0, str(recipe))
+    try:
+        import render as recipe_render
+        import train as recipe_train
+    finally:
+        sys.path.remove(str(recipe))
+    x, sr = media["audio"]
+    clip = list(iter_frames(media["video"]))[:60]  # 2.4 s is enough for a smoke test
+    video = write_video(tmp_path / "clip.mp4", clip, FPS, x[: int(2.4 * sr)], sr)
+    model_config, train_config = recipe_train.read_yaml(recipe / "tiny.yaml")
+    summary = recipe_train.train(video, tmp_path / "model", model_config, train_config, device="cpu")
+    log = json.loads((tmp_path / "model" / "log.json").read_text())
+    assert len(log["log"]) == train_config.steps and np.isfinite(summary["heldout_l1"])
+    model, config, *_ = recipe_train.load(tmp_path / "model", device="cpu")
+    assert config == model_config
+    out = tmp_path / "model_render.mp4"
+    foreign = save_audio(tmp_path / "foreign.wav", load_audio(media["foreign"])[0][: int(2.4 * sr)], sr)
+    report = recipe_render.render_with_model(tmp_path / "model", video, foreign, out, device="cpu")
+    assert report["rendered"] > 0
+    assert (probe(out).width, probe(out).height) == (SIZE, SIZE)
+    with pytest.raises(ConfigError):
+        bad = tmp_path / "bad.yaml"
+        bad.write_text("model:\n  chanels: 8\n")
+        recipe_train.read_yaml(bad)

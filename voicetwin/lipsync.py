@@ -23,7 +23,6 @@ import math
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
-from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
@@ -219,7 +218,8 @@ def _compact_layout(layout: Layout) -> tuple[np.ndarray, Layout]:
 def _thumb(frame: np.ndarray) -> np.ndarray:
     import cv2
 
-    small = cv2.resize(frame, (32, 18), interpolation=cv2.INTER_AREA)
+    step = max(1, min(frame.shape[0] // 36, frame.shape[1] // 64))  # subsample first: a full-size resize is slow
+    small = cv2.resize(frame[::step, ::step], (32, 18), interpolation=cv2.INTER_AREA)
     return small.mean(axis=2).astype(np.float32)
 
 
@@ -460,8 +460,8 @@ def _load_track_audio(video: str | Path, audio: str | Path | None, info: VideoIn
 
 
 def _faces_to_track(video: str | Path, options: SyncOptions) -> int:
-    if options.face is not None:
-        return options.face + 1
+    if options.face is not None:  # all faces are tracked so that they can be numbered from the left
+        return max(options.face + 1, count_faces(video, options.landmarker, max(options.max_faces, options.face + 1)))
     return count_faces(video, options.landmarker, options.max_faces)
 
 
@@ -738,8 +738,9 @@ def _predict_shapes(lib_feats: np.ndarray, lib_audio: np.ndarray, new_audio: np.
 
 def _select(lib_feats: np.ndarray, lib_frames: np.ndarray, target: np.ndarray, silent: np.ndarray,
             k: int, switch_cost: float) -> np.ndarray:
-    """Features are pre-scaled ``(library, d)`` and ``(frames, d)``. Viterbi over the ``k`` nearest library mouths per frame: fit + cost of jumping (holding is free in silence,
-    stepping to the next library frame is free always). Returns ``(frames,)`` library indices."""
+    """Viterbi over the ``k`` nearest library mouths per frame: fit + cost of jumping (holding is free in
+    silence, stepping to the next library frame is free always). Features are pre-scaled, ``(library, d)`` and
+    ``(frames, d)``. Returns ``(frames,)`` library indices."""
     lib, tgt = lib_feats, target
     T = len(tgt)
     k = min(k, len(lib))
@@ -799,36 +800,45 @@ def _pose(track: MouthTrack) -> np.ndarray:
     return np.nan_to_num(np.stack([along, across], axis=1)).astype(np.float64)
 
 
-def render_frames(
-    video: str | Path,
-    audio: np.ndarray,
-    sample_rate: int,
-    options: RenderOptions = RenderOptions(),
-    progress: bool = False,
-    alphas: list | None = None,
-) -> tuple[Iterator[np.ndarray], RenderResult, VideoInfo]:
-    """Re-render the mouth of ``video`` to ``audio``; returns a lazy iterator over output frames.
+@dataclass
+class MouthLibrary:
+    """A face's own mouth images, in canonical coordinates (eye distance 100 px), from one pass over a video.
 
-    Two streaming passes over the video: the first landmarks every frame and stores the library of canonical
-    mouth patches (at most ``options.library_size``); the second warps the chosen patch onto each frame. If
-    ``alphas`` is a list, the blending mask ``(height, width)`` float32 of every frame is appended to it (``None``
-    for frames passed through), for checks.
+    ``patches``: ``(N, height, width, 3)`` uint8 mouth patches of frames ``frames`` ``(N,)``; ``identity``:
+    ``(T,)`` person cluster of every frame (-1 without face); ``own_audio``: ``(T, 9)`` ``audio_features`` of the
+    video's own sound at its frame rate, or ``None``.
     """
+
+    info: VideoInfo
+    track: MouthTrack
+    canon: _Canon
+    patches: np.ndarray
+    frames: np.ndarray
+    identity: np.ndarray
+    own_audio: np.ndarray | None
+
+    @property
+    def alpha(self) -> np.ndarray:
+        """``(height, width)`` float32 feathered blending mask of a patch."""
+        return self.canon.alpha
+
+
+def build_library(video: str | Path, options: RenderOptions = RenderOptions(), progress: bool = False
+                  ) -> MouthLibrary:
+    """Landmark every frame of ``video`` and keep up to ``options.library_size`` canonical mouth patches of the
+    face ``options.face`` (default: the largest), evenly spread over the video. Streams; memory is bounded by the
+    library size plus ~0.5 KB of landmarks per frame."""
     import cv2
 
-    start = time.perf_counter()
     info = probe(video)
-    layout_full = LAYOUTS[options.landmarker]
     stride = max(1, int(math.ceil(max(info.frames, 1) / options.library_size)))
     state: dict = {"canon": None, "patches": [], "lib_t": [], "identity": {}, "last_id": -(10**9)}
     identifier = FaceIdentifier()
-    keep, layout = _compact_layout(layout_full)
+    keep, layout = _compact_layout(LAYOUTS[options.landmarker])
 
     def on_frame(t: int, frame: np.ndarray, faces: list[np.ndarray], new_shot: bool) -> None:
         if new_shot:
             state["last_id"] = -(10**9)
-        if not faces:
-            return
         idx = 0 if options.face is None else options.face
         if idx >= len(faces):
             return
@@ -836,91 +846,121 @@ def render_frames(
         if state["canon"] is None:
             state["canon"] = _canon(pts, layout, options.feather)
         canon = state["canon"]
-        m = similarity_transform(pts[list(layout.stable)], canon.reference)
         if t - state["last_id"] >= 125:  # a face descriptor in every shot, then every 125 frames
             state["identity"][t] = identifier(frame, faces[idx])
             state["last_id"] = t
         if t % stride or len(state["patches"]) >= options.library_size:
             return
+        m = similarity_transform(pts[list(layout.stable)], canon.reference)
         x0, y0, w, h = canon.box
         m[:, 2] -= (x0, y0)
         patch = cv2.warpAffine(frame, m, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
         state["patches"].append(patch)
         state["lib_t"].append(t)
 
-    max_faces = 1 if options.face is None else options.face + 1
+    max_faces = 1 if options.face is None else max(options.face + 1, count_faces(video, options.landmarker))
     tracks = track_mouth(video, options.landmarker, max_faces=max_faces, face=options.face, on_frame=on_frame,
                          progress=progress)
     track = tracks[0 if options.face is None else options.face]
-    canon: _Canon = state["canon"]
-    lib_t = np.array(state["lib_t"])
-    patches = state["patches"]
-    T, fps = track.frames, info.fps
-    feats = track.features()
-    valid = track.valid
-    if len(lib_t) < 3:
+    if len(state["lib_t"]) < 3:
         raise NoFaceError("too few frames with a face to build a mouth library", path=video,
                           fix="render needs footage of the face speaking (a few seconds at least)")
-
-    # audio -> mouth shape, learned from the video's own sound and picture (or a plain envelope mapping)
-    new_feats = audio_features(audio, sample_rate, fps, T)
     own = None
     if info.has_audio:
         try:
             x, sr = load_audio(video, sample_rate=ANALYSIS_RATE)
-            own = audio_features(x, sr, fps, T)
+            own = audio_features(x, sr, info.fps, track.frames)
         except InputError:
             own = None
-    lib_feats = feats[lib_t]
-    if own is not None and np.ptp(own[:, -1]) > 10:
-        target = _predict_shapes(lib_feats, own[lib_t], new_feats)
-    else:  # no usable sound in the video: map envelope quantiles onto opening quantiles
-        env = new_feats[:, -1]
-        q = np.argsort(np.argsort(env)) / max(len(env) - 1, 1)
-        target = np.quantile(lib_feats, q, axis=0)
-    env = new_feats[:, -1]
-    silent = env < env.max() - 30.0
-    # in silence the mouth rests: the library's most closed shape (opening, height), its usual width
-    rest = np.array([np.quantile(lib_feats[:, 0], 0.05), np.quantile(lib_feats[:, 1], 0.05),
-                     np.median(lib_feats[:, 2])])
-    target[silent] = rest
+    identity = _identities(state["identity"], track.shot_of(), track.valid, options.same_person)
+    return MouthLibrary(info, track, state["canon"], np.stack(state["patches"]), np.array(state["lib_t"]),
+                        identity, own)
 
-    # choose, shot by shot, among the mouths of the same person (identity clusters) in a similar head pose
+
+def render_frames(
+    video: str | Path,
+    audio: np.ndarray,
+    sample_rate: int,
+    options: RenderOptions = RenderOptions(),
+    progress: bool = False,
+    alphas: list | None = None,
+    library: MouthLibrary | None = None,
+    patch_for: Callable[[int], np.ndarray] | None = None,
+) -> tuple[Iterator[np.ndarray], RenderResult, VideoInfo]:
+    """Re-render the mouth of ``video`` to ``audio``; returns a lazy iterator over output frames.
+
+    Two streaming passes over the video: the first (``build_library``, skipped when ``library`` is given) landmarks
+    every frame and stores the library of canonical mouth patches; the second warps each frame's patch onto it.
+    Patches are chosen from the library (Video Rewrite), or made by ``patch_for(frame_index)`` (a trained
+    per-identity model, see ``recipes/lipsync``), which must return a patch shaped like the library's.
+    If ``alphas`` is a list, the blending mask ``(height, width)`` float32 of every frame is appended to it
+    (``None`` for frames passed through), for checks.
+    """
+    start = time.perf_counter()
+    lib = library if library is not None else build_library(video, options, progress)
+    info, track, canon = lib.info, lib.track, lib.canon
+    layout = track.layout
+    lib_t = lib.frames
+    T, fps = track.frames, info.fps
+    feats = track.features()
+    valid = track.valid
     shot = track.shot_of()
-    identity = _identities(state["identity"], shot, valid, options.same_person)
-    pose = _pose(track)
-    scale = np.concatenate([lib_feats.std(axis=0), options.pose_weight ** -1 * (pose[lib_t].std(axis=0))]) + 1e-6
-    selection = np.full(T, -1, dtype=np.int64)
-    for s in np.unique(shot):
-        frames_s = np.flatnonzero((shot == s) & valid)
-        if len(frames_s) == 0:
-            continue
-        subset = np.flatnonzero(identity[lib_t] == identity[frames_s[0]])
-        if len(subset) < 3:
-            continue  # too few mouths of this person: frames pass through unchanged
-        lib = np.hstack([lib_feats[subset], pose[lib_t[subset]]]) / scale
-        tgt = np.hstack([target[frames_s], pose[frames_s]]) / scale
-        chosen = _select(lib, lib_t[subset], tgt, silent[frames_s], options.candidates, options.switch_cost)
-        selection[frames_s] = subset[chosen]
-    valid = valid & (selection >= 0)
+
+    if patch_for is None:
+        # audio -> mouth shape, learned from the video's own sound and picture (or a plain envelope mapping)
+        new_feats = audio_features(audio, sample_rate, fps, T)
+        lib_feats = feats[lib_t]
+        if lib.own_audio is not None and np.ptp(lib.own_audio[:, -1]) > 10:
+            target = _predict_shapes(lib_feats, lib.own_audio[lib_t], new_feats)
+        else:  # no usable sound in the video: map envelope quantiles onto opening quantiles
+            env = new_feats[:, -1]
+            q = np.argsort(np.argsort(env)) / max(len(env) - 1, 1)
+            target = np.quantile(lib_feats, q, axis=0)
+        env = new_feats[:, -1]
+        silent = env < env.max() - 30.0
+        # in silence the mouth rests: the library's most closed shape (opening, height), its usual width
+        rest = np.array([np.quantile(lib_feats[:, 0], 0.05), np.quantile(lib_feats[:, 1], 0.05),
+                         np.median(lib_feats[:, 2])])
+        target[silent] = rest
+
+        # choose, shot by shot, among the mouths of the same person (identity clusters) in a similar head pose
+        pose = _pose(track)
+        scale = np.concatenate([lib_feats.std(axis=0), pose[lib_t].std(axis=0) / options.pose_weight]) + 1e-6
+        selection = np.full(T, -1, dtype=np.int64)
+        for s in np.unique(shot):
+            frames_s = np.flatnonzero((shot == s) & valid)
+            if len(frames_s) == 0:
+                continue
+            subset = np.flatnonzero(lib.identity[lib_t] == lib.identity[frames_s[0]])
+            if len(subset) < 3:
+                continue  # too few mouths of this person: frames pass through unchanged
+            libf = np.hstack([lib_feats[subset], pose[lib_t[subset]]]) / scale
+            tgt = np.hstack([target[frames_s], pose[frames_s]]) / scale
+            chosen = _select(libf, lib_t[subset], tgt, silent[frames_s], options.candidates, options.switch_cost)
+            selection[frames_s] = subset[chosen]
+        valid = valid & (selection >= 0)
+
+        def patch_for(t: int) -> np.ndarray:
+            return lib.patches[selection[t]]
+    else:
+        selection = np.full(T, -1, dtype=np.int64)
 
     # head transforms (frame -> canonical), smoothed within shots
     ms = np.zeros((T, 2, 3))
     for t in np.flatnonzero(valid):
         ms[t] = similarity_transform(track.points[t][list(layout.stable)], canon.reference)
-    ms = _smooth_transforms(ms, valid, track.shot_of(), options.smooth_frames)
+    ms = _smooth_transforms(ms, valid, shot, options.smooth_frames)
     result = RenderResult(T, int(valid.sum()), len(lib_t), 0.0, selection=selection,
-                          identities=int(identity.max()) + 1, shots=list(track.shots))
+                          identities=int(lib.identity.max()) + 1, shots=list(track.shots))
 
     def frames() -> Iterator[np.ndarray]:
-        x0, y0, w, h = canon.box
         bar = _progress(T, "render", progress)
         colour = {"shift": None, "shot": -1}  # the colour match, smoothed over time within a shot
         for t, frame in enumerate(iter_frames(video)):
             if t < T and valid[t]:
                 if shot[t] != colour["shot"]:
                     colour.update(shift=None, shot=shot[t])
-                frame = _blend(frame, patches[selection[t]], canon, ms[t], alphas, colour)
+                frame = _blend(frame, patch_for(t), canon, ms[t], alphas, colour)
             elif alphas is not None:
                 alphas.append(None)
             if bar is not None:
@@ -1096,6 +1136,3 @@ def synthesize_talking_face(
         frames.append(img)
     return frames
 
-
-def frame_rate_fraction(fps: float) -> Fraction:
-    return Fraction(fps).limit_denominator(1001)

@@ -180,16 +180,18 @@ def write_video(
 
 
 
-def replace_audio(video: str | Path, output: str | Path, audio: np.ndarray, sample_rate: int, crf: int = 17) -> Path:
+def replace_audio(video: str | Path, output: str | Path, audio: np.ndarray, sample_rate: int, crf: int = 17,
+                  preset: str = "superfast") -> Path:
     """Write ``video``'s picture with ``audio`` (AAC) to ``output``, atomically.
 
-    An H.264 picture is copied packet by packet (bit-exact, fast); any other codec is re-encoded to H.264.
+    An H.264 picture is copied packet by packet (bit-exact, fast); any other codec is re-encoded to H.264
+    (``preset`` trades file size for speed; the quality is set by ``crf``).
     """
     import av
 
     info = probe(video)
     if info.codec != "h264":
-        return write_video(output, iter_frames(video), info.frame_rate, audio, sample_rate, crf=crf)
+        return write_video(output, iter_frames(video), info.frame_rate, audio, sample_rate, crf=crf, preset=preset)
     output = Path(output)
     data = np.clip(np.atleast_2d(np.asarray(audio, dtype=np.float32))[:2], -1.0, 1.0)
     with atomic_path(output) as tmp:
