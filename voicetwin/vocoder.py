@@ -1,0 +1,98 @@
+"""The WORLD vocoder: analysis into F0 / spectral envelope / aperiodicity, envelope coding, and synthesis.
+
+Voice conversion keeps the performer's F0 contour (moved or transposed) and aperiodicity (breaths,
+sibilants, creak) and replaces only the spectral envelope. Envelopes travel as coded envelopes
+(``envelope_dims`` mel-cepstral coefficients) and are decoded back to ``(frames, fft_size // 2 + 1)`` power.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .errors import require
+from .pitch import SPEECH_RANGE_HZ, track_f0
+
+
+def _pw():
+    return require("pyworld", "eval", "the WORLD vocoder")
+
+
+@dataclass(frozen=True)
+class WorldFrames:
+    """WORLD analysis of one signal. ``f0``: ``(frames,)`` Hz; ``sp``, ``ap``: ``(frames, fft_size // 2 + 1)``."""
+
+    f0: np.ndarray
+    sp: np.ndarray
+    ap: np.ndarray
+    sample_rate: int
+    frame_period: float
+
+    @property
+    def frames(self) -> int:
+        return int(self.f0.shape[0])
+
+
+def frame_count(samples: int, sample_rate: int, frame_period: float) -> int:
+    """Frames WORLD produces for ``samples`` samples (one every ``frame_period`` ms, first at t = 0)."""
+    return int(samples / (sample_rate * frame_period / 1000.0)) + 1
+
+
+def analyze(audio: np.ndarray, sample_rate: int, frame_period: float = 10.0, f0: np.ndarray | None = None,
+            f0_range: tuple[float, float] = SPEECH_RANGE_HZ, f0_method: str = "dio") -> WorldFrames:
+    """``(samples,)`` float -> WORLD frames. Pass ``f0`` to reuse an F0 track of the same length."""
+    pw = _pw()
+    x = np.ascontiguousarray(audio, dtype=np.float64)
+    if f0 is None:
+        f0 = track_f0(x, sample_rate, frame_period, f0_range, f0_method)
+    f0 = np.ascontiguousarray(f0, dtype=np.float64)
+    t = np.arange(len(f0)) * frame_period / 1000.0
+    sp = pw.cheaptrick(x, f0, t, sample_rate)
+    ap = pw.d4c(x, f0, t, sample_rate)
+    return WorldFrames(f0, sp, ap, sample_rate, frame_period)
+
+
+def synthesize(f0: np.ndarray, sp: np.ndarray, ap: np.ndarray, sample_rate: int, frame_period: float = 10.0,
+               samples: int | None = None) -> np.ndarray:
+    """WORLD frames -> ``(samples,)`` float32, cut or padded to ``samples`` when given (keeps duration exact)."""
+    pw = _pw()
+    y = pw.synthesize(np.ascontiguousarray(f0, dtype=np.float64), np.ascontiguousarray(sp, dtype=np.float64),
+                      np.ascontiguousarray(ap, dtype=np.float64), sample_rate, frame_period)
+    if samples is not None:
+        y = y[:samples] if len(y) >= samples else np.pad(y, (0, samples - len(y)))
+    return y.astype(np.float32)
+
+
+def fft_size(sample_rate: int) -> int:
+    """The FFT size WORLD's CheapTrick uses at this rate (f0 floor 71 Hz)."""
+    return int(_pw().get_cheaptrick_fft_size(sample_rate))
+
+
+def code_envelope(sp: np.ndarray, sample_rate: int, dims: int) -> np.ndarray:
+    """``(frames, bins)`` power envelope -> ``(frames, dims)`` coded envelope (mel-cepstrum-like)."""
+    return _pw().code_spectral_envelope(np.ascontiguousarray(sp, dtype=np.float64), sample_rate, dims)
+
+
+def decode_envelope(code: np.ndarray, sample_rate: int) -> np.ndarray:
+    """``(frames, dims)`` coded envelope -> ``(frames, fft_size // 2 + 1)`` power envelope."""
+    return _pw().decode_spectral_envelope(np.ascontiguousarray(code, dtype=np.float64), sample_rate,
+                                          fft_size(sample_rate))
+
+
+def warp_envelope(sp: np.ndarray, ratio: float) -> np.ndarray:
+    """Shift formants: ``(frames, bins)`` -> same shape, with frequency f of the result taken from f / ratio.
+
+    ``ratio > 1`` moves formants up (a shorter vocal tract), ``< 1`` down.
+    """
+    bins = sp.shape[1]
+    src = np.clip(np.arange(bins) / ratio, 0, bins - 1)
+    lo = np.floor(src).astype(int)
+    hi = np.minimum(lo + 1, bins - 1)
+    w = src - lo
+    return sp[:, lo] * (1 - w) + sp[:, hi] * w
+
+
+def frame_energy(sp: np.ndarray) -> np.ndarray:
+    """``(frames, bins)`` power envelope -> ``(frames,)`` log energy."""
+    return np.log(np.maximum(sp.sum(axis=1), 1e-20))

@@ -1,0 +1,531 @@
+"""A voice: what turns a performer's speech or singing into the recreated voice.
+
+How it works. The performance is analysed with WORLD. Its F0 contour is kept (moved into the target's range
+in speech mode, transposed note for note in singing mode) and so is its aperiodicity (breaths, sibilants);
+only the spectral envelope is replaced. The new envelope comes from a small convolutional network trained on
+the target's own recordings to predict the target's coded envelope from speaker-independent content features
+(Whisper encoder frames by default). The network is also trained on copies of the target's audio with
+shifted pitch and formants, still asked for the original envelope, so that it learns to undo another
+speaker's traits. Each output frame keeps the performer's frame energy, so dynamics and silences survive.
+
+    voice = Voice.build("datasets/grandpa", "voices/grandpa")
+    voice = Voice.load("voices/grandpa")
+    audio, sr = voice.convert(performance, 16000, ConvertOptions(mode="singing", transpose="auto"))
+
+A voice directory holds ``config.json`` (architecture + format version), ``model.safetensors`` (network and
+normalisation), ``stats.json`` (pitch range), ``sources.json`` (what it was built from) and ``report.json``.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from .audio import AudioLike, load_audio, normalize_input, resample, save_audio
+from .content import load_content, resample_frames
+from .errors import ConfigError, EmptyAudioError, InputError, InputNotFoundError, ModelNotFoundError
+from .files import atomic_path, sha256_file, write_json
+from .hub import config_from_dict, config_to_dict, read_config
+from .manifest import dataset_clips, is_dataset
+from .pitch import SINGING_RANGE_HZ, SPEECH_RANGE_HZ, PitchStats, auto_transpose, map_speech, track_f0, transpose
+from .vocoder import analyze, code_envelope, decode_envelope, frame_energy, synthesize, warp_envelope
+
+MODEL_TYPE = "voicetwin-voice"
+FORMAT_VERSION = 1
+CONTENT_RATE = 16_000
+BANK_FRAMES = 20_000  # real target envelopes kept for retrieval
+
+
+@dataclass(frozen=True)
+class VoiceConfig:
+    """Architecture of a voice, stored in ``config.json``. Content is a name from ``voicetwin.content``."""
+
+    sample_rate: int = 16_000
+    frame_period: float = 10.0  # ms
+    envelope_dims: int = 60
+    content: str = "whisper-tiny.en"
+    content_dim: int = 384
+    content_hop: float = 0.02  # s
+    hidden: int = 192
+    layers: int = 4
+    kernel: int = 3
+
+
+@dataclass(frozen=True)
+class BuildOptions:
+    """How a voice is built. ``augment``: perturbed copies of the target audio (pitch and formant shifts)."""
+
+    content: str = "whisper-tiny.en"
+    sample_rate: int = 16_000
+    augment: int = 2
+    steps: int = 1200
+    batch_size: int = 16
+    segment_frames: int = 200
+    learning_rate: float = 2e-3
+    max_train_seconds: float = 600.0
+    seed: int = 0
+    threads: int = 1  # torch threads while training; more than one is slower on a busy machine
+
+    def __post_init__(self):
+        if self.augment < 0 or self.steps < 1 or self.batch_size < 1 or self.segment_frames < 8 or self.threads < 1:
+            raise ConfigError("augment must be >= 0, steps, batch_size and threads >= 1, segment_frames >= 8")
+        if self.sample_rate not in (16_000, 22_050, 24_000, 44_100, 48_000):
+            raise ConfigError(f"unsupported sample rate {self.sample_rate}", fix="use 16000, 22050, 24000, 44100 or 48000")
+
+
+@dataclass(frozen=True)
+class ConvertOptions:
+    """How a performance is converted.
+
+    ``mode``: ``"speech"`` maps intonation into the target's range; ``"singing"`` keeps every note.
+    ``transpose``: semitones (singing; also allowed in speech, applied after the range mapping), or ``"auto"``
+    (singing: the whole-semitone shift that brings the performance's median pitch nearest the target's).
+    ``chunk_seconds``: longest piece processed at once; longer inputs are cut at their quietest moments.
+    """
+
+    mode: str = "speech"
+    transpose: float | str | None = None
+    f0_method: str = "dio"
+    chunk_seconds: float = 25.0
+    retrieval: float = 0.0  # 0..1: blend of the predicted envelope with the mean of its 4 nearest real target frames
+
+    def __post_init__(self):
+        if self.mode not in ("speech", "singing"):
+            raise ConfigError(f"unknown mode '{self.mode}'", fix="use 'speech' or 'singing'")
+        if isinstance(self.transpose, str):
+            if self.transpose != "auto":
+                raise ConfigError(f"transpose must be a number of semitones or 'auto', not '{self.transpose}'")
+        elif self.transpose is not None and not -36 <= float(self.transpose) <= 36:
+            raise ConfigError("transpose must be within +-36 semitones")
+        if self.f0_method not in ("dio", "harvest"):
+            raise ConfigError(f"unknown F0 method '{self.f0_method}'", fix="use 'dio' or 'harvest'")
+        if not 2.0 <= self.chunk_seconds <= 60.0:
+            raise ConfigError("chunk_seconds must be between 2 and 60")
+        if not 0.0 <= self.retrieval <= 1.0:
+            raise ConfigError("retrieval must be between 0 and 1")
+
+
+# --- the network -----------------------------------------------------------------------------
+
+
+class _Block(nn.Module):
+    def __init__(self, hidden: int, kernel: int, dilation: int):
+        super().__init__()
+        self.norm = nn.GroupNorm(1, hidden)
+        self.conv = nn.Conv1d(hidden, hidden, kernel, padding=dilation * (kernel - 1) // 2, dilation=dilation)
+        self.mix = nn.Conv1d(hidden, hidden, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.mix(torch.nn.functional.gelu(self.conv(self.norm(x))))
+
+
+class EnvelopeNet(nn.Module):
+    """``(batch, content_dim, frames)`` normalised content -> ``(batch, envelope_dims, frames)`` normalised code,
+    both at the content model's frame rate (20 ms for Whisper): residual dilated convolutions (dilations 1, 2, 4)."""
+
+    def __init__(self, config: VoiceConfig):
+        super().__init__()
+        self.inp = nn.Conv1d(config.content_dim, config.hidden, 1)
+        self.blocks = nn.ModuleList(_Block(config.hidden, config.kernel, 2 ** (i % 3)) for i in range(config.layers))
+        self.out = nn.Conv1d(config.hidden, config.envelope_dims, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = self.inp(x)
+        for block in self.blocks:
+            h = block(h)
+        return self.out(h)
+
+
+# --- analysis shared by build and convert ------------------------------------------------------
+
+
+def _content_frames(model, audio: np.ndarray, sample_rate: int) -> np.ndarray:
+    """``(samples,)`` -> ``(content frames, dim)`` at the content model's own rate."""
+    x16 = resample(audio, sample_rate, CONTENT_RATE) if sample_rate != CONTENT_RATE else audio
+    return model.frames(x16.astype(np.float32))
+
+
+def _to_content_rate(code: np.ndarray, frame_period: float, n: int, hop_seconds: float) -> np.ndarray:
+    """``(WORLD frames, dims)`` every ``frame_period`` ms -> ``(n, dims)`` at the centres of ``n`` content frames."""
+    t_in = np.arange(code.shape[0]) * frame_period / 1000.0
+    t_out = (np.arange(n) + 0.5) * hop_seconds
+    return np.stack([np.interp(t_out, t_in, code[:, d]) for d in range(code.shape[1])], axis=1).astype(np.float32)
+
+
+def split_at_pauses(audio: np.ndarray, sample_rate: int, max_seconds: float) -> list[tuple[int, int]]:
+    """Cut ``(samples,)`` into ``[(start, stop), ...]`` pieces no longer than ``max_seconds``, each cut at the
+    quietest 10 ms in the last 40 % of the allowed span (a pause, when there is one)."""
+    n, max_len = len(audio), int(max_seconds * sample_rate)
+    if n <= max_len:
+        return [(0, n)]
+    hop = sample_rate // 100
+    frames = len(audio) // hop
+    power = (audio[: frames * hop].reshape(frames, hop).astype(np.float64) ** 2).mean(axis=1)
+    power = np.convolve(power, np.ones(5) / 5, mode="same")
+    pieces, start = [], 0
+    while n - start > max_len:
+        lo, hi = (start + int(0.6 * max_len)) // hop, (start + max_len) // hop
+        cut = (lo + int(np.argmin(power[lo:hi]))) * hop
+        pieces.append((start, cut))
+        start = cut
+    pieces.append((start, n))
+    return pieces
+
+
+# --- the voice -----------------------------------------------------------------------------------
+
+
+class Voice:
+    """A built voice: ``Voice.build(...)``, ``Voice.load(path)``, ``voice.convert(audio, sr, options)``."""
+
+    def __init__(self, config: VoiceConfig, net: EnvelopeNet, norm: dict[str, np.ndarray], stats: dict,
+                 path: Path | None = None):
+        self.config = config
+        self.net = net.eval()
+        self.norm = norm
+        self.stats = stats
+        self.pitch = PitchStats(**stats["pitch"])
+        self.performer_pitch = PitchStats(**stats["performer_pitch"]) if stats.get("performer_pitch") else None
+        self.language = stats.get("language")  # most common language of the target's clips, or None
+        self.path = path
+        self._content = None
+
+    # --- loading and saving
+
+    @classmethod
+    def load(cls, path: str | Path) -> "Voice":
+        """Load a voice directory written by ``Voice.build``."""
+        path = Path(path)
+        if not path.is_dir():
+            raise ModelNotFoundError("no voice directory here", path=path, fix="build one with 'voicetwin voice build'")
+        config = config_from_dict(VoiceConfig, read_config(path), MODEL_TYPE, FORMAT_VERSION, path / "config.json")
+        weights = path / "model.safetensors"
+        if not weights.exists():
+            raise ModelNotFoundError("the voice has no model.safetensors", path=path, fix="rebuild the voice")
+        from safetensors.torch import load_file
+
+        tensors = load_file(str(weights))
+        net = EnvelopeNet(config)
+        try:
+            net.load_state_dict({k[4:]: v for k, v in tensors.items() if k.startswith("net.")})
+        except RuntimeError as exc:
+            raise ConfigError(f"weights do not match config.json ({exc})", path=weights) from exc
+        norm = {k[5:]: v.numpy() for k, v in tensors.items() if k.startswith("norm.")}
+        stats = json.loads((path / "stats.json").read_text(encoding="utf-8"))
+        return cls(config, net, norm, stats, path)
+
+    def save(self, out: str | Path, sources: dict, report: dict) -> Path:
+        from safetensors.torch import save_file
+
+        out = Path(out)
+        out.mkdir(parents=True, exist_ok=True)
+        tensors = {f"net.{k}": v.detach().contiguous() for k, v in self.net.state_dict().items()}
+        tensors.update({f"norm.{k}": torch.from_numpy(np.ascontiguousarray(v, dtype=np.float32)) for k, v in self.norm.items()})
+        with atomic_path(out / "model.safetensors") as tmp:
+            save_file(tensors, str(tmp))
+        write_json(out / "stats.json", self.stats)
+        write_json(out / "sources.json", sources)
+        write_json(out / "report.json", report)
+        write_json(out / "config.json", config_to_dict(self.config, MODEL_TYPE, FORMAT_VERSION))
+        self.path = out
+        return out
+
+    @property
+    def content(self):
+        if self._content is None:
+            self._content = load_content(self.config.content)
+        return self._content
+
+    # --- building
+
+    @classmethod
+    def build(cls, dataset: str | Path, out: str | Path, options: BuildOptions | None = None,
+              performer: str | Path | None = None, progress: bool = False,
+              log: Callable[[str], None] | None = None) -> "Voice":
+        """Build a voice from an ingested dataset of the target (and optionally the performer's dataset).
+
+        Where the performer's dataset has clips with the same text as the target's, those pairs are aligned
+        (DTW over content frames) and added to training as parallel examples; the performer's pitch range is
+        stored and used as the source range in speech mode.
+        """
+        options = options or BuildOptions()
+        started = time.time()
+        say = log or (lambda _msg: None)
+        rng = np.random.default_rng(options.seed)
+        torch.manual_seed(options.seed)
+        clips = _read_dataset(dataset)
+        content = load_content(options.content)
+        config = VoiceConfig(sample_rate=options.sample_rate, content=options.content, content_dim=content.dim,
+                             content_hop=content.hop_seconds)
+        sr, fp = config.sample_rate, config.frame_period
+
+        inputs, targets, f0s, codes_per_clip, contents_per_clip, seconds = [], [], [], [], [], 0.0
+        for clip, wav in _bar(clips, progress, "analysing target"):
+            audio, _ = load_audio(wav, sr)
+            if len(audio) < sr * 0.2:
+                continue
+            seconds += len(audio) / sr
+            frames = analyze(audio, sr, fp)
+            x = _content_frames(content, audio, sr)
+            code = _to_content_rate(code_envelope(frames.sp, sr, config.envelope_dims), fp, len(x), content.hop_seconds)
+            inputs.append(x.astype(np.float16))
+            targets.append(code)
+            f0s.append(frames.f0)
+            codes_per_clip.append(code)
+            contents_per_clip.append((clip, x))
+            for _ in range(options.augment):
+                ratio = float(np.exp(rng.uniform(np.log(0.82), np.log(1.22))))
+                shift = float(2.0 ** rng.uniform(-0.6, 0.6))
+                y = synthesize(frames.f0 * shift, warp_envelope(frames.sp, ratio), frames.ap, sr, fp, len(audio))
+                inputs.append(_content_frames(content, y, sr).astype(np.float16))
+                targets.append(code)
+        if seconds < 5.0:
+            raise InputError(f"only {seconds:.1f} s of usable target audio", path=dataset,
+                             fix="give at least a few minutes of the target's speech (5 to 120+ minutes works)")
+        say(f"analysed {seconds / 60:.1f} min of target audio ({len(codes_per_clip)} clips, {options.augment} perturbed copies)")
+
+        languages = [c.language for c, _ in clips if c.language]
+        stats = {"pitch": PitchStats.from_f0(f0s).to_dict(), "performer_pitch": None,
+                 "language": max(set(languages), key=languages.count) if languages else None}
+        parallel_lines = 0
+        if performer is not None:
+            pairs, performer_f0 = _performer_pairs(performer, contents_per_clip, codes_per_clip, content, config, progress)
+            for x, code in pairs:
+                inputs.append(x.astype(np.float16))
+                targets.append(code)
+            parallel_lines = len(pairs)
+            stats["performer_pitch"] = PitchStats.from_f0(performer_f0).to_dict()
+            say(f"performer: {parallel_lines} parallel lines aligned")
+
+        X = np.concatenate(inputs)
+        Y = np.concatenate(targets)
+        bank = np.concatenate(codes_per_clip)
+        bank = bank[rng.permutation(len(bank))[:BANK_FRAMES]]
+        norm = {
+            "in_mean": X.astype(np.float32).mean(0), "in_std": X.astype(np.float32).std(0) + 1e-5,
+            "out_mean": Y.mean(0), "out_std": Y.std(0) + 1e-5,
+        }
+        norm["bank"] = ((bank - norm["out_mean"]) / norm["out_std"]).astype(np.float32)
+        net = EnvelopeNet(config)
+        losses, steps_done = _train(net, X, Y, norm, options, rng, progress)
+        voice = cls(config, net, norm, stats)
+        sources = {
+            "dataset": str(Path(dataset).resolve()),
+            "manifest_sha256": sha256_file(Path(dataset) / "manifest.jsonl"),
+            "clips": [c.id for c, _ in clips],
+            "performer": str(Path(performer).resolve()) if performer else None,
+        }
+        report = {
+            "minutes": round(seconds / 60, 2),
+            "clips": len(codes_per_clip),
+            "augmented_copies": options.augment,
+            "parallel_performer_lines": parallel_lines,
+            "training_frames": int(X.shape[0]),
+            "steps": steps_done,
+            "final_training_loss": round(float(np.mean(losses[-50:])), 4) if losses else None,
+            "pitch_median_hz": round(stats["pitch"]["median_hz"], 1),
+            "pitch_range_hz": [round(stats["pitch"]["p05_hz"], 1), round(stats["pitch"]["p95_hz"], 1)],
+            "build_seconds": round(time.time() - started, 1),
+            "options": {k: getattr(options, k) for k in options.__dataclass_fields__},
+        }
+        voice.save(out, sources, report)
+        say(f"voice written to {out} in {report['build_seconds']:.0f} s")
+        return voice
+
+    # --- converting
+
+    def convert(self, audio: AudioLike, sample_rate: int | None = None,
+                options: ConvertOptions | None = None) -> tuple[np.ndarray, int]:
+        """Convert a performance: ``(samples,)`` at ``sample_rate`` (or a path) -> ``(samples', sr)`` float32 in
+        the voice, at the voice's rate; the duration is the input's (to one sample at the voice's rate)."""
+        options = options or ConvertOptions()
+        sr, fp = self.config.sample_rate, self.config.frame_period
+        x, _ = normalize_input(audio, sample_rate, sr)
+        if x.size < sr * 0.05:
+            raise EmptyAudioError("the performance is shorter than 50 ms")
+        f0_range = SINGING_RANGE_HZ if options.mode == "singing" else SPEECH_RANGE_HZ
+        pieces = split_at_pauses(x, sr, options.chunk_seconds)
+        f0s = [track_f0(x[a:b], sr, fp, f0_range, options.f0_method) for a, b in pieces]
+        new_f0s = self._map_pitch(f0s, options)
+        out = [self._convert_piece(x[a:b], f0, new_f0, options.retrieval)
+               for (a, b), f0, new_f0 in zip(pieces, f0s, new_f0s)]
+        return np.concatenate(out), sr
+
+    def pitch_plan(self, f0s: list[np.ndarray], options: ConvertOptions) -> tuple[str, float]:
+        """How the performance's pitch will be moved: ``("map", semitones)`` or ``("transpose", semitones)``."""
+        voiced = sum(int((f > 0).sum()) for f in f0s)
+        if voiced < 10:
+            return ("none", 0.0)
+        source = PitchStats.from_f0(list(f0s))
+        if options.mode == "singing":
+            if options.transpose == "auto":
+                return ("transpose", float(auto_transpose(source, self.pitch)))
+            return ("transpose", float(options.transpose or 0.0))
+        extra = 0.0 if options.transpose in (None, "auto") else float(options.transpose)
+        return ("map", extra)
+
+    def _map_pitch(self, f0s: list[np.ndarray], options: ConvertOptions) -> list[np.ndarray]:
+        kind, semitones = self.pitch_plan(f0s, options)
+        if kind == "none":
+            return f0s
+        if kind == "transpose":
+            return [transpose(f, semitones) for f in f0s]
+        source = self.performer_pitch or PitchStats.from_f0(list(f0s))
+        return [transpose(map_speech(f, source, self.pitch), semitones) for f in f0s]
+
+    def _convert_piece(self, x: np.ndarray, f0: np.ndarray, new_f0: np.ndarray, retrieval: float = 0.0) -> np.ndarray:
+        sr, fp = self.config.sample_rate, self.config.frame_period
+        frames = analyze(x, sr, fp, f0=f0)
+        code = self.predict_envelope(_content_frames(self.content, x, sr), retrieval)
+        sp = decode_envelope(resample_frames(code, self.content.hop_seconds, frames.frames, fp), sr)
+        sp *= np.exp(frame_energy(frames.sp) - frame_energy(sp))[:, None]  # keep the performer's dynamics
+        return synthesize(new_f0, sp, frames.ap, sr, fp, len(x))
+
+    def predict_envelope(self, content: np.ndarray, retrieval: float = 0.0) -> np.ndarray:
+        """``(frames, content_dim)`` content -> ``(frames, envelope_dims)`` coded envelope of the target, both at
+        the content rate."""
+        n = self.norm
+        x = (content.astype(np.float32) - n["in_mean"]) / n["in_std"]
+        with torch.inference_mode():
+            y = self.net(torch.from_numpy(x.T.copy())[None])[0].numpy().T
+            if retrieval > 0 and "bank" in n:
+                bank = torch.from_numpy(n["bank"])
+                q = torch.from_numpy(np.ascontiguousarray(y))
+                d = torch.cdist(q[:, 1:], bank[:, 1:])  # match envelope shape (c1+), not level
+                idx = d.topk(4, largest=False).indices
+                y = (1 - retrieval) * y + retrieval * bank[idx].mean(1).numpy()
+        return y * n["out_std"] + n["out_mean"]
+
+    def convert_file(self, input: str | Path, output: str | Path, options: ConvertOptions | None = None) -> Path:
+        """Read any audio/video file, convert it, write ``output`` atomically."""
+        audio, sr = load_audio(input)
+        converted, out_sr = self.convert(audio, sr, options)
+        return save_audio(output, converted, out_sr)
+
+
+# --- helpers ------------------------------------------------------------------------------------
+
+
+def _read_dataset(dataset: str | Path) -> list:
+    dataset = Path(dataset)
+    if not is_dataset(dataset):
+        raise InputNotFoundError("not a dataset (no manifest.jsonl)", path=dataset,
+                                 fix="make one with 'voicetwin ingest'")
+    clips = [(c, p) for c, p in dataset_clips(dataset) if p.exists()]
+    if not clips:
+        raise InputError("the dataset has no kept clips with audio", path=dataset, fix="re-run 'voicetwin ingest'")
+    return clips
+
+
+def _normalize_text(text: str | None) -> str:
+    return re.sub(r"[^\w]+", " ", (text or "").lower().replace("+", "")).strip()
+
+
+def _performer_pairs(performer, target_contents, target_codes, content, config: VoiceConfig, progress: bool):
+    """Parallel lines: performer content frames warped (DTW) onto the target's frames, paired with its codes."""
+    import librosa
+
+    by_text = {}
+    for (clip, x), code in zip(target_contents, target_codes):
+        key = _normalize_text(clip.text)
+        if key:
+            by_text[key] = (x, code)
+    pairs, f0s = [], []
+    for clip, wav in _bar(_read_dataset(performer), progress, "analysing performer"):
+        audio, _ = load_audio(wav, config.sample_rate)
+        if len(audio) < config.sample_rate * 0.2:
+            continue
+        f0 = track_f0(audio, config.sample_rate, config.frame_period)
+        f0s.append(f0)
+        match = by_text.get(_normalize_text(clip.text))
+        if match is None:
+            continue
+        tx, code = match
+        px = _content_frames(content, audio, config.sample_rate)
+        _, path = librosa.sequence.dtw(X=px.T.astype(np.float32), Y=tx.T.astype(np.float32), metric="cosine")
+        warp = np.zeros(len(tx), dtype=int)
+        warp[path[::-1, 1]] = path[::-1, 0]  # for each target frame, the performer frame aligned to it
+        pairs.append((px[warp], code))
+    if not f0s:
+        raise InputError("the performer dataset has no usable clips", path=performer)
+    return pairs, f0s
+
+
+def _train(net: EnvelopeNet, X: np.ndarray, Y: np.ndarray, norm: dict, options: BuildOptions,
+           rng: np.random.Generator, progress: bool) -> tuple[list[float], int]:
+    """Fit the network on random windows of the (content, code) frame pairs; L1 loss on normalised codes."""
+    seg = min(options.segment_frames, X.shape[0])
+    opt = torch.optim.AdamW(net.parameters(), lr=options.learning_rate, weight_decay=1e-4)
+    warmup = max(1, options.steps // 20)  # linear warm-up, then cosine decay to zero
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda i: min((i + 1) / warmup, 0.5 * (1 + np.cos(np.pi * i / options.steps))))
+    in_mean, in_std = torch.from_numpy(norm["in_mean"]), torch.from_numpy(norm["in_std"])
+    out_mean, out_std = torch.from_numpy(norm["out_mean"]), torch.from_numpy(norm["out_std"])
+    losses, started = [], time.time()
+    net.train()
+    bar = _bar(range(options.steps), progress, "training")
+    threads = torch.get_num_threads()
+    torch.set_num_threads(options.threads)
+    for step in bar:
+        starts = rng.integers(0, X.shape[0] - seg + 1, options.batch_size)
+        xb = torch.from_numpy(np.stack([X[s:s + seg] for s in starts]).astype(np.float32))
+        yb = torch.from_numpy(np.stack([Y[s:s + seg] for s in starts]))
+        xb = ((xb - in_mean) / in_std).transpose(1, 2)
+        yb = ((yb - out_mean) / out_std).transpose(1, 2)
+        loss = (net(xb) - yb).abs().mean()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        sched.step()
+        losses.append(float(loss.detach()))
+        if time.time() - started > options.max_train_seconds:
+            break
+    torch.set_num_threads(threads)
+    net.eval()
+    return losses, step + 1
+
+
+def _bar(items, progress: bool, desc: str):
+    if not progress:
+        return items
+    from tqdm import tqdm
+
+    return tqdm(items, desc=desc, unit="", leave=False)
+
+
+def convert_files(voice: Voice, inputs: list[str | Path], out: str | Path, options: ConvertOptions | None = None,
+                  progress: bool = False, overwrite: bool = False, audio_format: str = "wav") -> list[dict]:
+    """Convert many files. ``out`` is a directory (``<stem>.<audio_format>`` per input) or, for one input, a
+    file name with an audio extension. Existing outputs are kept (the batch resumes) unless ``overwrite``."""
+    from .files import expand_media
+
+    paths = expand_media(inputs)
+    if not paths:
+        raise InputNotFoundError("no audio or video files among the inputs", path=", ".join(map(str, inputs)))
+    out = Path(out)
+    single = len(paths) == 1 and out.suffix.lower() in (".wav", ".flac", ".ogg", ".mp3", ".m4a")
+    results = []
+    for path in _bar(paths, progress, "converting"):
+        target = out if single else out / f"{Path(path).stem}.{audio_format}"
+        if target.exists() and not overwrite:
+            results.append({"input": str(path), "output": str(target), "skipped": True})
+            continue
+        started = time.time()
+        audio, sr = load_audio(path)
+        converted, out_sr = voice.convert(audio, sr, options)
+        save_audio(target, converted, out_sr)
+        seconds = len(converted) / out_sr
+        results.append({"input": str(path), "output": str(target), "seconds": round(seconds, 3),
+                        "real_time_factor": round(seconds / max(time.time() - started, 1e-6), 2)})
+    return results
+
+
+__all__ = ["BuildOptions", "ConvertOptions", "EnvelopeNet", "Voice", "VoiceConfig", "convert_files",
+           "split_at_pauses"]
