@@ -8,7 +8,7 @@ import json
 import numpy as np
 import pytest
 
-from voicetwin.audio import _save_av, load_audio, resample, save_audio
+from voicetwin.audio import load_audio, resample, save_audio
 from voicetwin.cli import main
 from voicetwin.errors import EmptyAudioError, InputError
 from voicetwin.files import sha256_file
@@ -92,7 +92,7 @@ def test_survives_mp3_noise_gain_and_excerpt(marked, tmp_path):
     y, sr, payload = marked
     rng = np.random.default_rng(0)
     path = tmp_path / "m.mp3"
-    _save_av(path, y, sr, ".mp3", bitrate=64000)
+    save_audio(path, y, sr, bitrate=64000)
     mp3, _ = load_audio(path, sample_rate=sr)
     noise = rng.standard_normal(len(y)) * np.sqrt(np.mean(y**2) / 100)  # 20 dB SNR
     start = 12345
@@ -105,6 +105,32 @@ def test_survives_mp3_noise_gain_and_excerpt(marked, tmp_path):
         d = detect(attacked.astype(np.float32), sr)
         assert d.detected, name
         assert np.mean(d.bits == payload.bits()) >= 0.98, name
+
+
+def _chords(seconds: float = 6.0, sr: int = 44100) -> np.ndarray:
+    """Tonal music: a chord of harmonic notes changing every half second, peak -1 dBFS."""
+    t = np.arange(int(seconds * sr)) / sr
+    y = np.zeros_like(t)
+    rng = np.random.default_rng(7)
+    for start in np.arange(0, seconds, 0.5):
+        env = np.clip((t - start) / 0.01, 0, 1) * np.exp(-np.clip(t - start, 0, None) * 3) * (t >= start)
+        for semis in rng.choice([[0, 4, 7], [0, 3, 7], [2, 5, 9]]):
+            f = 220 * 2 ** (semis / 12)
+            for h in range(1, 8):
+                y += env * 0.1 / h**1.3 * np.sin(2 * np.pi * f * h * t + rng.uniform(0, 6.3))
+    return (0.89 * y / np.abs(y).max()).astype(np.float32)
+
+
+def test_tonal_music_survives_excerpt_with_noise():
+    sr = 44100
+    music = _chords(sr=sr)
+    payload = Payload(4242, 987654)
+    y = embed(music, sr, payload)
+    assert snr_db(music, y) >= 35.0
+    clip = y[sr : 4 * sr].astype(np.float64)
+    noise = np.random.default_rng(1).standard_normal(len(clip)) * np.sqrt(np.mean(clip**2) / 100)  # 20 dB SNR
+    d = detect((clip + noise).astype(np.float32), sr)
+    assert d.detected and d.crc_ok and d.payload == payload
 
 
 def test_no_detection_on_unmarked_audio(speech, espeak, sine):

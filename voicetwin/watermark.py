@@ -3,26 +3,34 @@
 How it works (signal processing only, no trained model):
 
 * The audio is analysed at a fixed working rate of 16 kHz (any input rate >= 16 kHz works: the mark lives in
-  1-6 kHz, which survives resampling to 16 kHz and back).
-* The STFT (512-point sqrt-Hann, hop 256 = 16 ms) band 1-6 kHz is cut into tiles of ``bins_per_tile`` bins by
+  0.5-7 kHz, which survives resampling to 16 kHz and back).
+* The STFT (512-point sqrt-Hann, hop 256 = 16 ms) band 0.5-7 kHz is cut into tiles of ``bins_per_tile`` bins by
   ``frames_per_tile`` frames. A keyed pseudo-random +-1 chip is assigned to every tile of a repeating period
-  (``period_tiles`` tile columns, about 1 s). Some tiles carry a known sync pattern, the others the payload bits
-  after a CRC and a rate-1/2 convolutional code, each bit spread over many tiles across the whole period.
-* Embedding scales each tile's STFT magnitude by ``1 + a * chip`` (phase kept), with ``a`` larger in weak tiles
-  (shaped by the local spectrum) and the whole residual scaled so the signal-to-watermark ratio meets
-  ``target_snr_db`` (36 dB by default). The mark is thus always below the spectrum it rides on.
-* Detection computes log tile energies, removes the host's envelope with a local (3 x 3 tile) high-pass, weights
-  frames by how far they stand above the quietest ones (silence or added noise carries no mark), folds the
-  tiles of all periods onto one period, and finds the period's offset by correlating with the sync pattern
-  (circular, through the FFT) for a few sub-frame phases. The normalised correlation ``z`` is about N(0, 1) on
-  unmarked audio (``bench/watermark.py`` measures the null); the payload is decoded at the best offset by soft
-  Viterbi and checked by its CRC.
+  (``period_tiles`` tile columns, about 1 s). A fifth of the tiles carry a known sync pattern, the others the
+  payload bits after a CRC and a rate-1/2 convolutional code, each bit spread over many tiles across the period.
+* Embedding scales each tile's STFT magnitude by ``1 + a * chip`` (phase kept). Detection works on log energies,
+  where the host interferes about equally in every tile, so a unit of relative change is worth the same anywhere
+  but costs energy in proportion to the tile's energy: ``a`` falls as ``1 / (E + N0)`` with the tile energy ``E``
+  (``N0``: a noise floor 20 dB below the mean power, so tiles that added noise would bury get no more than the
+  floor), capped at ``max_strength``, and the whole mark is scaled to the ``target_snr_db`` (35.3 dB) budget.
+* Detection computes log tile energies, removes the host with a high-pass along time (steady tones and the
+  spectral envelope vanish; the mark changes from column to column), weights every tile by its estimated share of
+  host signal over the band's noise floor (tiles buried in added noise count for nothing) and whitens by the local
+  RMS, folds the tiles of all periods onto one period, and finds the period's offset by correlating with the sync
+  pattern (circular, through the FFT) for a few sub-frame phases. The normalised correlation ``z`` is about
+  N(0, 1) per hypothesis on unmarked audio (``bench/watermark.py`` measures the null); the payload is decoded at
+  the best offset by soft Viterbi and checked by its CRC. A mark is reported at ``z >= threshold`` (5.5), or at
+  ``z >= crc_threshold`` (3.5) when the CRC also checks out.
 
 Payload layout (``PAYLOAD_BITS`` = 48 bits before coding): 16-bit voice id, 24-bit render id, 8-bit CRC.
 String ids are hashed to these widths (``payload_for``); provenance sidecars keep the full strings.
 
 Because the period is about 1 s and every period carries the whole payload, any excerpt of about 3 s decodes;
 longer audio accumulates evidence over all its periods.
+
+Limit: on broadband stationary noise (white or pink noise as the host) the host's own random tile energies
+interfere as much as anywhere while the 35 dB budget leaves a small relative change, so 3-second excerpts of such
+hosts do not carry the payload reliably (a linear correlation detector cannot cancel host interference).
 """
 
 from __future__ import annotations
@@ -55,20 +63,23 @@ class WatermarkConfig:
     rate: int = 16000  # working sample rate (Hz)
     n_fft: int = 512
     hop: int = 256
-    f_low: float = 1000.0  # band carrying the mark (Hz)
-    f_high: float = 6000.0
+    f_low: float = 500.0  # band carrying the mark (Hz)
+    f_high: float = 7000.0
     bins_per_tile: int = 2
     frames_per_tile: int = 1
     period_tiles: int = 64  # tile columns per period (64 x 16 ms = 1.024 s)
-    sync_fraction: float = 0.3  # share of the tiles carrying the sync pattern
-    target_snr_db: float = 36.0  # signal to watermark power ratio of the embedded audio (dB)
-    max_strength: float = 0.35  # cap of the per-tile relative magnitude change
-    shaping: float = 0.75  # 0: same relative change everywhere; 0.5: weaker tiles get relatively more
+    sync_fraction: float = 0.2  # share of the tiles carrying the sync pattern
+    target_snr_db: float = 35.3  # signal to watermark power ratio of the embedded audio (dB)
+    max_strength: float = 0.6  # cap of the per-tile relative magnitude change
+    shaping: float = 1.0  # 0: same relative change everywhere; 1: same absolute change everywhere
+    noise_floor_db: float = -20.0  # expected noise per tile relative to the mean power (strength stops growing below)
     threshold: float = 5.5  # sync z-score above which a mark is reported
-    crc_threshold: float = 4.0  # lower sync z-score accepted when the payload CRC also checks out
+    crc_threshold: float = 3.5  # lower sync z-score accepted when the payload CRC also checks out
     sub_phases: int = 4  # sub-hop phases searched by the detector
     silence_db: float = 60.0  # tiles this far below the loudest part are ignored
-    floor_percentile: float = 10.0  # detector's estimate of the noise floor (percentile of column powers)
+    highpass_tiles: int = 1  # detector: log energies minus their mean over 2 * this + 1 columns
+    local_tiles: int = 5  # detector: neighbourhood (columns and bands) of the noise floor and whitening estimates
+    floor_percentile: float = 10.0  # detector's estimate of a band's noise floor (percentile over time)
 
     def __post_init__(self) -> None:
         if self.rate < 2 * self.f_high:
@@ -83,6 +94,8 @@ class WatermarkConfig:
             raise ConfigError("target_snr_db below 10 dB would be clearly audible")
         if self.bins_per_tile < 1 or self.frames_per_tile < 1 or self.period_tiles < 4 or self.sub_phases < 1:
             raise ConfigError("tile sizes, period_tiles and sub_phases must be positive")
+        if self.highpass_tiles < 1 or self.local_tiles < 1 or not 0 < self.max_strength < 1:
+            raise ConfigError("highpass_tiles and local_tiles must be >= 1 and max_strength within (0, 1)")
 
     @property
     def bins(self) -> tuple[int, int]:
@@ -404,12 +417,7 @@ def _residual(
     tiles = np.pad(energy, ((0, pad_frames), (0, 0))).reshape(n_cols, fpt, config.n_bands, bpt).sum(axis=(1, 3))
     if not np.any(tiles > 0):
         return None
-    # per-tile strength: relatively more in weak tiles (they cost little energy), capped
-    col_mean = tiles.mean(axis=1, keepdims=True) + 1e-20
-    shape = np.minimum((col_mean / (tiles + 1e-20 * col_mean.max())) ** config.shaping, 10.0)
-    # silent columns: no mark
-    loud = 10 * np.log10(col_mean[:, 0] + 1e-30)
-    shape[loud < loud.max() - config.silence_db] = 0.0
+    shape = _shape(tiles, spec, config)
     pattern = _pattern(config, key)
     coded = _coded_bits(payload)
     data_sign = np.where(pattern.slot >= 0, 1.0 - 2.0 * coded[np.maximum(pattern.slot, 0)], 1.0)
@@ -422,18 +430,19 @@ def _residual(
     budget = total * budget_power / x_power
     if float(np.sum(shape**2 * tiles)) <= 0:
         return None
+    cap = config.max_strength
     lo_gain, hi_gain = 0.0, math.sqrt(budget / float(np.sum(shape**2 * tiles)))
-    while float(np.sum(np.minimum(hi_gain * shape, config.max_strength) ** 2 * tiles)) < budget and hi_gain < 1e6:
+    while float(np.sum(np.minimum(hi_gain * shape, cap) ** 2 * tiles)) < budget and hi_gain < 1e6:
         lo_gain, hi_gain = hi_gain, hi_gain * 2
-        if np.all(hi_gain * shape[shape > 0] >= config.max_strength):
+        if np.all(hi_gain * shape[shape > 0] >= cap):
             break
     for _ in range(30):
         mid = 0.5 * (lo_gain + hi_gain)
-        if float(np.sum(np.minimum(mid * shape, config.max_strength) ** 2 * tiles)) > budget:
+        if float(np.sum(np.minimum(mid * shape, cap) ** 2 * tiles)) > budget:
             hi_gain = mid
         else:
             lo_gain = mid
-    strength = np.minimum(lo_gain * shape, config.max_strength)
+    strength = np.minimum(lo_gain * shape, cap)
 
     mask = np.repeat(np.repeat(strength * signs, fpt, axis=0)[:n_frames], bpt, axis=1)
     delta = np.zeros_like(spec)
@@ -444,6 +453,23 @@ def _residual(
     if r_energy > 0:
         residual *= min(4.0, math.sqrt(budget_power * len(x) / r_energy))
     return residual
+
+
+def _shape(tiles: np.ndarray, spec: np.ndarray, config: WatermarkConfig) -> np.ndarray:
+    """Relative strength of the mark per tile ``(n_cols, n_bands)`` before the global gain.
+
+    Detection works on log tile energies, where the host interferes about equally everywhere, so a unit of relative
+    change is worth the same in every tile but costs energy in proportion to the tile's energy: the strength falls
+    with the tile energy, ``(ref / (E + N0)) ** shaping``, where ``N0`` is the expected noise floor per tile
+    (``noise_floor_db`` below the mean power): tiles that noise would bury get no more than tiles at the floor.
+    """
+    per_tile = config.bins_per_tile * config.frames_per_tile
+    ref = float(np.mean(np.abs(spec) ** 2)) * per_tile + 1e-30
+    n0 = ref * 10 ** (config.noise_floor_db / 10)
+    shape = (ref / (tiles + n0)) ** config.shaping
+    loud = 10 * np.log10(tiles.mean(axis=1) + 1e-30)
+    shape[loud < loud.max() - config.silence_db] = 0.0
+    return shape
 
 
 # ----------------------------------------------------------------------------------------------------------- detect
@@ -479,12 +505,24 @@ class Detection:
 
 
 def _tile_features(x: np.ndarray, config: WatermarkConfig, phase: int) -> list[np.ndarray]:
-    """Weighted high-passed log tile energies ``(n_cols, n_bands)`` for each frame phase and weighting hypothesis."""
+    """Weighted, whitened log tile energies ``(n_cols, n_bands)``, one array per frame phase of a tile.
+
+    * high-pass along time: the log energy minus its mean over ``2 * highpass_tiles + 1`` tile columns of the same
+      band, which removes the host's spectral envelope and any steady tone (the mark changes from column to column);
+    * noise weighting: each tile is weighted by ``1 - floor / E`` (an estimate of its share of host signal), the
+      floor being a low percentile of the band's smoothed energy over time: tiles buried in noise count for nothing;
+    * whitening: each tile is divided by the local RMS of the high-passed features, so loud, fast-changing regions
+      (onsets, harmonics moving in pitch) do not swamp the correlation.
+    """
+    from scipy.ndimage import uniform_filter
+
     spec = _stft(x[phase:], config.n_fft, config.hop)
     lo, hi = config.bins
-    energy = np.abs(spec[:, lo:hi]) ** 2
-    energy = energy.reshape(energy.shape[0], config.n_bands, config.bins_per_tile).sum(axis=2)
+    full = np.abs(spec) ** 2
+    energy = full[:, lo:hi].reshape(full.shape[0], config.n_bands, config.bins_per_tile).sum(axis=2)
     fpt = config.frames_per_tile
+    tiny = float(np.mean(full)) * config.bins_per_tile * fpt * 1e-9 + 1e-30
+    size = config.local_tiles
     out = []
     for q in range(fpt):
         e = energy[q:]
@@ -492,24 +530,16 @@ def _tile_features(x: np.ndarray, config: WatermarkConfig, phase: int) -> list[n
         if n_cols < 3:
             continue
         tiles = e[: n_cols * fpt].reshape(n_cols, fpt, config.n_bands).sum(axis=1)
+        logt = np.log(tiles + tiny)
+        feat = logt - uniform_filter(logt, size=(2 * config.highpass_tiles + 1, 1), mode="nearest")
+        smooth = uniform_filter(tiles, size=size, mode="nearest")
+        floor = np.percentile(smooth, config.floor_percentile, axis=0)
+        weight = np.clip(1.0 - floor / (smooth + tiny), 0.0, 1.0)
+        weight /= np.sqrt(uniform_filter(feat**2, size=size, mode="nearest") + 1e-3)
         level = 10 * np.log10(tiles.mean(axis=1) + 1e-30)
-        floor = tiles.mean() * 1e-9 + 1e-20
-        logt = np.log(tiles + floor)
-        feat = logt - _box3(logt)
-        # columns near the quietest ones (the noise floor, or silence) carry little of the mark
-        power = tiles.mean(axis=1)
-        floor = np.percentile(power, config.floor_percentile)
-        weight = np.clip(1.0 - floor / (power + 1e-30), 0.0, 1.0)
-        weight *= level > level.max() - config.silence_db
-        out.append(feat * weight[:, None])
+        weight *= (level > level.max() - config.silence_db)[:, None]
+        out.append(feat * weight)
     return out
-
-
-def _box3(a: np.ndarray) -> np.ndarray:
-    """Mean over the 3 x 3 neighbourhood (edges replicated)."""
-    p = np.pad(a, 1, mode="edge")
-    s = sum(p[i : i + a.shape[0], j : j + a.shape[1]] for i in range(3) for j in range(3))
-    return s / 9.0
 
 
 def detect(audio: np.ndarray, sample_rate: int, key: str = DEFAULT_KEY, config: WatermarkConfig | None = None) -> Detection:
