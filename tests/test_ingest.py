@@ -54,8 +54,8 @@ def test_target_kept_others_rejected(archive, dataset):
     assert score["purity"] >= 0.95, score
     assert score["coverage"] >= 0.8, score
     for kind, reasons in [("interviewer", {"other_speaker", "too_short"}), ("guest", {"other_speaker", "too_short"}),
-                          ("music", {"music"}), ("noise", {"noise"})]:
-        for seg in (s for s in archive.segments if s.kind == kind):
+                          ("music", {"music"}), ("noise", {"noise"}), ("noisy", {"low_snr"})]:
+        for seg in (s for s in archive.segments if s.kind == kind or s.condition == kind):
             touching = [c for c in clips if overlap(c, seg) > 0.5 * min(c.duration, seg.end - seg.start)]
             assert touching, f"nothing found for the {kind} at {seg.start:.1f}-{seg.end:.1f} s"
             assert all(not c.kept and c.reason in reasons for c in touching), (kind, touching)
@@ -123,6 +123,24 @@ def test_resume_after_interruption(archive, tmp_path, monkeypatch):
     calls.clear()
     again = ingest([archive.path, second], out, references=archive.references, encoder=encoder())
     assert calls == [] and again["clips_kept"] == report["clips_kept"]
+
+
+def test_clipped_and_short_speech(archive, tmp_path):
+    clean, hot = festvox_audio("ru_0200", trim=True), festvox_audio("ru_0201", trim=True)
+    hot = np.clip(hot / np.abs(hot).max() * 4.0, -1.0, 1.0)  # 12 dB too hot for the recorder
+    pause = np.zeros(16_000, np.float32)
+    blip = festvox_audio("ru_0202", trim=True)[:9_000]  # about half a second of speech
+    path = tmp_path / "hot.wav"
+    sf.write(path, np.concatenate([pause, 0.1 * clean / np.abs(clean).max(), pause, hot, pause,
+                                   0.1 * blip / np.abs(blip).max(), pause]), 16_000, subtype="FLOAT")
+    ingest([path], tmp_path / "ds", references=archive.references, encoder=encoder())
+    clips = read_manifest(tmp_path / "ds")
+    n1, n2 = (len(clean) + 16_000) / 16_000, (len(clean) + len(hot) + 32_000) / 16_000
+    assert [c.reason for c in clips if c.end <= n1 + 0.2] == ["kept"]
+    hot_clips = [c for c in clips if c.start >= n1 and c.end <= n2 + 0.2]
+    assert max(hot_clips, key=lambda c: c.duration).reason == "clipped"
+    assert not any(c.kept for c in hot_clips)  # bits of it may be too short, none is kept
+    assert [c.reason for c in clips if c.start >= n2] == ["too_short"]
 
 
 def test_dominant_speaker_without_references(archive, tmp_path):

@@ -53,6 +53,7 @@ class Segment:
     kind: str  # one of KINDS
     utterance: str | None = None  # festvox id for the target
     text: str | None = None
+    condition: str | None = None  # a deliberately degraded stretch: "noisy" (under a noise bed, SNR 0-5 dB)
 
 
 @dataclass
@@ -237,6 +238,7 @@ def make_archive(out_dir: str | Path, minutes: float = 1.0, container: str = "mp
     question_texts = [texts[i] for i in rng.permutation(pool)]
     length = minutes * 60.0
     pieces: list[tuple[float, np.ndarray]] = []
+    overlays: list[tuple[float, np.ndarray]] = []  # sound under a segment (a noise bed)
     segments: list[Segment] = []
     t = 1.0  # leading room tone
 
@@ -267,6 +269,19 @@ def make_archive(out_dir: str | Path, minutes: float = 1.0, container: str = "mp
             audio = _at_level(festvox_audio(uid, trim=True), rng.uniform(-26, -21))
             put(audio, "target", utterance=uid, text=texts[uid])
 
+    def noisy() -> None:  # the target under a noise bed at about the level of the voice
+        if not order:
+            return
+        nonlocal t
+        uid = order.pop()
+        audio = _at_level(festvox_audio(uid, trim=True), rng.uniform(-24, -21))
+        bed = noise(len(audio) / SAMPLE_RATE + 2.0, rng, "pink")
+        voice_db = 20 * np.log10(np.sqrt(np.mean(audio ** 2)))
+        t += 1.0  # the bed starts a second before the voice and ends a second after it
+        overlays.append((t - 1.0, _at_level(bed, voice_db - rng.uniform(0, 5))))
+        put(audio, "target", utterance=uid, text=texts[uid], condition="noisy")
+        t += 1.0
+
     def other(kind: str) -> None:
         if kind == "music":
             put(_at_level(music(rng.uniform(4, 12), rng), rng.uniform(-26, -20)), "music")
@@ -276,11 +291,11 @@ def make_archive(out_dir: str | Path, minutes: float = 1.0, container: str = "mp
         else:
             put(np.zeros(int(rng.uniform(2, 4) * SAMPLE_RATE), np.float32), "silence")
 
-    script = ["q", "a", "music", "q", "a", "noise", "q", "a", "g", "silence"]  # every kind early on
+    script = ["q", "a", "music", "g", "noisy", "noise", "q", "a", "silence", "q", "a"]  # every kind early on
     step = 0
     while t < length and order:
-        what = script[step] if step < len(script) else str(
-            rng.choice(["qa", "music", "noise", "silence", "ga"], p=[0.76, 0.07, 0.06, 0.04, 0.07]))
+        what = script[step] if step < len(script) else str(rng.choice(
+            ["qa", "music", "noise", "silence", "ga", "noisy"], p=[0.73, 0.07, 0.06, 0.04, 0.06, 0.04]))
         step += 1
         if what in ("q", "qa"):
             question()
@@ -292,11 +307,13 @@ def make_archive(out_dir: str | Path, minutes: float = 1.0, container: str = "mp
             answer()
         if what in ("music", "noise", "silence"):
             other(what)
+        if what == "noisy":
+            noisy()
         t += rng.uniform(0.12, 1.0)
     total = int((t + 1.0) * SAMPLE_RATE)
     mix = 10 ** (-60 / 20) * noise(total / SAMPLE_RATE, rng, "pink")[:total]  # room tone under everything
     mix = np.pad(mix, (0, max(0, total - len(mix))))
-    for start, audio in pieces:
+    for start, audio in pieces + overlays:
         s = int(round(start * SAMPLE_RATE))
         mix[s:s + len(audio)] += audio[: total - s]
     archive = ExampleArchive(out_dir / f"archive.{container}", total / SAMPLE_RATE, segments)
@@ -387,8 +404,9 @@ def score_clips(archive: ExampleArchive, spans: list[tuple[float, float]], kind:
                 resolution: float = 0.01) -> dict:
     """How well ``spans`` (e.g. the kept clips, in seconds) pick out ``kind`` in the ground truth.
 
-    Returns ``purity`` (share of the spans' duration that is ``kind``), ``coverage`` (share of ``kind``'s
-    duration inside the spans) and the seconds of each kind inside the spans.
+    Returns ``purity`` (share of the sound inside the spans that is ``kind``), ``coverage`` (share of the clean
+    ``kind`` inside the spans; deliberately degraded stretches are counted apart, as ``degraded_seconds_kept``)
+    and the seconds of each kind inside the spans.
     """
     n = int(np.ceil(archive.duration / resolution)) + 1
     label = np.full(n, -1, np.int8)  # -1: nothing but room tone
@@ -398,6 +416,11 @@ def score_clips(archive: ExampleArchive, spans: list[tuple[float, float]], kind:
     for s, e in spans:
         chosen[max(0, int(s / resolution)):int(e / resolution)] = True
     target = label == KINDS.index(kind)
+    degraded = np.zeros(n, bool)
+    for seg in archive.segments:
+        if seg.kind == kind and seg.condition:
+            degraded[int(seg.start / resolution):int(seg.end / resolution)] = True
+    clean = target & ~degraded
     picked = chosen.sum()
     inside = {k: round(float((chosen & (label == i)).sum() * resolution), 2) for i, k in enumerate(KINDS)}
     inside["room tone"] = round(float((chosen & (label == -1)).sum() * resolution), 2)
@@ -405,6 +428,8 @@ def score_clips(archive: ExampleArchive, spans: list[tuple[float, float]], kind:
     return {  # purity counts sound only: pauses and room tone inside clips are nobody's
         "purity": float((sound & target).sum() / sound.sum()) if sound.any() else 0.0,
         "seconds_chosen": round(float(picked * resolution), 2),
-        "coverage": float((chosen & target).sum() / max(1, target.sum())),
+        "coverage": float((chosen & clean).sum() / max(1, clean.sum())),
+        "degraded_seconds_kept": round(float((chosen & degraded).sum() * resolution), 2),
+        "degraded_seconds": round(float(degraded.sum() * resolution), 2),
         "seconds_by_kind": inside,
     }

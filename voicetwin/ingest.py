@@ -39,7 +39,7 @@ SR = 16_000  # analysis rate
 HOP = 512  # 32 ms frames: the silero VAD grid
 FPS = SR / HOP
 STATE_DIR = ".ingest"
-STATE_VERSION = 1
+STATE_VERSION = 2  # bump when what the cache holds changes
 
 KEPT = "kept"
 TOO_SHORT = "too_short"
@@ -291,17 +291,24 @@ def _unit(v: np.ndarray) -> np.ndarray:
 # per-clip measurements
 
 
-def estimate_snr(a: Analysis, s: int, e: int) -> float:
-    """Estimated SNR (dB) of frames ``[s, e)``: speech-frame power over the local noise floor."""
-    seg_level, seg_prob = a.level_db[s:e], a.prob[s:e]
-    ctx = slice(max(0, s - int(3 * FPS)), min(a.frames, e + int(3 * FPS)))
-    floor = float(np.percentile(a.level_db[ctx], 5))
-    voiced = seg_level[seg_prob >= 0.5]
-    if not len(voiced):
-        voiced = seg_level
-    signal = 10 * np.log10(np.mean(10 ** (voiced / 10)))
-    noise_p = 10 ** (floor / 10)
-    return float(10 * np.log10(max(10 ** (signal / 10) - noise_p, 1e-12) / noise_p))
+def estimate_snr(a: Analysis, s: int, e: int, block: float = 3.0) -> float:
+    """Estimated SNR (dB) of frames ``[s, e)``, the worst of its ~3 s blocks (a clip is as clean as its noisiest
+    part). In each block: speech-frame power over the noise floor, the 5th percentile of frame levels in the block
+    and the half second around it (its pauses)."""
+    n = max(1, int(round((e - s) / (block * FPS))))
+    edges = np.linspace(s, e, n + 1).astype(int)
+    worst = np.inf
+    for b0, b1 in zip(edges, edges[1:]):
+        ctx = slice(max(0, b0 - int(0.5 * FPS)), min(a.frames, b1 + int(0.5 * FPS)))
+        floor = float(np.percentile(a.level_db[ctx], 5))
+        level, prob = a.level_db[b0:b1], a.prob[b0:b1]
+        voiced = level[prob >= 0.5] if (prob >= 0.5).sum() >= 0.25 * FPS else level
+        if len(voiced) == 0:
+            continue
+        signal = float(np.mean(10 ** (voiced / 10)))
+        noise_p = 10 ** (floor / 10)
+        worst = min(worst, 10 * np.log10(max(signal - noise_p, 1e-12) / noise_p))
+    return float(worst) if np.isfinite(worst) else 0.0
 
 
 def clipping_fraction(audio: np.ndarray) -> float:
@@ -323,7 +330,8 @@ def bandwidth_hz(audio: np.ndarray, sample_rate: int, n_fft: int = 1024) -> floa
 def music_score(audio: np.ndarray) -> tuple[float, float]:
     """``(tonal persistence, spectral flatness)`` of 16 kHz audio.
 
-    Persistence is the mean correlation of log spectra 0.2 s apart (sustained notes score high, speech low);
+    Persistence is the mean correlation of spectral peaks (log spectrum minus its envelope) 0.2 s apart:
+    sustained notes score high, speech lower, noise about zero;
     flatness is the geometric over arithmetic mean of the power spectrum (noise scores high).
     """
     import torch
@@ -332,9 +340,11 @@ def music_score(audio: np.ndarray) -> tuple[float, float]:
     if len(x) < 4096:
         return 0.0, 0.0
     spec = torch.stft(x, 1024, 256, window=torch.hann_window(1024), return_complex=True).abs().pow(2).numpy()
+    from scipy.ndimage import uniform_filter1d
+
     band = spec[6:256]  # ~100-4000 Hz
     logs = np.log(band + 1e-10)
-    logs = logs - logs.mean(axis=0, keepdims=True)
+    logs = logs - uniform_filter1d(logs, 15, axis=0)  # spectral peaks only: the slope of coloured noise goes
     lag = 12
     a, b = logs[:, :-lag], logs[:, lag:]
     corr = (a * b).sum(0) / (np.sqrt((a * a).sum(0) * (b * b).sum(0)) + 1e-9)
@@ -582,19 +592,31 @@ def _join(cands: list[Candidate], profile: np.ndarray, options: IngestOptions) -
 # phase 4: measure, decide, write the clips of one source
 
 
-def _decide(c: Candidate, threshold: float, options: IngestOptions) -> str:
-    """Reason from what phase 3 knows (speech, speaker, music); audio checks come after."""
+MUSIC_PERSISTENCE = 0.3  # tonal persistence of music is ~0.5-0.7, of speech below 0.1, of noise about 0
+
+
+def _decide(c: Candidate, clip: Clip, options: IngestOptions) -> str:
+    """The first reason that applies: not speech (music, noise), too short, music under speech, clipped, noisy
+    (a voice under noise does not sound like itself, so quality comes before the speaker), another speaker."""
     if not c.speech:
-        return MUSIC if c.persistence >= 0.5 and c.flatness < 0.05 else NOISE
+        return MUSIC if c.persistence >= MUSIC_PERSISTENCE else NOISE
     if (c.end - c.start) / FPS < options.min_seconds:
         return TOO_SHORT
+    if not c.target and c.persistence >= MUSIC_PERSISTENCE:
+        return MUSIC
+    if clip.clipping > options.max_clipping:
+        return CLIPPED
+    if clip.snr_db < options.min_snr_db:
+        return LOW_SNR
     if not c.target:
-        return MUSIC if c.persistence >= 0.6 else OTHER_SPEAKER
+        return OTHER_SPEAKER
+    if options.min_bandwidth_hz and clip.bandwidth_hz < options.min_bandwidth_hz:
+        return NARROWBAND
     return KEPT
 
 
-def finalise_source(path: Path, key: str, an: SourceAnalysis, cands: list[Candidate], threshold: float,
-                    out: Path, options: IngestOptions, decoded: tuple[np.ndarray, int] | None = None) -> list[Clip]:
+def finalise_source(path: Path, key: str, an: SourceAnalysis, cands: list[Candidate], out: Path,
+                    options: IngestOptions, decoded: tuple[np.ndarray, int] | None = None) -> list[Clip]:
     """Measure each candidate on the source's own audio, give it a reason, write kept clips atomically.
 
     ``decoded``: the source's ``(audio, sample_rate)`` if already in memory.
@@ -613,7 +635,6 @@ def finalise_source(path: Path, key: str, an: SourceAnalysis, cands: list[Candid
             start = max(0.0, c.start / FPS - max(pad_l, 0.0))
             end = min(an.duration, c.end / FPS + max(pad_r, 0.0))
             seg = audio[int(start * sr):int(end * sr)]
-            reason = _decide(c, threshold, options)
             clip = Clip(
                 id=f"{stem}-{key[:6]}-{n:04d}", path=None, source=str(path), start=round(start, 3),
                 end=round(end, 3), duration=round(end - start, 3), sample_rate=rate, language=options.language,
@@ -621,18 +642,12 @@ def finalise_source(path: Path, key: str, an: SourceAnalysis, cands: list[Candid
                 speaker_similarity=None if c.similarity is None else round(c.similarity, 4),
                 snr_db=round(estimate_snr(an.frames, c.start, c.end), 2),
                 loudness_lufs=_round(loudness_lufs(seg, sr)), clipping=round(clipping_fraction(seg), 5),
-                bandwidth_hz=round(bandwidth_hz(seg, sr), 1), kept=False, reason=reason,
+                bandwidth_hz=round(bandwidth_hz(seg, sr), 1), kept=False, reason=OTHER_SPEAKER,
                 custom={"speech_probability": round(float(an.frames.prob[c.start:c.end].mean()), 3),
                         "tonal_persistence": round(c.persistence, 3), "spectral_flatness": round(c.flatness, 4)},
             )
-            if reason == KEPT:
-                if clip.clipping > options.max_clipping:
-                    reason = CLIPPED
-                elif clip.snr_db < options.min_snr_db:
-                    reason = LOW_SNR
-                elif options.min_bandwidth_hz and clip.bandwidth_hz < options.min_bandwidth_hz:
-                    reason = NARROWBAND
-            clip.reason, clip.kept = reason, reason == KEPT
+            clip.reason = _decide(c, clip, options)
+            clip.kept = clip.reason == KEPT
             if clip.kept or options.keep_rejected_audio:
                 seg = resample(seg, sr, rate)
                 if clip.kept and options.denoise:
@@ -815,7 +830,9 @@ def ingest(sources: Sequence[str | Path], out: str | Path, references: Sequence[
 
     ``references``: clips (or folders) of the target person; without them the dominant speaker is kept.
     ``transcripts``: a file of texts by clip id or by source and time (see ``read_transcripts``).
-    Re-running with the same arguments resumes: finished sources are skipped.
+    ``progress``: tqdm bars on stderr. ``encoder``: an already loaded ``SpeakerEncoder`` (else ``options.encoder``).
+    Re-running with the same arguments resumes: finished sources are skipped. On an error nothing this run
+    started is left behind; after an interruption the finished sources stay and a re-run completes the rest.
     """
     options = options or IngestOptions()
     t0 = time.time()
@@ -905,8 +922,8 @@ def _run(paths, refs, out, state, texts, recogniser, encoder, options, progress)
                     if d.get("path"):
                         (out / d["path"]).unlink(missing_ok=True)
             decoded = last_decoded[1:] if last_decoded and last_decoded[0] == path else None
-            clips = finalise_source(path, key, an, candidates(an, profile, threshold, options), threshold, out,
-                                    options, decoded)
+            clips = finalise_source(path, key, an, candidates(an, profile, threshold, options), out, options,
+                                    decoded)
             write_json(marker, {"source": str(path), "decision": decision, "clips": [asdict(c) for c in clips]},
                        indent=None)
         all_clips.append(clips)
