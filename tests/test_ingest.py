@@ -230,6 +230,28 @@ def test_denoise_reduces_noise():
     assert abs(lag) < 20  # output aligned with input
 
 
+def test_denoise_and_recogniser_in_ingest(tmp_path):
+    import subprocess
+
+    from voicetwin.audio import load_audio
+
+    wav = tmp_path / "line.wav"
+    subprocess.run(["flite", "-voice", "slt", "-t", "The weather is nice today. We walked along the river.",
+                    "-o", str(wav)], check=True)
+    speech, _ = load_audio(wav, 16_000)
+    rng = np.random.default_rng(0)
+    pause = np.zeros(8_000, np.float32)
+    mix = np.concatenate([pause, speech, pause])
+    source = tmp_path / "english.flac"
+    sf.write(source, mix + 0.003 * rng.standard_normal(len(mix)).astype(np.float32), 16_000)
+    options = IngestOptions(language="en", asr_model="whisper-tiny.en", denoise=True)
+    report = ingest([source], tmp_path / "ds", options=options, encoder=encoder())
+    kept = [c for c in read_manifest(tmp_path / "ds") if c.kept]
+    assert report["denoised"] and kept and all(c.custom.get("denoised") for c in kept)
+    assert all(c.custom["text_from"] == "whisper-tiny.en" for c in kept)
+    assert "weather" in " ".join(c.text for c in kept).lower()
+
+
 def test_recogniser(tmp_path):
     import subprocess
 

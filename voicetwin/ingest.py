@@ -926,6 +926,8 @@ def _run(paths, refs, out, state, texts, recogniser, encoder, options, progress)
                                     decoded)
             write_json(marker, {"source": str(path), "decision": decision, "clips": [asdict(c) for c in clips]},
                        indent=None)
+        for c in clips:  # the language may be given (or corrected) on a re-run
+            c.language = options.language
         all_clips.append(clips)
     _add_texts(all_clips, keys, out, state, texts, recogniser, options, progress)
     clips = [c for group in all_clips for c in group]
