@@ -11,22 +11,9 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from voicetwin.dub import (
-    MARGIN,
-    DubError,
-    DubOptions,
-    duck_envelope,
-    dub,
-    edit_margin,
-    limiter_gain,
-    mix_scene,
-    mux_video,
-    plan_fit,
-    replace_line,
-    speech_bounds,
-    time_stretch,
-    true_peak_db,
-)
+from voicetwin.dub import DubError, DubOptions, dub, mux_video, replace_line
+from voicetwin.fit import plan_fit, speech_bounds, time_stretch
+from voicetwin.mixdown import duck_envelope, edit_margin, limiter_gain, mix_scene, true_peak_db
 from voicetwin.errors import ConsentError
 from voicetwin.scene import Ducking, OutputSettings, load_scene
 
@@ -164,7 +151,6 @@ lines:
 
 
 def _write_scene(folder: Path, ducking: str = "off", t1_text: str = "Good evening, everyone.") -> Path:
-    from voicetwin.dub import speech_bounds
     from voicetwin.sing import Note, Score, write_midi
 
     folder.mkdir(parents=True, exist_ok=True)
@@ -349,3 +335,34 @@ def test_ducking_lowers_the_me_under_dialogue_only(tmp_path: Path, dubbed):
     assert 20 * np.log10(ratio) == pytest.approx(-10.0, abs=0.3)
     far = slice(int(8.3 * sr), int(8.9 * sr))  # well after the last line's release
     assert np.allclose(me_ducked[far], me_plain[far] * g, atol=2 / 2**23)
+
+
+def test_lipsync_render_reworks_the_mouth_inside_the_line_only(tmp_path: Path):
+    pytest.importorskip("skimage", reason="scikit-image (voicetwin[video]) is not installed")
+    from skimage.data import astronaut
+
+    from voicetwin.lipsync import synthesize_talking_face
+    from voicetwin.tts import speak
+    from voicetwin.video import iter_frames, write_video
+
+    audio, sr = speak(None, "This is the original line, spoken by the actor.", language="en", base="espeak:en")
+    audio = np.concatenate([np.zeros(sr // 2, np.float32), audio, np.zeros(sr // 2, np.float32)])
+    frames = synthesize_talking_face(astronaut(), audio, sr, fps=25, size=128)
+    write_video(tmp_path / "face.mp4", frames, 25, audio, sr)
+    (tmp_path / "scene.yaml").write_text(
+        "video: face.mp4\noutput: {ducking: off}\nlines:\n"
+        "  - {id: a, character: X, voice: none, base: 'espeak:en', language: en, start: 0.6, end: 2.2,"
+        " text: 'A brand new line.', lipsync: render}\n", encoding="utf-8")
+    report = dub(tmp_path / "scene.yaml", tmp_path / "out")
+    assert any("mouth re-rendered" in n for n in report["notes"]), report["notes"]
+    assert not report["lines"][0]["warnings"]
+    original = list(iter_frames(tmp_path / "face.mp4"))
+    dubbed_frames = list(iter_frames(tmp_path / "out" / "mix.mp4"))
+    assert len(dubbed_frames) == len(original)
+    a, b = report["lines"][0]["window"]
+    inside = [t for t in range(len(original)) if a * 25 + 1 < t < b * 25 - 1]
+    outside = [t for t in range(len(original)) if t > b * 25 + 2]
+    # the mouth is a small part of the frame: compare the largest local changes (re-encoding adds a little noise)
+    diff = [float(np.percentile(np.abs(dubbed_frames[t].astype(int) - original[t].astype(int)), 99.5))
+            for t in range(len(original))]
+    assert max(diff[t] for t in inside) > 3 * max(max(diff[t] for t in outside), 0.3)

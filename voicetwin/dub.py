@@ -5,15 +5,16 @@ performer ``recording`` converted into the voice, ``text`` spoken, a ``score`` s
 slot: synthesised lines are re-synthesised at the slot's length; otherwise the speech is time-stretched (Rubber
 Band's R3 engine, or the built-in WSOLA) up to ``max_stretch``, borrowing from the gap before the next line when the
 slot is too short. Speech is never cut: a line that cannot fit even so is placed at the cap, overruns, and is
-reported. Each line's speech onset is placed on its slot's start.
+reported. Each line's speech onset is placed on its slot's start (``voicetwin.fit``).
 
 Lines are cached by a hash of their inputs (source file contents, voice files, text, options, slot, settings), so a
 re-run with ``resume=True`` renders only lines that are missing or changed. The mix is a pure function of the cached
-lines and the stems: dialogue over the M&E with optional side-chain ducking, one gain to the loudness target
-(EBU R128, measured with pyloudnorm) and an oversampled true-peak limiter. Every time-varying step (ducking ramps,
+lines and the stems (``voicetwin.mixdown``): dialogue over the M&E with optional side-chain ducking, one gain to the
+loudness target (EBU R128, measured with pyloudnorm) and an oversampled true-peak limiter. Every time-varying step (ducking ramps,
 limiter hold and smoothing) has finite support, so a changed line changes the mix only inside its window plus
 ``edit_margin`` seconds; the mix gain is kept from the previous run (``cache/mix.json``) while the result stays
-within ``GAIN_LOCK_LU`` of the target.
+within ``GAIN_LOCK_LU`` of the target. Lines render in worker processes (``run_local``) or as Ray tasks
+(``run_ray``); text and sung lines get a fresh process each, so that a line's audio depends on its inputs alone.
 
     from voicetwin.dub import DubOptions, dub
     report = dub("scene.yaml", "out/scene1", DubOptions(workers=2, resume=True))
@@ -30,9 +31,6 @@ import hashlib
 import json
 import math
 import os
-import shutil
-import subprocess
-import tempfile
 import time
 import traceback
 from collections.abc import Callable, Iterator
@@ -43,18 +41,13 @@ from typing import Any, Protocol
 import numpy as np
 
 from . import __version__
-from .errors import ConfigError, EmptyAudioError, InputError, MissingDependencyError, VoiceTwinError, require
+from .errors import ConfigError, InputError, MissingDependencyError, VoiceTwinError, require
 from .files import atomic_path, sha256_file, write_json, write_text
+from .fit import MARGIN, Rendered, fade, fit_to_slot
+from .mixdown import edit_margin, mix_scene
 from .scene import Cue, Line, OutputSettings, Scene, format_ass, format_srt, load_scene
 
-CACHE_VERSION = 1
-MARGIN = 0.05  # s of silence kept before the onset and after the end of each line
-FIT_TOLERANCE = 0.03  # a rendition within 3% of its slot is not stretched
-GAIN_LOCK_LU = 0.3  # a previous mix gain is kept while the mix stays this close to the target
-LIMITER_HOLD = 0.02  # s
-LIMITER_SMOOTH = 0.005  # s
-TRUE_PEAK_MARGIN = 0.3  # dB below the ceiling the limiter aims at (AAC and other meters overshoot a little)
-OVERSAMPLE = 4
+CACHE_VERSION = 2
 
 
 class DubError(VoiceTwinError):
@@ -91,18 +84,6 @@ class DubOptions:
 
 
 # ------------------------------------------------------------------------------------------------ renderers
-
-
-@dataclass
-class Rendered:
-    """A line as its capability made it: mono float32 ``(samples,)`` at ``sample_rate``. ``fitted``: the
-    capability already made it last the requested duration (no stretching needed)."""
-
-    audio: np.ndarray
-    sample_rate: int
-    fitted: bool = False
-    converted: bool = False
-    notes: list[str] = field(default_factory=list)
 
 
 class LineRenderer(Protocol):
@@ -182,158 +163,6 @@ def render_score(line: Line, duration: float | None) -> Rendered:
 
 
 RENDERERS: dict[str, LineRenderer] = {"recording": render_recording, "text": render_text, "score": render_score}
-
-
-# ------------------------------------------------------------------------------------------------ fitting
-
-
-def speech_bounds(audio: np.ndarray, sample_rate: int, floor_db: float = -40.0, hop: float = 0.005) -> tuple[int, int]:
-    """Sample range ``[start, end)`` of the sound in ``audio``: 5 ms frames within ``floor_db`` of the loudest.
-    Returns ``(0, 0)`` for silence."""
-    n = max(1, int(hop * sample_rate))
-    frames = len(audio) // n
-    if frames == 0:
-        return 0, 0
-    power = np.mean(np.square(audio[: frames * n].reshape(frames, n), dtype=np.float64), axis=1)
-    if power.max() <= 1e-10:
-        return 0, 0
-    loud = np.flatnonzero(power > power.max() * 10 ** (floor_db / 10))
-    return int(loud[0]) * n, min(len(audio), (int(loud[-1]) + 1) * n)
-
-
-@functools.lru_cache(maxsize=1)
-def _rubberband() -> str | None:
-    return shutil.which("rubberband")
-
-
-def time_stretch(audio: np.ndarray, sample_rate: int, ratio: float, method: str = "rubberband") -> np.ndarray:
-    """Change the duration of ``audio`` by ``ratio`` (> 1 longer) without changing its pitch.
-
-    ``rubberband``: the Rubber Band CLI, R3 engine (Debian ``rubberband-cli``); ``wsola``: built-in
-    waveform-similarity overlap-add. The output has ``round(len * ratio)`` samples."""
-    n_out = int(round(len(audio) * ratio))
-    if abs(ratio - 1.0) < 1e-6:
-        return audio.astype(np.float32)
-    if method == "rubberband":
-        exe = _rubberband()
-        if exe is None:
-            raise MissingDependencyError("rubberband", None, "time-stretching lines (apt-get install rubberband-cli, "
-                                         "or set output: {stretcher: wsola})")
-        import soundfile as sf
-
-        with tempfile.TemporaryDirectory(prefix="voicetwin-rb-") as tmp:
-            src, dst = Path(tmp) / "in.wav", Path(tmp) / "out.wav"
-            sf.write(src, audio.astype(np.float32), sample_rate, subtype="FLOAT")
-            proc = subprocess.run([exe, "-q", "-3", "-D", f"{n_out / sample_rate:.6f}", str(src), str(dst)],
-                                  capture_output=True, text=True)
-            if proc.returncode != 0 or not dst.exists():
-                raise InputError(f"rubberband failed: {proc.stderr.strip()[-300:]}", fix="try output: {stretcher: wsola}")
-            out, _ = sf.read(dst, dtype="float32")
-    else:
-        out = wsola(audio, sample_rate, ratio)
-    out = out[:n_out]
-    return np.pad(out, (0, n_out - len(out))).astype(np.float32)
-
-
-def wsola(audio: np.ndarray, sample_rate: int, ratio: float, frame: float = 0.04, tolerance: float = 0.012) -> np.ndarray:
-    """Waveform-similarity overlap-add time-stretch: 40 ms Hann frames at 50% overlap in the output, each taken
-    from within ``tolerance`` s of its nominal input position where it best continues the previous frame."""
-    n = max(8, int(frame * sample_rate) // 2 * 2)
-    hop = n // 2
-    dmax = int(tolerance * sample_rate)
-    n_out = int(round(len(audio) * ratio))
-    pad = n + dmax
-    x = np.pad(audio.astype(np.float64), (pad, pad + n))
-    window = np.hanning(n + 1)[:n]
-    y = np.zeros(n_out + n)
-    weight = np.zeros(n_out + n)
-    prev = None
-    for k in range(n_out // hop + 1):
-        nominal = int(round(k * hop / ratio)) + pad
-        if prev is None:
-            pos = nominal
-        else:
-            target = x[prev + hop: prev + hop + n]
-            lo = max(0, nominal - dmax)
-            region = x[lo: nominal + dmax + n]
-            corr = np.correlate(region, target, mode="valid")
-            pos = lo + int(np.argmax(corr))
-        y[k * hop: k * hop + n] += window * x[pos: pos + n]
-        weight[k * hop: k * hop + n] += window
-        prev = pos
-    return (y[:n_out] / np.maximum(weight[:n_out], 1e-3)).astype(np.float32)
-
-
-@dataclass(frozen=True)
-class Fit:
-    """How a line was fitted. Seconds; ``ratio`` = output / input speech duration (1 = untouched)."""
-
-    speech_in: float
-    speech_out: float
-    ratio: float
-    borrowed: float
-    overrun: float
-    warnings: tuple[str, ...]
-
-
-def plan_fit(speech: float, slot: float, room: float, fitted: bool, cap: float) -> tuple[float, float, float, list[str]]:
-    """Choose the speech duration of a line: ``(target seconds, borrowed s, overrun s, warnings)``.
-
-    ``slot``: the line's slot; ``room``: the slot plus the gap that may be borrowed (up to the next line less the
-    minimum gap). A line that is too long is compressed to its slot up to ``cap``; beyond that it borrows from the
-    gap at the cap; beyond the gap it overruns at the cap (reported, never truncated). A line shorter than its slot
-    keeps its length."""
-    warnings = []
-    room = max(room, slot)
-    if speech <= slot * (1 + FIT_TOLERANCE) and speech <= room:
-        if not fitted and speech < slot * 0.75:
-            warnings.append(f"the speech ({speech:.2f} s) is much shorter than its slot ({slot:.2f} s)")
-        return speech, max(0.0, speech - slot), 0.0, warnings
-    target = slot
-    if speech / target > cap:
-        target = min(room, speech / cap)
-    overrun = 0.0
-    if speech / target > cap + 1e-9:
-        target = speech / cap
-        overrun = target - room
-        warnings.append(f"cannot fit: {speech:.2f} s of speech needs {speech / room:.2f}x to fit the slot and the "
-                        f"following gap ({room:.2f} s); placed at {cap:.2f}x, overrunning by {overrun:.2f} s")
-    return target, max(0.0, target - slot), overrun, warnings
-
-
-def fit_to_slot(rendered: Rendered, line: Line, room: float, settings: OutputSettings) -> tuple[np.ndarray, Fit]:
-    """Fit a rendered line: ``(audio at settings.sample_rate with MARGIN s of lead-in, Fit)``."""
-    from .audio import resample
-
-    audio, sr = rendered.audio, rendered.sample_rate
-    start, end = speech_bounds(audio, sr)
-    if end <= start:
-        raise EmptyAudioError(f"line '{line.id}' rendered to silence", fix="check the line's source")
-    speech = (end - start) / sr
-    target, borrowed, overrun, warnings = plan_fit(speech, line.slot, room, rendered.fitted, settings.max_stretch)
-    m = int(MARGIN * sr)
-    piece = audio[max(0, start - m): end + m]
-    ratio = target / speech
-    if abs(ratio - 1.0) > 1e-4:
-        piece = time_stretch(piece, sr, ratio, settings.stretcher)
-    piece = resample(piece, sr, settings.sample_rate)
-    out_sr = settings.sample_rate
-    s, e = speech_bounds(piece, out_sr)
-    m = int(MARGIN * out_sr)
-    piece = piece[max(0, s - m): e + m].astype(np.float32)
-    lead = min(s, m)
-    piece = np.concatenate([np.zeros(m - lead, np.float32), piece])  # exactly MARGIN s before the onset
-    fit = Fit(speech, (e - s) / out_sr, ratio, borrowed, overrun, tuple(rendered.notes) + tuple(warnings))
-    return piece, fit
-
-
-def _fade(audio: np.ndarray, n: int) -> np.ndarray:
-    n = min(n, len(audio) // 2)
-    if n > 0:
-        ramp = np.linspace(0.0, 1.0, n, endpoint=False, dtype=np.float32)
-        audio[:n] *= ramp
-        audio[len(audio) - n:] *= ramp[::-1]
-    return audio
 
 
 # ------------------------------------------------------------------------------------------------ one line
@@ -417,9 +246,10 @@ def render_line(task: LineTask, events: Any = None) -> LineResult:
         if peak > 1.0:  # a loud line in a quiet mix: keep it below full scale, the mix gain restores the balance
             audio = audio / peak
             gain_db -= 20 * math.log10(peak)
-        audio = _fade(audio, int(settings.fade * settings.sample_rate))
+        audio = fade(audio, int(settings.fade * settings.sample_rate))
         similarity = _similarity(audio, settings.sample_rate, line.reference) if line.reference else None
         info = {
+            "lead_samples": fit.lead,
             "speech_in": round(fit.speech_in, 4),
             "speech_out": round(fit.speech_out, 4),
             "stretch_ratio": round(fit.ratio, 4),
@@ -446,7 +276,7 @@ def render_line(task: LineTask, events: Any = None) -> LineResult:
 # ------------------------------------------------------------------------------------------------ cache
 
 
-@functools.lru_cache(maxsize=256)
+@functools.lru_cache(maxsize=4096)
 def _file_hash(path: str, size: int, mtime: float) -> str:
     return sha256_file(path)
 
@@ -463,6 +293,22 @@ def _hash_path(path: str | None) -> str | None:
     return h.hexdigest()
 
 
+RENDER_MODULES = ("dub", "fit", "scene", "audio", "tts", "sing", "text", "voice", "content", "vocoder", "pitch",
+                  "watermark", "speaker")
+
+
+@functools.lru_cache(maxsize=1)
+def code_fingerprint() -> str:
+    """Hash of the source of the modules that render a line: a changed renderer invalidates the lines it made."""
+    h = hashlib.sha256()
+    here = Path(__file__).resolve().parent
+    for name in RENDER_MODULES:
+        path = here / f"{name}.py"
+        if path.exists():
+            h.update(name.encode() + path.read_bytes())
+    return h.hexdigest()
+
+
 def line_key(line: Line, room: float, settings: OutputSettings) -> str:
     """Hash of everything a line's render depends on: its fields, the contents of its source file, voice and
     reference, the room it may use, and the settings that shape a line."""
@@ -472,6 +318,7 @@ def line_key(line: Line, room: float, settings: OutputSettings) -> str:
     payload = {
         "cache_version": CACHE_VERSION,
         "voicetwin": __version__,
+        "code": code_fingerprint(),
         "line": fields,
         "source_hash": _hash_path(line.source.value) if line.source.kind != "text" else None,
         "voice_hash": _hash_path(line.voice),
@@ -541,8 +388,14 @@ def _render_in_worker(task: LineTask) -> LineResult:
     return render_line(task, _EVENTS)
 
 
+# synthesisers keep state between calls (espeak-ng's output depends on what it said before), so text and sung lines
+# are rendered in a fresh process each: a line's audio then depends on its inputs alone, whichever worker renders
+# it. Recordings are converted in long-lived workers that keep the voice loaded (conversion is stateless).
+FRESH_PROCESS_KINDS = ("text", "score")
+
+
 def run_local(tasks: list[LineTask], workers: int, on_event: Callable[[dict], None] | None = None) -> Iterator[LineResult]:
-    """Render ``tasks`` in ``workers`` local processes; yields results as lines finish."""
+    """Render ``tasks`` in at most ``workers`` local processes at a time; yields results as lines finish."""
     import multiprocessing as mp
     import queue as queue_mod
     from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
@@ -551,10 +404,17 @@ def run_local(tasks: list[LineTask], workers: int, on_event: Callable[[dict], No
         return
     ctx = mp.get_context("spawn")
     events = ctx.Queue() if on_event else None
-    with ProcessPoolExecutor(max_workers=min(workers, len(tasks)), mp_context=ctx, initializer=_worker_init,
-                             initargs=(events,)) as pool:
-        pending = {pool.submit(_render_in_worker, t): t for t in tasks}
-        while pending:
+    n = min(workers, len(tasks))
+    common = {"mp_context": ctx, "initializer": _worker_init, "initargs": (events,)}
+    with ProcessPoolExecutor(max_workers=n, **common) as warm, \
+            ProcessPoolExecutor(max_workers=n, max_tasks_per_child=1, **common) as fresh:
+        todo = list(tasks)
+        pending: dict = {}
+        while todo or pending:
+            while todo and len(pending) < workers:
+                task = todo.pop(0)
+                pool = fresh if task.line.source.kind in FRESH_PROCESS_KINDS else warm
+                pending[pool.submit(_render_in_worker, task)] = task
             done, _ = wait(pending, timeout=0.2, return_when=FIRST_COMPLETED)
             while events is not None:
                 try:
@@ -582,8 +442,9 @@ def run_ray(tasks: list[LineTask], workers: int, address: str | None = None,
             ray.init(address=address, runtime_env=env, log_to_driver=False)
         else:
             ray.init(num_cpus=workers, include_dashboard=False, log_to_driver=False, runtime_env=env)
-    remote = ray.remote(num_cpus=1, max_retries=0)(_render_in_worker)
-    pending = {remote.remote(t): t for t in tasks}
+    warm = ray.remote(num_cpus=1, max_retries=0)(_render_in_worker)
+    fresh = ray.remote(num_cpus=1, max_retries=0, max_calls=1)(_render_in_worker)  # see FRESH_PROCESS_KINDS
+    pending = {(fresh if t.line.source.kind in FRESH_PROCESS_KINDS else warm).remote(t): t for t in tasks}
     while pending:
         done, _ = ray.wait(list(pending), num_returns=1)
         for ref in done:
@@ -594,173 +455,38 @@ def run_ray(tasks: list[LineTask], workers: int, address: str | None = None,
                 yield LineResult(task.scene, task.line.id, task.key, False, error=f"ray task failed: {exc}")
 
 
-# ------------------------------------------------------------------------------------------------ mixing
-
-
-def duck_envelope(n: int, windows: list[tuple[int, int]], sample_rate: int, depth_db: float, attack: float,
-                  release: float) -> np.ndarray:
-    """Gain ``(n,)`` for the M&E: ``-depth_db`` inside each ``[start, end)`` window, linear ramps of ``attack`` s
-    before and ``release`` s after, exactly 1.0 elsewhere."""
-    w = np.zeros(n)
-    a, r = max(1, int(attack * sample_rate)), max(1, int(release * sample_rate))
-    for start, end in windows:
-        lo, hi = max(0, start - a), min(n, end + r)
-        idx = np.arange(lo, hi)
-        shape = np.minimum(np.clip((idx - (start - a)) / a, 0, 1), np.clip(((end + r) - idx) / r, 0, 1))
-        w[lo:hi] = np.maximum(w[lo:hi], shape)
-    return 1.0 - (1.0 - 10 ** (-depth_db / 20)) * w
-
-
-def true_peak_per_sample(x: np.ndarray, oversample: int = OVERSAMPLE) -> np.ndarray:
-    """``(n,)`` largest absolute value of ``x`` ``(channels, n)`` and its ``oversample``-times interpolation around
-    each sample (ITU-R BS.1770-4 annex 2 style); finite support."""
-    from scipy.signal import resample_poly
-
-    up = np.abs(resample_poly(x, oversample, 1, axis=-1))
-    n = x.shape[-1]
-    per = up[:, : n * oversample].reshape(x.shape[0], n, oversample).max(axis=(0, 2))
-    return np.maximum(per, np.abs(x).max(axis=0))
-
-
-def true_peak_db(x: np.ndarray) -> float:
-    """True peak of ``(channels, n)`` or ``(n,)`` audio in dBTP (4x oversampled)."""
-    x = np.atleast_2d(np.asarray(x, dtype=np.float64))
-    peak = float(true_peak_per_sample(x).max()) if x.size else 0.0
-    return 20 * math.log10(peak) if peak > 0 else -math.inf
-
-
-def limiter_gain(x: np.ndarray, sample_rate: int, ceiling_db: float) -> np.ndarray:
-    """Gain ``(n,)`` that keeps the true peak of ``x`` ``(channels, n)`` under ``ceiling_db`` (look-ahead: a
-    ``LIMITER_HOLD`` s moving minimum of the needed gain, smoothed by a ``LIMITER_SMOOTH`` s moving average, which
-    stays below the needed gain). Exactly 1.0 where nothing is near the ceiling; changes stay local."""
-    from scipy.ndimage import minimum_filter1d
-
-    need = np.minimum(1.0, 10 ** (ceiling_db / 20) / np.maximum(true_peak_per_sample(x), 1e-12))
-    gain = np.ones(x.shape[-1])
-    if need.min() >= 1.0:
-        return gain
-    hold, smooth = int(LIMITER_HOLD * sample_rate), int(LIMITER_SMOOTH * sample_rate)
-    held = minimum_filter1d(need, 2 * hold + 1, mode="nearest")
-    # smooth only the stretches that need it, with a direct (local) moving average
-    active = np.flatnonzero(held < 1.0)
-    breaks = np.flatnonzero(np.diff(active) > 2 * smooth + 1)
-    kernel = np.full(2 * smooth + 1, 1.0 / (2 * smooth + 1))
-    padded = np.pad(held, smooth, mode="edge")
-    n = len(held)
-    for lo, hi in zip(np.r_[active[0], active[breaks + 1]], np.r_[active[breaks], active[-1]]):
-        a, b = max(0, lo - smooth), min(n, hi + smooth + 1)
-        gain[a:b] = np.convolve(padded[a: b + 2 * smooth], kernel, mode="valid")
-    return np.minimum(gain, 1.0)
-
-
-def _loudness(x: np.ndarray, sample_rate: int) -> float:
-    import pyloudnorm
-
-    return float(pyloudnorm.Meter(sample_rate).integrated_loudness(np.ascontiguousarray(x.T, dtype=np.float64)))
-
-
-@dataclass
-class Mix:
-    """The mixed scene, ``(channels, n)`` float32 at ``sample_rate``: ``dialogue + music_effects == mix``."""
-
-    dialogue: np.ndarray
-    music_effects: np.ndarray
-    mix: np.ndarray
-    sample_rate: int
-    gain_db: float
-    loudness: float
-    true_peak: float
-    limited_seconds: float
-    gain_locked: bool
-
-
-def mix_scene(music_effects: np.ndarray, placed: list[tuple[int, np.ndarray]], settings: OutputSettings,
-              windows: list[tuple[int, int]], locked_gain_db: float | None = None) -> Mix:
-    """Mix placed lines ``(offset sample, audio)`` over ``music_effects`` ``(channels, n)`` at the output rate.
-
-    Ducking follows ``windows`` (the lines' extents); one gain takes the mix to ``settings.loudness`` (the
-    ``locked_gain_db`` of a previous run while it stays within ``GAIN_LOCK_LU``), then the true-peak limiter."""
-    sr = settings.sample_rate
-    me = np.asarray(music_effects, dtype=np.float64)
-    n = me.shape[-1]
-    dialogue = np.zeros(n)
-    for offset, audio in placed:
-        dialogue[offset: offset + len(audio)] += audio
-    bed = me
-    if settings.ducking is not None and windows:
-        d = settings.ducking
-        bed = me * duck_envelope(n, windows, sr, d.depth, d.attack, d.release)[None, :]
-    pre = bed + dialogue[None, :]
-    ceiling = settings.true_peak - TRUE_PEAK_MARGIN
-
-    def render(gain_db: float) -> tuple[np.ndarray, float]:
-        g = 10 ** (gain_db / 20)
-        env = g * limiter_gain(pre * g, sr, ceiling)
-        return env, _loudness(pre * env[None, :], sr)
-
-    locked = False
-    if locked_gain_db is not None:
-        env, level = render(locked_gain_db)
-        locked = abs(level - settings.loudness) <= GAIN_LOCK_LU
-        gain_db = locked_gain_db
-    if not locked:
-        level = _loudness(pre, sr)
-        gain_db = settings.loudness - level if np.isfinite(level) else 0.0
-        for _ in range(6):
-            env, level = render(gain_db)
-            if not np.isfinite(level) or abs(level - settings.loudness) <= 0.02:
-                break
-            gain_db += settings.loudness - level
-    me_out = (bed * env[None, :]).astype(np.float32)
-    dia_out = (np.broadcast_to(dialogue, bed.shape) * env[None, :]).astype(np.float32)
-    mix = me_out + dia_out  # float32: the stems add up to the mix exactly; outside dialogue, mix == M&E
-    limited = float(np.count_nonzero(env < 10 ** (gain_db / 20) * (1 - 1e-12)) / sr)
-    return Mix(dia_out, me_out, mix, sr, float(gain_db), _loudness(mix, sr), true_peak_db(mix), limited, locked)
-
-
-def edit_margin(settings: OutputSettings) -> float:
-    """Seconds around a line's window that its edit may change: limiter hold + smoothing + interpolation,
-    and the ducking ramps."""
-    margin = LIMITER_HOLD + LIMITER_SMOOTH + 0.001
-    if settings.ducking is not None:
-        margin += max(settings.ducking.attack, settings.ducking.release)
-    return margin
-
-
 # ------------------------------------------------------------------------------------------------ deliverables
 
 
 def mux_video(video: str | Path, audio: np.ndarray, sample_rate: int, out: str | Path) -> Path:
-    """Copy ``video``'s picture stream (no re-encoding) into ``out`` (MP4) with ``audio`` ``(channels, n)`` as AAC."""
-    import av
+    """``video``'s picture (H.264 copied packet by packet, other codecs re-encoded) with ``audio`` ``(channels, n)``
+    as AAC, in ``out`` (MP4), atomically (``voicetwin.video.replace_audio``)."""
+    from .video import replace_audio
 
-    from .video import _open
+    return replace_audio(video, out, np.atleast_2d(audio), sample_rate)
 
-    out = Path(out)
-    data = np.ascontiguousarray(np.clip(np.atleast_2d(audio), -1.0, 1.0).astype(np.float32))
-    layout = "mono" if data.shape[0] == 1 else "stereo"
-    with atomic_path(out) as tmp:
-        with _open(video) as src, av.open(str(tmp), mode="w", format="mp4") as dst:
-            if not src.streams.video:
-                raise InputError("has no video stream to carry the mix", path=video)
-            vin = src.streams.video[0]
-            vout = dst.add_stream_from_template(vin)
-            aout = dst.add_stream("aac", rate=int(sample_rate), layout=layout)
-            aout.bit_rate = 256_000
-            for packet in src.demux(vin):
-                if packet.dts is None:
-                    continue
-                packet.stream = vout
-                dst.mux(packet)
-            chunk, pts = 1024 * 16, 0
-            for start in range(0, data.shape[1], chunk):
-                frame = av.AudioFrame.from_ndarray(np.ascontiguousarray(data[:, start: start + chunk]), format="fltp",
-                                                   layout=layout)
-                frame.sample_rate, frame.pts = int(sample_rate), pts
-                pts += frame.samples
-                dst.mux(aout.encode(frame))
-            dst.mux(aout.encode(None))
-    return out
+
+def lipsync_render(video: str | Path, dialogue: np.ndarray, mix: np.ndarray, sample_rate: int,
+                   windows: list[tuple[int, int]], out: str | Path) -> Path:
+    """Re-render the mouth in ``video`` to the new ``dialogue`` (``voicetwin.lipsync``, Video Rewrite-style) inside
+    ``windows`` (samples at ``sample_rate``; the lines that asked for it); other frames are the original picture.
+    Writes ``out`` (H.264 + the ``mix`` as AAC)."""
+    from .audio import resample
+    from .video import iter_frames, probe, write_video
+
+    lipsync = _capability("lipsync", "lip-sync rendering")
+    info = probe(video)
+    x16 = resample(np.asarray(dialogue, np.float32), sample_rate, 16_000)
+    frames, _, _ = lipsync.render_frames(video, x16, 16_000, lipsync.RenderOptions())
+    keep = np.zeros(max(info.frames, 1) + 1, bool)
+    for a, b in windows:
+        keep[int(math.floor(a / sample_rate * info.fps)): int(math.ceil(b / sample_rate * info.fps)) + 1] = True
+
+    def merged():
+        for t, (new, old) in enumerate(zip(frames, iter_frames(video))):
+            yield new if t < len(keep) and keep[t] else old
+
+    return write_video(out, merged(), info.frame_rate, np.atleast_2d(mix), sample_rate)
 
 
 def _save_wav(path: Path, audio: np.ndarray, sample_rate: int) -> None:
@@ -807,7 +533,8 @@ def _rooms(scene: Scene, duration: float) -> dict[str, float]:
     return rooms
 
 
-def _row(line: Line, info: dict | None, error: str | None, offset: int | None, length: int, sr: int) -> dict:
+def _row(line: Line, info: dict | None, error: str | None, offset: int | None, lead: int, length: int,
+         sr: int) -> dict:
     row: dict[str, Any] = {
         "id": line.id,
         "character": line.character,
@@ -819,7 +546,7 @@ def _row(line: Line, info: dict | None, error: str | None, offset: int | None, l
     if info is None:
         row["error"] = error
         return row
-    onset = (offset + int(MARGIN * sr)) / sr
+    onset = (offset + lead) / sr
     row.update({
         "onset": round(onset, 4),
         "onset_error_ms": round(1000 * (onset - line.start), 2),
@@ -967,13 +694,14 @@ def _finish(job: _SceneJob, options: DubOptions, emit: Callable[[dict], None], s
         result = job.results.get(line.id)
         if result is None or not result.ok:
             missing.append(line.id)
-            rows.append(_row(line, None, result.error if result else "not rendered (--only)", None, 0, sr))
+            rows.append(_row(line, None, result.error if result else "not rendered (--only)", None, 0, 0, sr))
             continue
-        offset = int(round(line.start * sr)) - int(MARGIN * sr)
+        lead = int(result.info["lead_samples"])
+        offset = int(round(line.start * sr)) - lead
         audio = result.audio
-        if offset < 0:  # a line at the very start: drop part of its silent lead-in only
-            audio, offset = audio[-offset:], 0
-        row = _row(line, result.info, None, offset, len(audio), sr)
+        if offset < 0:  # a line at the very start: drop part of its lead-in only
+            audio, offset, lead = audio[-offset:], 0, lead + offset
+        row = _row(line, result.info, None, offset, lead, len(audio), sr)
         if offset + len(audio) > n:
             row["warnings"].append(f"runs {(offset + len(audio) - n) / sr:.2f} s past the end of the scene; "
                                    "the mix is extended")
@@ -1019,19 +747,34 @@ def _finish(job: _SceneJob, options: DubOptions, emit: Callable[[dict], None], s
     write_text(job.out / files["subtitles_srt"], format_srt(cues))
     write_text(job.out / files["subtitles_ass"], format_ass(cues, scene.name))
     notes = []
+    by_id = {r["id"]: r for r in rows}
+    render_rows = [by_id[x.id] for x in scene.lines if x.lipsync == "render"]
+    for line in scene.lines:
+        if line.lipsync == "align":
+            by_id[line.id]["warnings"].append("lip-sync 'align' is not applied by the dubber: the line is placed on "
+                                              "its slot (run 'voicetwin lipsync align' on the result to fine-tune)")
     if scene.video and options.mux_video:
         emit({"event": "mix", "scene": scene.name, "stage": "mux"})
-        mux_video(scene.video, mix.mix, sr, job.out / "mix.mp4")
+        done = False
+        if render_rows:
+            try:
+                lipsync_render(scene.video, mix.dialogue[0], mix.mix, sr,
+                               [tuple(r["window_samples"]) for r in render_rows], job.out / "mix.mp4")
+                notes.append(f"mouth re-rendered (voicetwin.lipsync) in the windows of {len(render_rows)} line(s); "
+                             "the picture was re-encoded")
+                done = True
+            except VoiceTwinError as exc:
+                notes.append(f"lip-sync rendering failed ({exc}); the MP4 carries the original picture")
+                for row in render_rows:
+                    row["warnings"].append("lip-sync not applied: picture left unchanged")
+        if not done:
+            mux_video(scene.video, mix.mix, sr, job.out / "mix.mp4")
         files["video"] = "mix.mp4"
-    elif not scene.video:
-        notes.append("the scene has no video: no MP4 written")
-    asked = sorted({x.lipsync for x in scene.lines} - {"off"})
-    if asked:
-        notes.append(f"lip-sync ({', '.join(asked)}) was asked for, but this version of the dubber does not change "
-                     "the picture; the MP4 carries the original picture")
-        for row in rows:
-            if row.get("lipsync", "off") != "off":
-                row["warnings"].append("lip-sync not applied: picture left unchanged")
+    else:
+        if not scene.video:
+            notes.append("the scene has no video: no MP4 written")
+        for row in render_rows:
+            row["warnings"].append("lip-sync not applied: no MP4 written")
     ok_rows = [r for r in rows if r["status"] == "ok"]
     report["summary"] = {
         "lines": len(rows),
@@ -1043,7 +786,7 @@ def _finish(job: _SceneJob, options: DubOptions, emit: Callable[[dict], None], s
         "integrated_loudness": round(mix.loudness, 3),
         "true_peak_dbtp": round(mix.true_peak, 3),
         "true_peak_ceiling": settings.true_peak,
-        "mix_gain_db": round(mix.gain_db, 4),
+        "mix_gain_db": round(mix.gain_db, 9),
         "limited_seconds": round(mix.limited_seconds, 3),
         "ducking": asdict(settings.ducking) if settings.ducking else None,
         "edit_margin_s": round(edit_margin(settings), 4),

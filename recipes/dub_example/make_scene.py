@@ -72,7 +72,7 @@ def espeak_take(text: str, voice: str, rng: np.random.Generator, speed: int = 16
 
 
 def speech_seconds(audio: np.ndarray, sr: int) -> float:
-    from voicetwin.dub import speech_bounds
+    from voicetwin.fit import speech_bounds
 
     a, b = speech_bounds(audio, sr)
     return (b - a) / sr
@@ -155,8 +155,10 @@ def write_score(path: Path, tempo: float = 100.0) -> Path:
 
 
 def make_scene(out: str | Path, minutes: float = 2.0, n_lines: int = 12, voice: str | Path | None = None,
-               seed: int = 0, production: str = "Example Scene", video: bool = True) -> Path:
-    """Write ``out/scene.yaml`` and its material; returns the scene path. Same seed, same files."""
+               seed: int = 0, production: str = "Example Scene", video: bool = True,
+               reference: str | Path | None = None) -> Path:
+    """Write ``out/scene.yaml`` and its material; returns the scene path. Same seed, same files. ``reference``:
+    clips of FATHER's real voice, for the speaker similarity of each of his lines in the report."""
     import soundfile as sf
     import yaml
 
@@ -218,7 +220,8 @@ def make_scene(out: str | Path, minutes: float = 2.0, n_lines: int = 12, voice: 
     if video:
         picture(out / "picture.mp4", total, me)
     characters = {
-        "FATHER": {"voice": str(Path(voice).resolve()) if voice else "none", "language": "ru"},
+        "FATHER": {"voice": str(Path(voice).resolve()) if voice else "none", "language": "ru",
+                   **({"reference": str(Path(reference).resolve())} if reference else {})},
         "GUEST": {"voice": "none", "base": "espeak:ru+f3", "language": "ru"},
         "HOST": {"voice": "none", "base": "espeak:ru+m1", "language": "ru"},
     }
