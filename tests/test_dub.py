@@ -366,3 +366,12 @@ def test_lipsync_render_reworks_the_mouth_inside_the_line_only(tmp_path: Path):
     diff = [float(np.percentile(np.abs(dubbed_frames[t].astype(int) - original[t].astype(int)), 99.5))
             for t in range(len(original))]
     assert max(diff[t] for t in inside) > 3 * max(max(diff[t] for t in outside), 0.3)
+
+
+def test_only_renders_just_the_named_lines(dubbed):
+    scene_path, out, _ = dubbed
+    report = dub(scene_path, out, DubOptions(only=("t1",)))
+    run = json.loads((out / "run.json").read_text())
+    assert run["rendered"] == ["t1"] and run["cached"] == ["r1", "s1"] and report["complete"]
+    with pytest.raises(Exception, match="--only names no line"):
+        dub(scene_path, out, DubOptions(only=("nope",)))
