@@ -265,3 +265,20 @@ def test_recogniser(tmp_path):
     subprocess.run(["flite", "-voice", "slt", "-t", "The weather is nice today.", "-o", str(wav)], check=True)
     text = transcribe(model, load_audio(wav, 16_000)[0], "en").lower()
     assert "weather" in text and "today" in text
+
+
+def test_clip_measures():
+    from scipy.signal import butter, sosfilt
+
+    from voicetwin.examples import music, noise
+    from voicetwin.ingest import bandwidth_hz, clipping_fraction, music_score
+
+    rng = np.random.default_rng(0)
+    speech = festvox_audio("ru_0008", trim=True)
+    phone = sosfilt(butter(8, [300, 3400], btype="band", fs=16_000, output="sos"), speech).astype(np.float32)
+    assert bandwidth_hz(speech, 16_000) > 6000 and bandwidth_hz(phone, 16_000) < 5000
+    assert music_score(0.3 * music(6.0, rng))[0] > 0.3
+    assert abs(music_score(0.1 * noise(6.0, rng, "brown"))[0]) < 0.15
+    assert music_score(speech)[0] < 0.2
+    hot = np.clip(4 * speech / np.abs(speech).max(), -1, 1)
+    assert clipping_fraction(hot) > 0.01 and clipping_fraction(0.5 * speech / np.abs(speech).max()) == 0.0
