@@ -25,7 +25,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from voicetwin.audio import _save_av, load_audio, resample  # noqa: E402
+from voicetwin.audio import load_audio, resample, save_audio  # noqa: E402
 from voicetwin.watermark import DEFAULT_KEY, Payload, WatermarkConfig, detect, embed, snr_db  # noqa: E402
 
 FESTVOX = Path("/usr/share/festival/voices/russian/msu_ru_nsh_clunits")
@@ -130,7 +130,7 @@ def peak_normalise(a: np.ndarray, peak_db: float = -1.0) -> np.ndarray:
 def mp3(a: np.ndarray, sr: int, bitrate: int = 64000) -> np.ndarray:
     with tempfile.TemporaryDirectory() as d:
         path = Path(d) / "x.mp3"
-        _save_av(path, np.clip(a, -1, 1).astype(np.float32), sr, ".mp3", bitrate=bitrate)
+        save_audio(path, a, sr, bitrate=bitrate)
         b, _ = load_audio(path, sample_rate=sr)
     return b
 
@@ -156,6 +156,12 @@ def attacks(a: np.ndarray, sr: int, rng: np.random.Generator):
 
 
 # ------------------------------------------------------------------------------------------------------------ main
+
+
+def _kind(name: str) -> str:
+    """speech, music or noise, from a clip name such as ``festvox:ru_0001@16000`` or ``noise-pink:4``."""
+    source = name.split(":")[0].split("-")[0]
+    return "speech" if source in ("festvox", "espeak", "flite") else source
 
 
 def main() -> None:
@@ -211,7 +217,7 @@ def main() -> None:
                 t_detect += time.perf_counter() - t
             results.setdefault(attack, []).append(
                 (d.detected, float(np.mean(d.bits == truth)), d.detected and d.payload == payload, d.score,
-                 name.split(":")[0].split("-")[0] in ("festvox", "espeak", "flite")))
+                 _kind(name), name))
 
     # ---- unmarked set: 1000 clips
     null = speech + espeak + flite + music + noise
@@ -235,16 +241,21 @@ def main() -> None:
           f"music, noise), peak -1 dBFS")
     print(f"SNR (signal to watermark): min {min(snrs):.2f} dB, mean {np.mean(snrs):.2f} dB   [target >= 35]")
     print(f"{'attack':16s} {'detected':>9s} {'bit acc':>8s} {'exact':>7s} {'min z':>6s}   [targets: >= 99 %, >= 98 %]"
-          "   speech only: detected, bit acc | music+noise: detected, bit acc")
+          "   detected, bit acc on:  speech | music | noise")
     for attack, rows in results.items():
         det = np.mean([r[0] for r in rows])
         acc = np.mean([r[1] for r in rows])
         exact = np.mean([r[2] for r in rows])
-        sp = [r for r in rows if r[4]]
-        other = [r for r in rows if not r[4]]
+        parts = []
+        for kind in ("speech", "music", "noise"):
+            sub = [r for r in rows if r[4] == kind]
+            parts.append(f"{100 * np.mean([r[0] for r in sub]):5.1f}% {100 * np.mean([r[1] for r in sub]):6.2f}%")
         print(f"{attack:16s} {100 * det:8.1f}% {100 * acc:7.2f}% {100 * exact:6.1f}% {min(r[3] for r in rows):6.1f}   "
-              f"{100 * np.mean([r[0] for r in sp]):5.1f}% {100 * np.mean([r[1] for r in sp]):6.2f}% | "
-              f"{100 * np.mean([r[0] for r in other]):5.1f}% {100 * np.mean([r[1] for r in other]):6.2f}%")
+              + " | ".join(parts))
+    for attack, rows in results.items():
+        missed = [f"{r[5]} (z {r[3]:.1f}, bits {100 * r[1]:.0f}%)" for r in rows if not r[2]]
+        if missed:
+            print(f"  not decoded exactly after {attack}: " + ", ".join(missed))
     print(f"unmarked clips: {len(null)} (festvox-ru {len(speech)}, espeak-ng {len(espeak)}, flite {len(flite)}, "
           f"music {len(music)}, noise {len(noise)})")
     print(f"false positives: {null_hits}/{len(null)} = {100 * null_hits / len(null):.2f}%   [target <= 0.1 %]; "
