@@ -24,7 +24,7 @@ import hashlib
 import json
 import shutil
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -265,7 +265,8 @@ class _Embedder:
         centres = (np.array(starts) + min(n, me - ms) / 2) * self.ratio
         return centres, [(t, gain2, me) for t in starts]
 
-    def run(self, windows: list[tuple[int, float, int]], batch: int = 128) -> np.ndarray:
+    def run(self, windows: list[tuple[int, float, int]], batch: int = 128,
+            on_progress: Callable[[float], None] | None = None) -> np.ndarray:
         """Embed planned windows -> ``(n, embedding_size)`` unit vectors, in batches."""
         import torch
 
@@ -280,6 +281,8 @@ class _Embedder:
                 mels.append(m)
             with torch.inference_mode():
                 out.append(self.encoder.model(torch.stack(mels)).numpy())
+            if on_progress:
+                on_progress(min(1.0, (b + batch) / len(windows)))
         return np.concatenate(out) if out else np.zeros((0, self.encoder.config.embedding_size), np.float32)
 
 
@@ -398,9 +401,15 @@ class SourceAnalysis:
             return None
 
 
-def analyse_source(audio: np.ndarray, encoder, options: IngestOptions) -> SourceAnalysis:
-    """Phase 1 on ``(samples,)`` mono audio at 16 kHz: VAD, pieces, speaker embeddings, music features."""
+def analyse_source(audio: np.ndarray, encoder, options: IngestOptions,
+                   on_progress: Callable[[float], None] | None = None) -> SourceAnalysis:
+    """Phase 1 on ``(samples,)`` mono audio at 16 kHz: VAD, pieces, speaker embeddings, music features.
+
+    ``on_progress(fraction)`` is called as the work advances (0 to 1), for progress bars.
+    """
+    report = on_progress or (lambda fraction: None)
     a = analyse(audio)
+    report(0.4)
     speech = speech_mask(a, options.vad_threshold, options.min_pause)
     max_f, min_f = int(options.max_seconds * FPS), int(0.5 * FPS)
     rows = [(s2, e2, 1) for s, e in _runs(speech) for s2, e2 in split_long(s, e, a, max_f, min_f)]
@@ -418,7 +427,8 @@ def analyse_source(audio: np.ndarray, encoder, options: IngestOptions) -> Source
             win_piece += [i] * len(centres)
             win_centre.append(centres)
             plan += windows
-    win_emb = embedder.run(plan)
+    report(0.5)
+    win_emb = embedder.run(plan, on_progress=lambda f: report(0.5 + 0.5 * f))
     win_piece = np.array(win_piece, np.int64)
     for i in set(win_piece.tolist()):
         embeddings[i] = _unit(win_emb[win_piece == i].mean(axis=0))
@@ -895,13 +905,19 @@ def _run(paths, refs, out, state, texts, recogniser, encoder, options, progress)
                                               options.min_pause, options.max_seconds]).encode()).hexdigest()[:8]
     analyses: list[SourceAnalysis] = []
     last_decoded = None
-    for path, key in zip(tqdm(paths, desc="analysing", unit="source", disable=not progress), keys):
+    for n, (path, key) in enumerate(zip(paths, keys), 1):
         cache = state / f"{key}-{analysis_key}.npz"
         an = SourceAnalysis.load(cache) if cache.exists() else None
         if an is None:
             native, sr = load_audio(path)
             ensure_audible(native, sr, path=path, min_seconds=options.min_seconds)
-            an = analyse_source(resample(native, sr, SR), encoder, options)
+            with tqdm(total=100, desc=f"analysing {n}/{len(paths)} {path.name}", unit="%", disable=not progress,
+                      bar_format="{desc}: {percentage:3.0f}%|{bar}| [{elapsed}<{remaining}]") as bar:
+                def tick(fraction: float, bar=bar) -> None:
+                    bar.update(round(100 * fraction) - bar.n)
+
+                an = analyse_source(resample(native, sr, SR), encoder, options, on_progress=tick)
+                tick(1.0)
             an.save(cache)
             last_decoded = (path, native, sr)  # the last source is written first from memory
         analyses.append(an)
