@@ -177,6 +177,9 @@ def fit_to_slot(rendered: Rendered, line: Line, room: float, settings: OutputSet
     lead = onset - a
     if lead < m:  # at least MARGIN s before the onset
         piece, lead = np.concatenate([np.zeros(m - lead, np.float32), piece]), m
+    tail = len(piece) - lead - (e - onset)
+    if tail < m:  # and after the last sound, so that the end fade only ever touches silence
+        piece = np.concatenate([piece, np.zeros(m - tail, np.float32)])
     fit = Fit(speech, (e - onset) / out_sr, ratio, borrowed, overrun, tuple(rendered.notes) + tuple(warnings), lead)
     return piece, fit
 
