@@ -18,6 +18,8 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import functools
+import os
+import pickle
 import re
 import shutil
 import subprocess
@@ -274,35 +276,72 @@ class EspeakBase:
         text = self._stressed(text) if STRESS in text else text
         rate = int(round(self.natural_wpm / scale))
         rate = int(np.clip(rate, 80, 450))
-        chunks: list[np.ndarray] = []
-        events: list[tuple] = []
-
-        def callback(wav, count, ev):
-            if wav and count > 0:
-                chunks.append(np.ctypeslib.as_array(wav, shape=(count,)).copy())
-            i = 0
-            while ev[i].type != _EVENT_END:
-                e = ev[i]
-                if e.type == _EVENT_PHONEME:
-                    events.append(("phone", e.id.string.decode(errors="replace"), e.sample))
-                elif e.type == _EVENT_WORD:
-                    events.append(("word", e.text_position, e.sample))
-                i += 1
-            return 0
-
-        cb = _SYNTH_CALLBACK(callback)
-        data = text.encode()
-        with _ESPEAK_LOCK:
-            self.lib.espeak_SetSynthCallback(cb)
-            self.lib.espeak_SetVoiceByName(self.voice_name.encode())
-            self.lib.espeak_SetParameter(1, rate, 0)  # espeakRATE
-            # espeakCHARS_UTF8 | espeakPHONEMES ([[...]] input)
-            err = self.lib.espeak_Synth(data, len(data) + 1, 0, 1, 0, 1 | 0x100, None, None)
-            self.lib.espeak_Synchronize()
+        # libespeak-ng carries state from one utterance to the next (the same text comes out a few samples
+        # longer or shorter depending on what was spoken before), so each utterance is rendered in a fresh
+        # process forked from a clean server: the same text always gives the same samples.
+        chunks, events, err = _render_isolated(self.voice_name, text, rate)
         if err != 0 or not chunks:
             raise InputError(f"espeak-ng could not speak {text!r} (error {err})")
         audio = np.concatenate(chunks).astype(np.float32) / 32768.0
         return Synthesis(audio, self.sample_rate, _espeak_phones(events, len(audio), self.sample_rate), scale)
+
+
+
+def _render_isolated(voice_name: str, text: str, rate: int) -> tuple[list[np.ndarray], list[tuple], int]:
+    """Run ``_espeak_render`` in a forked child so this process's espeak-ng state never advances."""
+    if not hasattr(os, "fork"):  # no fork (Windows): render here, under the lock
+        with _ESPEAK_LOCK:
+            return _espeak_render(voice_name, text, rate)
+    read_fd, write_fd = os.pipe()
+    with _ESPEAK_LOCK:  # never fork while another thread is inside the library
+        pid = os.fork()
+    if pid == 0:  # child: single-threaded, renders and exits without running any cleanup
+        code = 1
+        try:
+            os.close(read_fd)
+            with os.fdopen(write_fd, "wb") as out:
+                pickle.dump(_espeak_render(voice_name, text, rate), out)
+            code = 0
+        finally:
+            os._exit(code)
+    os.close(write_fd)
+    with os.fdopen(read_fd, "rb") as pipe:
+        data = pipe.read()
+    _, status = os.waitpid(pid, 0)
+    if status != 0 or not data:
+        raise InputError(f"espeak-ng failed while speaking {text!r}", fix="check the text and the espeak-ng voice")
+    return pickle.loads(data)
+
+def _espeak_render(voice_name: str, text: str, rate: int) -> tuple[list[np.ndarray], list[tuple], int]:
+    """Speak ``text`` with libespeak-ng in this process: int16 chunks, phone/word events, espeak's error code.
+
+    The caller holds ``_ESPEAK_LOCK`` or is a single-threaded child process."""
+    lib, _ = _espeak_library()
+    chunks: list[np.ndarray] = []
+    events: list[tuple] = []
+
+    def callback(wav, count, ev):
+        if wav and count > 0:
+            chunks.append(np.ctypeslib.as_array(wav, shape=(count,)).copy())
+        i = 0
+        while ev[i].type != _EVENT_END:
+            e = ev[i]
+            if e.type == _EVENT_PHONEME:
+                events.append(("phone", e.id.string.decode(errors="replace"), e.sample))
+            elif e.type == _EVENT_WORD:
+                events.append(("word", e.text_position, e.sample))
+            i += 1
+        return 0
+
+    cb = _SYNTH_CALLBACK(callback)
+    data = text.encode()
+    lib.espeak_SetSynthCallback(cb)
+    lib.espeak_SetVoiceByName(voice_name.encode())
+    lib.espeak_SetParameter(1, rate, 0)  # espeakRATE
+    # espeakCHARS_UTF8 | espeakPHONEMES ([[...]] input)
+    err = lib.espeak_Synth(data, len(data) + 1, 0, 1, 0, 1 | 0x100, None, None)
+    lib.espeak_Synchronize()
+    return chunks, events, err
 
 
 def _espeak_phones(events: list[tuple], total: int, sr: int) -> list[Phone]:
