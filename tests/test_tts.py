@@ -21,6 +21,14 @@ def test_espeak_russian_phones_cover_the_audio():
     assert max(p.word for p in syn.phones) >= 15
 
 
+def test_espeak_gives_the_same_samples_whatever_was_spoken_before():
+    base = base_synthesizer("espeak", "en")
+    first = base.synthesize("Twinkle, twinkle, little star.").audio
+    base.synthesize("Something else entirely, and rather longer than the first line.")
+    again = base.synthesize("Twinkle, twinkle, little star.").audio
+    assert first.shape == again.shape and np.array_equal(first, again)
+
+
 def test_espeak_respects_stress_marks():
     base = base_synthesizer("espeak", "ru")
     assert base._stressed("з+амок") == "[[z'amVk]]"
