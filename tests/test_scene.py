@@ -60,7 +60,7 @@ GOOD = """
 production: Test
 music_effects: me.wav
 subtitles: lines.srt
-output: {loudness: -16, ducking: off, max_stretch: 1.2}
+output: {loudness: -16, ducking: off, max_stretch: 1.2, lipsync_max_shift: 0.25}
 characters:
   ANNA: {voice: voice, reference: take.wav}
   BORIS: {voice: none, base: "espeak:ru"}
@@ -92,6 +92,7 @@ def test_good_scene_maps_onto_dataclasses(folder: Path):
     assert a2.lipsync == "render" and a2.source.value == "Добрый вечер."
     assert scene.output.loudness == -16 and scene.output.ducking is None and scene.output.max_stretch == 1.2
     assert scene.output.sample_rate == 48_000 and scene.output.true_peak == -1.0
+    assert scene.output.lipsync_max_shift == 0.25
     with pytest.raises(SceneError, match="no line with id 'zz'"):
         scene.line("zz")
 
@@ -100,6 +101,7 @@ def test_default_output_has_ducking(folder: Path):
     scene = load_scene(write(folder, "lines:\n  - {id: x, character: A, voice: none, start: 0, end: 1, text: hi}\n"))
     assert scene.output.ducking is not None and scene.output.ducking.depth == 6.0
     assert scene.output.loudness == -23.0
+    assert scene.output.lipsync_max_shift == 0.4
 
 
 @pytest.mark.parametrize("body, message", [
@@ -127,6 +129,8 @@ def test_default_output_has_ducking(folder: Path):
      r"field 'rate': only text lines"),
     ("output: {loudness: -50}\nlines:\n  - {id: x, character: A, voice: none, start: 0, end: 1, text: hi}\n",
      r"output field 'loudness': -50 is out of range"),
+    ("output: {lipsync_max_shift: 3}\nlines:\n  - {id: x, character: A, voice: none, start: 0, end: 1, text: hi}\n",
+     r"output field 'lipsync_max_shift': 3 is out of range"),
     ("output: {stretcher: sox}\nlines:\n  - {id: x, character: A, voice: none, start: 0, end: 1, text: hi}\n",
      r"unknown stretcher 'sox'"),
     ("characters: {A: {voice: none}}\nlines:\n  - {id: x, character: B, start: 0, end: 1, text: hi}\n",

@@ -5,7 +5,11 @@ performer ``recording`` converted into the voice, ``text`` spoken, a ``score`` s
 slot: synthesised lines are re-synthesised at the slot's length; otherwise the speech is time-stretched (Rubber
 Band's R3 engine, or the built-in WSOLA) up to ``max_stretch``, borrowing from the gap before the next line when the
 slot is too short. Speech is never cut: a line that cannot fit even so is placed at the cap, overruns, and is
-reported. Each line's speech onset is placed on its slot's start (``voicetwin.fit``).
+reported. Each line's speech onset is placed on its slot's start (``voicetwin.fit``). A line with ``lipsync: align``
+(acted on camera) is then moved, never the picture, to meet the visible mouth: the mouth is landmarked in the frames
+of the line's window (plus ``lipsync_max_shift`` either side), the offset of the placed line against it is measured
+with ``voicetwin.lipsync.score_tracks`` and the line is moved by it, at most ``lipsync_max_shift`` seconds; the
+offsets before and after go into the report.
 
 Lines are cached by a hash of their inputs (source file contents, voice files, text, options, slot, settings), so a
 re-run with ``resume=True`` renders only lines that are missing or changed. The mix is a pure function of the cached
@@ -47,7 +51,7 @@ from .fit import MARGIN, Rendered, fade, fit_to_slot
 from .mixdown import edit_margin, mix_scene
 from .scene import Cue, Line, OutputSettings, Scene, format_ass, format_srt, load_scene
 
-CACHE_VERSION = 2
+CACHE_VERSION = 3
 
 
 class DubError(VoiceTwinError):
@@ -75,8 +79,11 @@ class DubOptions:
     only: tuple[str, ...] = ()
     ray_address: str | None = None
     mux_video: bool = True
+    max_shift: float | None = None  # seconds; overrides the scenes' ``lipsync_max_shift``
 
     def __post_init__(self):
+        if self.max_shift is not None and not 0.0 <= self.max_shift <= 2.0:
+            raise ConfigError(f"max_shift must be between 0 and 2 s, got {self.max_shift}")
         if not 1 <= self.workers <= 256:
             raise ConfigError(f"workers must be between 1 and 256, got {self.workers}")
         if self.executor not in ("local", "ray"):
@@ -171,13 +178,14 @@ RENDERERS: dict[str, LineRenderer] = {"recording": render_recording, "text": ren
 @dataclass(frozen=True)
 class LineTask:
     """Everything a worker needs to render one line (picklable). ``room``: seconds from the slot start the line may
-    use (its slot plus the borrowable gap)."""
+    use (its slot plus the borrowable gap). ``video``: the scene's picture (used by ``lipsync: align`` lines)."""
 
     scene: str
     line: Line
     room: float
     settings: OutputSettings
     key: str
+    video: str | None = None
 
 
 @dataclass
@@ -247,6 +255,16 @@ def render_line(task: LineTask, events: Any = None) -> LineResult:
             audio = audio / peak
             gain_db -= 20 * math.log10(peak)
         audio = fade(audio, int(settings.fade * settings.sample_rate))
+        warnings = list(fit.warnings)
+        aligned = None
+        if line.lipsync == "align":
+            stage("lipsync", 4)
+            if task.video is None:
+                warnings.append("lip-sync 'align' not applied: the scene has no video; placed on its slot")
+            else:
+                aligned = align_to_mouth(task.video, audio, settings.sample_rate, line.start, fit.lead,
+                                         settings.lipsync_max_shift)
+                warnings += aligned.pop("warnings")
         similarity = _similarity(audio, settings.sample_rate, line.reference) if line.reference else None
         info = {
             "lead_samples": fit.lead,
@@ -261,9 +279,11 @@ def render_line(task: LineTask, events: Any = None) -> LineResult:
             "line_gain_db": round(gain_db, 2),
             "similarity": None if similarity is None else round(similarity, 4),
             "watermark": marked,
-            "warnings": list(fit.warnings),
+            "lipsync_shift_samples": aligned["shift_samples"] if aligned else 0,
+            "lipsync_align": aligned,
+            "warnings": warnings,
         }
-        stage("done", 4)
+        stage("done", len(ProgressBars.STAGES) - 1)
         return LineResult(task.scene, line.id, task.key, True, audio, info, seconds=time.perf_counter() - t0)
     except VoiceTwinError as exc:
         message = str(exc)
@@ -271,6 +291,101 @@ def render_line(task: LineTask, events: Any = None) -> LineResult:
         tb = traceback.extract_tb(exc.__traceback__)[-1]
         message = f"{type(exc).__name__}: {exc} (at {Path(tb.filename).name}:{tb.lineno})"
     return LineResult(task.scene, line.id, task.key, False, error=message, seconds=time.perf_counter() - t0)
+
+
+# ------------------------------------------------------------------------------------------------ lip-sync align
+
+
+ALIGN_MIN_CONFIDENCE = 0.03  # below this (lipsync's distance scale, 0-2) the measured offset is not trusted
+
+
+def _window_clip(video: str, first: int, last: int, folder: Path) -> Path:
+    """Frames ``first .. last - 1`` of ``video`` as a small H.264 clip in ``folder`` (the mouth tracker reads files)."""
+    from .video import iter_frames, probe, write_video
+
+    def frames():
+        for t, frame in enumerate(iter_frames(video)):
+            if t >= last:
+                break
+            if t >= first:
+                yield frame
+
+    return write_video(folder / "window.mp4", frames(), probe(video).frame_rate)
+
+
+def align_to_mouth(video: str, audio: np.ndarray, sample_rate: int, start: float, lead: int,
+                   max_shift: float) -> dict:
+    """How far to move a placed line so that it meets the mouth on screen (``lipsync: align``).
+
+    ``audio``: the fitted line ``(samples,)`` at ``sample_rate``, placed so that sample ``lead`` (its speech onset)
+    falls on ``start`` seconds of the scene. The mouth is landmarked in the frames from ``max_shift`` (plus a
+    sync window) before the line to as long after it, and the offset of the placed line against the mouth is
+    measured (``voicetwin.lipsync.score_tracks``, searched over ``max_shift`` + 0.2 s either way). The line is moved
+    by that offset, capped at ``max_shift`` seconds and at the scene's start, when the measure is confident.
+    Returns ``{"shift_samples", "shift_ms", "offset_before_ms", "offset_after_ms", "confidence_before",
+    "confidence_after", "max_shift_ms", "frames": [first, last], "warnings"}`` (``shift`` > 0: moved earlier;
+    ``offset`` > 0: the audio lags the picture). Never raises for footage without a usable face: it warns.
+    """
+    import tempfile
+
+    from .audio import resample
+
+    lipsync = _capability("lipsync", "lip-sync align")
+    from .video import probe
+
+    info = probe(video)
+    fps = info.fps
+    offset = int(round(start * sample_rate)) - lead  # where the line sits before any shift
+    search = max_shift + 0.2
+    margin = search + 4 / fps
+    first = max(0, int(math.floor((offset / sample_rate - margin) * fps)))
+    last = min(info.frames, int(math.ceil(((offset + len(audio)) / sample_rate + margin) * fps)))
+    result: dict[str, Any] = {"shift_samples": 0, "shift_ms": 0.0, "offset_before_ms": None,
+                              "offset_after_ms": None, "confidence_before": None, "confidence_after": None,
+                              "max_shift_ms": round(1000 * max_shift, 1), "frames": [first, last], "warnings": []}
+    if last - first < 12:
+        result["warnings"].append("lip-sync 'align' not applied: the line is outside the picture")
+        return result
+    rate = lipsync.ANALYSIS_RATE
+    x = resample(np.asarray(audio, np.float32), sample_rate, rate)
+    clip_start = first / fps
+    sync = lipsync.SyncOptions(max_offset_frames=min(100, max(1, int(math.ceil(search * fps)))), face=0,
+                               max_faces=1)
+
+    def measure(shift: int):
+        at = int(round(((offset - shift) / sample_rate - clip_start) * rate))
+        placed = np.zeros(int(math.ceil((last - first) / fps * rate)), np.float32)
+        lo, hi = max(at, 0), min(at + len(x), len(placed))
+        if hi > lo:
+            placed[lo:hi] = x[lo - at:hi - at]
+        return lipsync.score_tracks(tracks, placed, rate, sync).overall
+
+    try:
+        with tempfile.TemporaryDirectory(prefix="voicetwin-align-") as tmp:
+            tracks = lipsync.track_mouth(_window_clip(video, first, last, Path(tmp)), sync.landmarker, max_faces=1)
+        before = measure(0)
+    except lipsync.NoFaceError:
+        result["warnings"].append("lip-sync 'align' not applied: no face in the line's frames; placed on its slot")
+        return result
+    if before.windows == 0 or not np.isfinite(before.offset_ms):
+        result["warnings"].append("lip-sync 'align' not applied: the mouth does not move in the line's frames")
+        return result
+    result.update(offset_before_ms=round(float(before.offset_ms), 1), confidence_before=round(before.confidence, 4))
+    shift_ms = 0.0
+    if before.confidence < ALIGN_MIN_CONFIDENCE:
+        result["warnings"].append(f"lip-sync 'align' not applied: the offset measure is not confident "
+                                  f"({before.confidence:.3f} < {ALIGN_MIN_CONFIDENCE})")
+    else:
+        shift_ms = float(np.clip(before.offset_ms, -1000 * max_shift, 1000 * max_shift))
+        shift_ms = min(shift_ms, 1000 * start)  # never move speech before the scene's start
+        if abs(before.offset_ms) > 1000 * max_shift + 1e-6:
+            result["warnings"].append(f"the mouth is {before.offset_ms:+.0f} ms away, beyond lipsync_max_shift "
+                                      f"({1000 * max_shift:.0f} ms): moved by {shift_ms:+.0f} ms only")
+    shift = int(round(shift_ms / 1000 * sample_rate))
+    after = measure(shift) if shift else before
+    result.update(shift_samples=shift, shift_ms=round(1000 * shift / sample_rate, 1),
+                  offset_after_ms=round(float(after.offset_ms), 1), confidence_after=round(after.confidence, 4))
+    return result
 
 
 # ------------------------------------------------------------------------------------------------ cache
@@ -297,21 +412,25 @@ RENDER_MODULES = ("dub", "fit", "scene", "audio", "tts", "sing", "text", "voice"
                   "watermark", "speaker")
 
 
-@functools.lru_cache(maxsize=1)
-def code_fingerprint() -> str:
+ALIGN_MODULES = ("lipsync", "face", "video")  # also shape a ``lipsync: align`` line (its shift)
+
+
+@functools.lru_cache(maxsize=4)
+def code_fingerprint(modules: tuple[str, ...] = RENDER_MODULES) -> str:
     """Hash of the source of the modules that render a line: a changed renderer invalidates the lines it made."""
     h = hashlib.sha256()
     here = Path(__file__).resolve().parent
-    for name in RENDER_MODULES:
+    for name in modules:
         path = here / f"{name}.py"
         if path.exists():
             h.update(name.encode() + path.read_bytes())
     return h.hexdigest()
 
 
-def line_key(line: Line, room: float, settings: OutputSettings) -> str:
+def line_key(line: Line, room: float, settings: OutputSettings, video: str | None = None) -> str:
     """Hash of everything a line's render depends on: its fields, the contents of its source file, voice and
-    reference, the room it may use, and the settings that shape a line."""
+    reference, the room it may use, and the settings that shape a line; for a ``lipsync: align`` line also the
+    picture (``video``), the largest shift and the lip-sync code."""
     fields = asdict(line)
     fields.pop("yaml_line")
     fields.pop("text")  # the subtitle text; a text line's words are in its source
@@ -324,8 +443,12 @@ def line_key(line: Line, room: float, settings: OutputSettings) -> str:
         "voice_hash": _hash_path(line.voice),
         "reference_hash": _hash_path(line.reference),
         "room": round(room, 6),
-        "settings": {k: v for k, v in asdict(settings).items() if k not in ("loudness", "true_peak", "ducking")},
+        "settings": {k: v for k, v in asdict(settings).items()
+                     if k not in ("loudness", "true_peak", "ducking", "lipsync_max_shift")},
     }
+    if line.lipsync == "align":
+        payload["align"] = {"video_hash": _hash_path(video), "max_shift": settings.lipsync_max_shift,
+                            "code": code_fingerprint(ALIGN_MODULES)}
     return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()
 
 
@@ -557,6 +680,8 @@ def _row(line: Line, info: dict | None, error: str | None, offset: int | None, l
                                 "overrun", "fits", "similarity", "line_gain_db", "watermark")},
         "loudness_lufs": info.get("loudness_lufs"),
         "lipsync": line.lipsync,
+        "lipsync_shift_ms": round(1000 * info.get("lipsync_shift_samples", 0) / sr, 1),
+        "lipsync_align": info.get("lipsync_align"),
         "warnings": list(info["warnings"]),
     })
     return row
@@ -587,6 +712,8 @@ def dub(scenes: str | Path | Scene | list, out: str | Path, options: DubOptions 
     options = options or DubOptions()
     many = isinstance(scenes, list)
     items = [s if isinstance(s, Scene) else load_scene(s) for s in (scenes if many else [scenes])]
+    if options.max_shift is not None:
+        items = [replace(s, output=replace(s.output, lipsync_max_shift=options.max_shift)) for s in items]
     names = [s.name for s in items]
     if len(set(names)) != len(names):
         raise ConfigError("two scenes have the same name", fix="give each scene a 'name:' or distinct file names")
@@ -600,7 +727,7 @@ def dub(scenes: str | Path | Scene | list, out: str | Path, options: DubOptions 
             raise ConfigError(f"--only names no line of the scene: {', '.join(unknown)}", path=scene.path)
         me, duration = _scene_samples(scene, scene.output.sample_rate)
         rooms = _rooms(scene, duration)
-        keys = {x.id: line_key(x, rooms[x.id], scene.output) for x in scene.lines}
+        keys = {x.id: line_key(x, rooms[x.id], scene.output, scene.video) for x in scene.lines}
         jobs.append(_SceneJob(scene, folder, LineCache(folder / "cache" / "lines"), me, duration, rooms, keys))
 
     t0 = time.perf_counter()
@@ -615,7 +742,8 @@ def dub(scenes: str | Path | Scene | list, out: str | Path, options: DubOptions 
                 job.results[line.id] = LineResult(job.scene.name, line.id, key, True, hit[0], hit[1], cached=True)
                 emit({"event": "line", "scene": job.scene.name, "line": line.id, "ok": True, "cached": True})
             elif not options.only or forced:
-                tasks.append(LineTask(job.scene.name, line, job.rooms[line.id], job.scene.output, key))
+                tasks.append(LineTask(job.scene.name, line, job.rooms[line.id], job.scene.output, key,
+                                      job.scene.video))
     by_name = {job.scene.name: job for job in jobs}
     runner = (run_ray(tasks, options.workers, options.ray_address, emit) if options.executor == "ray"
               else run_local(tasks, options.workers, emit))
@@ -697,7 +825,7 @@ def _finish(job: _SceneJob, options: DubOptions, emit: Callable[[dict], None], s
             rows.append(_row(line, None, result.error if result else "not rendered (--only)", None, 0, 0, sr))
             continue
         lead = int(result.info["lead_samples"])
-        offset = int(round(line.start * sr)) - lead
+        offset = int(round(line.start * sr)) - lead - int(result.info.get("lipsync_shift_samples", 0))
         audio = result.audio
         if offset < 0:  # a line at the very start: drop part of its lead-in only
             audio, offset, lead = audio[-offset:], 0, lead + offset
@@ -749,10 +877,6 @@ def _finish(job: _SceneJob, options: DubOptions, emit: Callable[[dict], None], s
     notes = []
     by_id = {r["id"]: r for r in rows}
     render_rows = [by_id[x.id] for x in scene.lines if x.lipsync == "render"]
-    for line in scene.lines:
-        if line.lipsync == "align":
-            by_id[line.id]["warnings"].append("lip-sync 'align' is not applied by the dubber: the line is placed on "
-                                              "its slot (run 'voicetwin lipsync align' on the result to fine-tune)")
     if scene.video and options.mux_video:
         emit({"event": "mix", "scene": scene.name, "stage": "mux"})
         done = False
@@ -779,7 +903,10 @@ def _finish(job: _SceneJob, options: DubOptions, emit: Callable[[dict], None], s
     report["summary"] = {
         "lines": len(rows),
         "cannot_fit": [r["id"] for r in ok_rows if not r["fits"]],
-        "max_abs_onset_error_ms": max(abs(r["onset_error_ms"]) for r in ok_rows),
+        # lines moved to meet the mouth (lipsync: align) leave their slot on purpose: they are listed apart
+        "max_abs_onset_error_ms": max([abs(r["onset_error_ms"]) for r in ok_rows if not r["lipsync_shift_ms"]]
+                                      + [0.0]),
+        "lipsync_aligned": {r["id"]: r["lipsync_shift_ms"] for r in ok_rows if r["lipsync"] == "align"},
         "within_max_stretch": sum(1 for r in ok_rows
                                   if max(r["stretch_ratio"], 1 / r["stretch_ratio"]) <= settings.max_stretch + 1e-6),
         "loudness_target": settings.loudness,
@@ -808,7 +935,7 @@ class ProgressBars:
     """tqdm bars for ``dub``'s events: one per scene (lines finished) and one per line being rendered (its stages).
     Pass an instance as ``on_event``; call ``close()`` at the end."""
 
-    STAGES = ("render", "fit", "level", "watermark", "done")
+    STAGES = ("render", "fit", "level", "watermark", "lipsync", "done")
 
     def __init__(self, enabled: bool = True):
         self.enabled = enabled

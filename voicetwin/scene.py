@@ -14,6 +14,7 @@ A scene names its picture, its stems and its lines. Every line has a slot (``sta
       loudness: -23                 # integrated LUFS of the mix (EBU R128 -23; -16 or -14 for online)
       true_peak: -1.0               # dBTP ceiling
       max_stretch: 1.25             # most a line is time-stretched
+      lipsync_max_shift: 0.4        # most a `lipsync: align` line is moved to meet the mouth (s)
       ducking: {depth: 6, attack: 0.08, release: 0.3}   # or `ducking: off`
     characters:
       ANNA: {voice: voices/anna, reference: anna_clips/}
@@ -66,7 +67,8 @@ class OutputSettings:
     each line's own loudness before the mix gain (LUFS); ``max_stretch``: the largest time-stretch ratio either
     way; ``min_gap``: silence kept before the next line when a line borrows from the following gap; ``fade``:
     the fade at each end of a placed line (s); ``stretcher``: ``rubberband`` (the Rubber Band CLI, R3 engine) or
-    ``wsola`` (built in); ``watermark``: mark every generated line (``voicetwin.watermark``).
+    ``wsola`` (built in); ``watermark``: mark every generated line (``voicetwin.watermark``);
+    ``lipsync_max_shift``: the most (s, either way) a ``lipsync: align`` line is moved off its slot to meet the mouth.
     """
 
     sample_rate: int = 48_000
@@ -80,6 +82,7 @@ class OutputSettings:
     stretcher: str = "rubberband"
     watermark: bool = True
     subtitle_lines: bool = True
+    lipsync_max_shift: float = 0.4
 
 
 @dataclass(frozen=True)
@@ -300,7 +303,7 @@ def parse_time(value: Any) -> float:
 
 _TOP = ("production", "video", "music_effects", "original_dialogue", "subtitles", "duration", "output", "characters", "lines", "name")
 _OUTPUT = ("sample_rate", "loudness", "true_peak", "dialogue_loudness", "max_stretch", "min_gap", "fade", "ducking",
-           "stretcher", "watermark")
+           "stretcher", "watermark", "lipsync_max_shift")
 _DUCKING = ("depth", "attack", "release")
 _CHARACTER = ("voice", "base", "language", "reference", "gain")
 _LINE = ("id", "character", "voice", "start", "end", "cue", "language", "base", "lyrics", "transpose", "rate", "gain",
@@ -389,6 +392,7 @@ def _output(top: _Fields, path: Path) -> OutputSettings:
         ducking=ducking,
         stretcher=stretcher,
         watermark=watermark,
+        lipsync_max_shift=f.number("lipsync_max_shift", 0.4, 0.0, 2.0),
     )
 
 
