@@ -2,6 +2,11 @@
 
     python bench/tts.py                                    # base synthesisers only (no conversion)
     python bench/tts.py --voice-ru voices/festvox_ru --voice-en voices/awb --refs-en DIR_OF_REAL_EN_CLIPS
+    python bench/tts.py --voice-ru voices/festvox_ru --model-ru out/festvox_ru_tts/model --parts ru
+
+With ``--model-ru`` (an acoustic model trained on the festvox-ru speaker, recipes/festvox_ru_tts) the Russian rows are
+measured twice in the same run: espeak-ng + conversion into --voice-ru, and the trained model alone; the last line
+says which wins on the judges.
 
 * duration: 20 held-out festvox-ru texts (the last 20 utterances of txt.done.data), each requested at a length from
   0.8x to 1.25x of its natural length; error = |measured / requested - 1| of the written audio;
@@ -17,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import sys
 import time
 from pathlib import Path
@@ -90,26 +96,26 @@ def load_voice(path: str | None):
     return voice_class().load(path)
 
 
-def bench_duration(voice, lines: list[tuple[str, str]]) -> dict:
+def bench_duration(voice, lines: list[tuple[str, str]], base: str | None = None) -> dict:
     factors = np.linspace(0.8, 1.25, len(lines))
     errors, audio_s, wall = [], 0.0, 0.0
     for (uid, text), factor in zip(lines, factors):
-        natural = synthesize(text, SpeakOptions(language="ru")).seconds
+        natural = synthesize(text, SpeakOptions(language="ru", base=base)).seconds
         target = natural * factor
         t0 = time.perf_counter()
-        audio, sr = speak(voice, text, SpeakOptions(language="ru", duration=target, tolerance=0.02))
+        audio, sr = speak(voice, text, SpeakOptions(language="ru", base=base, duration=target, tolerance=0.02))
         wall += time.perf_counter() - t0
         audio_s += len(audio) / sr
         errors.append(abs(len(audio) / sr / target - 1))
     return {"mean": float(np.mean(errors)), "max": float(np.max(errors)), "speed": audio_s / wall}
 
 
-def bench_speak(voice, lines: list[str], language: str) -> tuple[list, dict]:
+def bench_speak(voice, lines: list[str], language: str, base: str | None = None) -> tuple[list, dict]:
     out, audio_s, wall = [], 0.0, 0.0
-    synthesize(lines[0], SpeakOptions(language=language))  # load the base synthesiser outside the timing
+    synthesize(lines[0], SpeakOptions(language=language, base=base))  # load the base synthesiser outside the timing
     for text in lines:
         t0 = time.perf_counter()
-        audio, sr = speak(voice, text, SpeakOptions(language=language))
+        audio, sr = speak(voice, text, SpeakOptions(language=language, base=base))
         wall += time.perf_counter() - t0
         audio_s += len(audio) / sr
         out.append((audio, sr))
@@ -144,36 +150,80 @@ def similarity(clips: list, refs: list) -> dict:
     return {k: v.score for k, v in report.items()}
 
 
+def russian_rows(voice, base: str | None, tag: str, lines: list[tuple[str, str]], out: Path) -> tuple[list, dict]:
+    """The Russian speak rows for one system (a base synthesiser, with or without conversion into ``voice``)."""
+    from voicetwin.audio import save_audio
+
+    rows = []
+    d = bench_duration(voice, lines, base)
+    rows.append(("ru --duration error, 20 lines at 0.8-1.25x", "<= 3%",
+                 f"mean {100 * d['mean']:.2f}%, max {100 * d['max']:.2f}% ({tag})"))
+    rows.append(("ru speak speed with --duration", "> 3x real time", f"{d['speed']:.1f}x ({tag})"))
+    clips, s = bench_speak(voice, [t for _, t in lines], "ru", base)
+    rows.append(("ru speak speed, natural pace", "> 3x real time", f"{s['speed']:.1f}x ({tag})"))
+    sim: dict = {}
+    if voice is not None or base:
+        refs = [FESTVOX / "wav" / f"{uid}.wav" for uid, _ in lines]
+        sim = similarity(clips, refs)
+        rows.append(("ru GE2E / d-vector similarity", ">= 0.85 / >= 0.75",
+                     " / ".join(f"{v:.3f}" for v in sim.values()) + f" ({tag})"))
+    else:
+        rows.append(("ru GE2E / d-vector similarity", ">= 0.85 / >= 0.75", "not measured: no --voice-ru"))
+    folder = out / re.sub(r"\W+", "_", tag).strip("_")[:40]
+    folder.mkdir(parents=True, exist_ok=True)
+    for (uid, _), (audio, sr) in zip(lines[:3], clips):
+        save_audio(folder / f"{uid}.wav", audio, sr)
+    return rows, sim
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--voice-ru", default=None, help="voice built from festvox-ru (without the held-out lines)")
     ap.add_argument("--voice-en", default=None, help="English voice")
     ap.add_argument("--refs-en", default=None, help="folder of real clips of the English voice's speaker")
     ap.add_argument("--out", default="out/bench_tts", help="where the song and samples are written")
+    ap.add_argument("--model-ru", default=None, help="acoustic model trained on festvox-ru (recipes/festvox_ru_tts)")
+    ap.add_argument("--parts", default="ru,en,sing", help="which parts to run: ru, en, sing (comma-separated)")
     ap.add_argument("--lines", type=int, default=20)
     args = ap.parse_args()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     rows: list[tuple[str, str, str]] = []
     voice_ru, voice_en = load_voice(args.voice_ru), load_voice(args.voice_en)
-    tag_ru = "converted" if voice_ru else "base espeak-ng, no conversion"
+    tag_ru = "espeak-ng + conversion" if voice_ru else "base espeak-ng, no conversion"
     tag_en = "converted" if voice_en else "base piper joe, no conversion"
 
+    parts = set(args.parts.split(","))
     held = festvox_heldout(args.lines)
-    d = bench_duration(voice_ru, held)
-    rows.append(("ru --duration error, 20 lines at 0.8-1.25x", "<= 3%",
-                 f"mean {100 * d['mean']:.2f}%, max {100 * d['max']:.2f}% ({tag_ru})"))
-    rows.append(("ru speak speed with --duration", "> 3x real time", f"{d['speed']:.1f}x ({tag_ru})"))
-    ru_clips, s = bench_speak(voice_ru, [t for _, t in held], "ru")
-    rows.append(("ru speak speed, natural pace", "> 3x real time", f"{s['speed']:.1f}x ({tag_ru})"))
-    if voice_ru:
-        refs = [FESTVOX / "wav" / f"{uid}.wav" for uid, _ in held]
-        sim = similarity(ru_clips, refs)
-        rows.append(("ru GE2E / d-vector similarity", ">= 0.85 / >= 0.75",
-                     " / ".join(f"{v:.3f}" for v in sim.values())))
-    else:
-        rows.append(("ru GE2E / d-vector similarity", ">= 0.85 / >= 0.75", "not measured: no --voice-ru"))
+    sims = {}
+    if "ru" in parts:
+        # espeak-ng (the default Russian base) + conversion; --base espeak so a model inside the voice is not used
+        base_rows, sims[tag_ru] = russian_rows(voice_ru, "espeak" if voice_ru else None, tag_ru, held, out)
+        rows += base_rows
+        if args.model_ru:
+            tag_model = "trained model, no conversion"
+            model_rows, sims[tag_model] = russian_rows(None, f"model:{args.model_ru}", tag_model, held, out)
+            rows += model_rows
+        scored = {tag: sim for tag, sim in sims.items() if sim}
+        if len(scored) == 2:
+            # wins on the judges: higher on both speaker encoders (or on their mean when they disagree)
+            best = max(scored, key=lambda tag: float(np.mean(list(scored[tag].values()))))
+            both = all(scored[best][k] >= v for tag, sim in scored.items() for k, v in sim.items())
+            rows.append(("ru winner on the judges", "", f"{best} ({'both judges' if both else 'mean of the judges'})"))
+    if "en" in parts:
+        rows += english_rows(voice_en, tag_en, args)
+    if "sing" in parts:
+        rows += singing_rows(voice_ru, tag_ru, held, out)
 
+    width = max(len(r[0]) for r in rows)
+    print(f"{'measure'.ljust(width)}  {'target':<18}  measured")
+    for name, target, got in rows:
+        print(f"{name.ljust(width)}  {target:<18}  {got}")
+    return 0
+
+
+def english_rows(voice_en, tag_en: str, args) -> list:
+    rows = []
     en_clips, s = bench_speak(voice_en, EN_LINES[: args.lines], "en")
     from voicetwin.eval import wer_report
 
@@ -186,7 +236,11 @@ def main() -> int:
         rows.append(("en GE2E / d-vector similarity", ">= 0.85 / >= 0.75", " / ".join(f"{v:.3f}" for v in sim.values())))
     else:
         rows.append(("en GE2E / d-vector similarity", ">= 0.85 / >= 0.75", "not measured: no --voice-en/--refs-en"))
+    return rows
 
+
+def singing_rows(voice_ru, tag_ru: str, held: list[tuple[str, str]], out: Path) -> list:
+    rows = []
     midi = write_midi(set_lyrics(song_score(), SONG_LYRICS, "ru"), out / "song.mid")
     score = read_score(midi)
     t0 = time.perf_counter()
@@ -208,12 +262,7 @@ def main() -> int:
         rows.append(("sing GE2E similarity", ">= 0.80", f"{sim.get('ge2e', float('nan')):.3f}"))
     else:
         rows.append(("sing GE2E similarity", ">= 0.80", "not measured: no --voice-ru"))
-
-    width = max(len(r[0]) for r in rows)
-    print(f"{'measure'.ljust(width)}  {'target':<18}  measured")
-    for name, target, got in rows:
-        print(f"{name.ljust(width)}  {target:<18}  {got}")
-    return 0
+    return rows
 
 
 if __name__ == "__main__":

@@ -7,10 +7,16 @@ A base synthesiser turns text into speech in a stock voice and says when each ph
 * ``espeak``: espeak-ng through its C library, any of its languages and variants (``espeak:ru``, ``espeak:en+m3``);
   pace through its speaking rate (words per minute);
 * ``festival``: a festival voice (``festival:msu_ru_nsh_clunits``, ``festival:kal_diphone``); pace through
-  ``Duration_Stretch`` where the voice supports it (diphone and HTS voices; unit-selection voices do not).
+  ``Duration_Stretch`` where the voice supports it (diphone and HTS voices; unit-selection voices do not);
+* ``model``: an acoustic model trained on the target's own transcribed recordings (``model:DIR``, see
+  ``voicetwin.acoustic`` and ``recipes/festvox_ru_tts``); it already speaks in the voice; pace by scaling its
+  predicted phone and pause durations.
 
 ``speak(voice, text, ...)`` normalises the text, synthesises it with the base voice (fitting ``duration`` by changing
-phone and pause durations in synthesis, never by stretching the waveform) and converts it into the voice.
+phone and pause durations in synthesis, never by stretching the waveform) and converts it into the voice. A base that
+already speaks in the voice (``model:DIR``) is not converted. When no base is named and the voice directory holds
+an acoustic model for the line's language in ``tts/`` (``VOICE/tts/config.json`` + ``model.safetensors``), that
+model is the base.
 """
 
 from __future__ import annotations
@@ -34,7 +40,8 @@ import numpy as np
 from .errors import ConfigError, InputError, MissingDependencyError, ModelNotFoundError, require
 from .text import STRESS, detect_language, normalize, split_sentences, stressed_vowel, strip_stress
 
-BASES = ("piper", "espeak", "festival")
+BASES = ("piper", "espeak", "festival", "model")
+VOICE_MODEL_DIR = "tts"  # an acoustic model inside a voice directory
 DEFAULT_BASE = {"en": "piper"}  # any other language: espeak-ng
 EDGE_SILENCE = 0.05  # seconds of silence kept at each end of a line
 SENTENCE_PAUSE = 0.3  # seconds between sentences at natural pace
@@ -440,12 +447,19 @@ def _cached_base(kind: str, arg: str) -> BaseSynthesizer:
         return PiperBase(arg or None)
     if kind == "espeak":
         return EspeakBase(arg)
+    if kind == "model":
+        from .acoustic import AcousticBase
+
+        if not arg:
+            raise ConfigError("the model base needs a model directory", fix="use --base model:DIR")
+        return AcousticBase(arg)
     return FestivalBase(arg or "msu_ru_nsh_clunits")
 
 
 def base_synthesizer(spec: str | None = None, language: str = "en") -> BaseSynthesizer:
     """The base synthesiser named by ``spec`` (``piper``, ``piper:PATH``, a ``.onnx`` path, ``espeak[:VOICE]``,
-    ``festival[:VOICE]``), or the default for ``language`` (piper joe for English, espeak-ng otherwise)."""
+    ``festival[:VOICE]``, ``model:DIR`` for an acoustic model), or the default for ``language`` (piper joe for
+    English, espeak-ng otherwise)."""
     if spec is None:
         spec = DEFAULT_BASE.get(language, "espeak")
     spec = str(spec)
@@ -455,7 +469,7 @@ def base_synthesizer(spec: str | None = None, language: str = "en") -> BaseSynth
         kind, _, arg = spec.partition(":")
     if kind not in BASES:
         raise ConfigError(f"unknown base synthesiser '{spec}'",
-                          fix="use piper, piper:VOICE.onnx, espeak[:VOICE] or festival[:VOICE]")
+                          fix="use piper, piper:VOICE.onnx, espeak[:VOICE], festival[:VOICE] or model:DIR")
     if kind == "espeak" and not arg:
         arg = language
     return _cached_base(kind, arg)
@@ -580,21 +594,29 @@ def synthesize(text: str, options: SpeakOptions = SpeakOptions()) -> Synthesis:
 def speak(voice: Any, text: str, options: SpeakOptions = SpeakOptions(), **kwargs) -> tuple[np.ndarray, int]:
     """Say ``text`` in ``voice``: base synthesis, then conversion into the voice in speech mode.
 
-    ``voice`` is a loaded ``Voice`` (or a path to one), or None for the base synthesiser alone. Keyword arguments
-    override fields of ``options`` (``language=``, ``duration=``, ``rate=``, ``base=``). Returns ``(audio, sample_rate)``,
-    audio float32 (samples,). With ``duration``, the returned audio lasts that long within ``tolerance`` (+ the
-    conversion's own length error, corrected by a second fit when it exceeds the tolerance).
+    ``voice`` is a loaded ``Voice`` (or a path to one), or None for the base synthesiser alone. A base that speaks
+    in the voice already (``model:DIR``, or the voice's own ``tts/`` model when no base is named) is not converted.
+    Keyword arguments override fields of ``options`` (``language=``, ``duration=``, ``rate=``, ``base=``). Returns
+    ``(audio, sample_rate)``, audio float32 (samples,). With ``duration``, the returned audio lasts that long within
+    ``tolerance`` (+ the conversion's own length error, corrected by a second fit when it exceeds the tolerance).
     """
     if kwargs:
         options = SpeakOptions(**{**options.__dict__, **kwargs})
+    if voice is not None:
+        voice = _load_voice(voice)
     if options.language is None and voice is not None:
         language = getattr(voice, "language", None)
         if language:
             options = SpeakOptions(**{**options.__dict__, "language": language})
+    if voice is not None and options.base is None:
+        own = voice_model(voice, options.language or detect_language(text))
+        if own is not None:
+            options = SpeakOptions(**{**options.__dict__, "base": f"model:{own}"})
     syn = synthesize(text, options)
-    if voice is None:
+    in_voice = options.base is not None and getattr(
+        base_synthesizer(options.base, options.language or detect_language(text)), "in_voice", False)
+    if voice is None or in_voice:
         return syn.audio, syn.sample_rate
-    voice = _load_voice(voice)
     audio, sr = convert_speech(voice, syn.audio, syn.sample_rate)
     if options.duration is not None:
         got = len(audio) / sr
@@ -604,6 +626,20 @@ def speak(voice: Any, text: str, options: SpeakOptions = SpeakOptions(), **kwarg
             refit = synthesize(text, SpeakOptions(**{**options.__dict__, "duration": target}))
             audio, sr = convert_speech(voice, refit.audio, refit.sample_rate)
     return audio, sr
+
+
+def voice_model(voice: Any, language: str) -> Path | None:
+    """The acoustic model kept in a voice directory (``VOICE/tts``) when it speaks ``language``, else None."""
+    path = getattr(voice, "path", None)
+    if path is None:
+        return None
+    from .acoustic import is_acoustic_model
+    from .hub import read_config
+
+    model = Path(path) / VOICE_MODEL_DIR
+    if not is_acoustic_model(model) or read_config(model).get("language") != language:
+        return None
+    return model
 
 
 def _load_voice(voice: Any) -> Any:

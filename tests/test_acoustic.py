@@ -1,0 +1,179 @@
+"""The trained-voice acoustic model: tiny random configs, one training step, save/load, duration control."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import numpy as np
+import pytest
+import torch
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+from voicetwin.acoustic import (  # noqa: E402
+    FESTVOX_RU_PHONES,
+    AcousticBase,
+    AcousticConfig,
+    AcousticModel,
+    AcousticNet,
+    front_end_phones,
+    frames_from_scaled,
+    is_acoustic_model,
+    render_features,
+    training_loss,
+    world_features,
+)
+from voicetwin.errors import ConfigError, InputError, ModelNotFoundError  # noqa: E402
+
+TINY = AcousticConfig(hidden=16, encoder_layers=1, decoder_layers=2, kernel=3, envelope_dims=12,
+                      aperiodicity_bands=3, dropout=0.0)
+
+
+def _vowel(seconds: float = 0.6, f0: float = 120.0, sr: int = 16_000) -> np.ndarray:
+    """A harmonic tone with two formant-like peaks and a short silence after it."""
+    t = np.arange(int(seconds * sr)) / sr
+    x = sum(np.sin(2 * np.pi * k * f0 * t) / k * (1 + 3 * np.exp(-((k * f0 - 700) / 200) ** 2))
+            for k in range(1, 40))
+    return np.concatenate([0.1 * x / np.abs(x).max(), np.zeros(int(0.2 * sr))]).astype(np.float32)
+
+
+@pytest.fixture(scope="module")
+def tiny_model(tmp_path_factory) -> AcousticModel:
+    torch.manual_seed(0)
+    net = AcousticNet(TINY)
+    with torch.no_grad():  # an untrained net with plausible outputs: ~8 frames a phone, F0 near 120 Hz
+        net.duration[-1].bias.fill_(float(np.log(9.0)))
+        net.mean[TINY.envelope_dims] = float(np.log(120.0))
+        net.std[TINY.envelope_dims] = 0.05
+    model = AcousticModel(TINY, net)
+    model.save(tmp_path_factory.mktemp("acoustic") / "model")
+    return model
+
+
+def test_forward_shapes_and_masks():
+    torch.manual_seed(0)
+    net = AcousticNet(TINY)
+    phones = torch.randint(0, len(TINY.phones), (2, 7))
+    mask = torch.ones(2, 7, dtype=torch.bool)
+    mask[1, 5:] = False
+    durations = torch.tensor([[3, 1, 0, 4, 2, 2, 5], [2, 2, 2, 2, 2, 0, 0]])
+    log_dur, feats, frame_mask = net(phones, mask, durations)
+    assert log_dur.shape == (2, 7)
+    assert torch.all(log_dur[1, 5:] == 0)
+    assert feats.shape == (2, 17, TINY.feature_dims)
+    assert frame_mask.sum(dim=1).tolist() == [17.0, 10.0]
+    # padding phones cannot change the real ones' predictions
+    log_dur_short, feats_short, _ = net(phones[1:, :5], mask[1:, :5], durations[1:, :5])
+    assert torch.allclose(log_dur_short[0], log_dur[1, :5], atol=1e-5)
+    assert torch.allclose(feats_short[0], feats[1, :10], atol=1e-4)
+
+
+def test_one_training_step_on_real_features_lowers_the_loss():
+    torch.manual_seed(0)
+    audio = _vowel()
+    feats = world_features(audio, 16_000, TINY)
+    assert feats.shape == (81, TINY.feature_dims)
+    assert feats[:55, TINY.voicing_index].mean() > 0.9 and feats[-10:, TINY.voicing_index].max() == 0
+    assert np.allclose(np.exp(feats[10:50, TINY.envelope_dims]), 120.0, rtol=0.03)
+    net = AcousticNet(TINY)
+    net.mean.copy_(torch.from_numpy(feats.mean(axis=0)))
+    net.std.copy_(torch.from_numpy(feats.std(axis=0) + 1e-3))
+    batch = (torch.tensor([[0, 7, 0]]), torch.ones(1, 3, dtype=torch.bool), torch.tensor([[5, 55, 21]]),
+             torch.from_numpy(feats)[None])
+    optim = torch.optim.Adam(net.parameters(), lr=1e-2)
+    first = training_loss(net, *batch)
+    assert all(torch.isfinite(v) for v in first.values())
+    for _ in range(5):
+        loss = training_loss(net, *batch)
+        optim.zero_grad()
+        loss["total"].backward()
+        optim.step()
+    assert training_loss(net, *batch)["total"] < 0.8 * first["total"]
+
+
+def test_render_gives_exact_length_and_keeps_pitch():
+    from voicetwin.eval import extract_f0
+
+    feats = world_features(_vowel(), 16_000, TINY)
+    audio = render_features(feats, TINY)
+    assert len(audio) == len(feats) * 160
+    f0 = extract_f0((audio, 16_000), method="harvest", frame_period_ms=10.0)
+    assert np.median(f0[10:45][f0[10:45] > 0]) == pytest.approx(120.0, rel=0.03)
+
+
+def test_save_load_round_trip(tiny_model, tmp_path):
+    loaded = AcousticModel.load(tiny_model.path)
+    assert loaded.config == TINY
+    phones = ["pau", "s", "oo", "n", "pau"]
+    frames = np.array([3, 4, 10, 5, 3])
+    assert np.allclose(loaded.features(phones, frames), tiny_model.features(phones, frames), atol=1e-5)
+    assert is_acoustic_model(tiny_model.path) and not is_acoustic_model(tmp_path)
+    # a newer format and unknown keys are refused with the file named
+    newer = tmp_path / "newer"
+    newer.mkdir()
+    data = json.loads((tiny_model.path / "config.json").read_text())
+    (newer / "config.json").write_text(json.dumps({**data, "format_version": 99}))
+    with pytest.raises(ConfigError, match="format_version"):
+        AcousticModel.load(newer)
+    (newer / "config.json").write_text(json.dumps({**data, "heads": 4}))
+    with pytest.raises(ConfigError, match="unknown config keys"):
+        AcousticModel.load(newer)
+    (newer / "config.json").write_text(json.dumps(data))
+    with pytest.raises(ModelNotFoundError, match="model.safetensors"):
+        AcousticModel.load(newer)
+    with pytest.raises(ModelNotFoundError):
+        AcousticModel.load(tmp_path / "missing")
+
+
+def test_bad_configs_and_phones_are_refused(tiny_model):
+    with pytest.raises(ConfigError):
+        AcousticConfig(kernel=4)
+    with pytest.raises(ConfigError):
+        AcousticConfig(phones=("a", "b"))
+    with pytest.raises(InputError, match="phone set"):
+        tiny_model.durations(["pau", "th", "pau"])
+
+
+def test_duration_scaling_is_exact():
+    log_dur = np.log1p(np.array([20.0, 3.3, 7.6, 0.2, 12.1, 30.0]))
+    pauses = np.array([True, False, False, False, False, True])
+    natural = frames_from_scaled(log_dur, 1.0, pauses)
+    assert natural[3] == 1  # a phone keeps at least one frame
+    for scale in (0.8, 1.0, 1.13, 1.25):
+        frames = frames_from_scaled(log_dur, scale, pauses)
+        assert frames.sum() == round(scale * (20 + 3.3 + 7.6 + 12.1 + 30.0) + max(0.2 * scale, 1.0))
+        assert np.all(frames >= 0) and np.all(frames[~pauses] >= 1)
+
+
+def test_model_base_speaks_russian_at_a_requested_length(tiny_model):
+    from voicetwin.tts import SpeakOptions, base_synthesizer, speak, synthesize, voice_model
+
+    text = "Она завела прядь волнистых вол+ос за ухо."
+    phones = front_end_phones(text)
+    names = [p for p, _ in phones]
+    assert names[0] == names[-1] == "pau" and set(names) <= set(FESTVOX_RU_PHONES)
+    assert "oo" in names  # the marked stress lands on волосы's second vowel
+    base = base_synthesizer(f"model:{tiny_model.path}", "ru")
+    assert isinstance(base, AcousticBase) and base.in_voice
+    natural = synthesize(text, SpeakOptions(language="ru", base=f"model:{tiny_model.path}"))
+    for factor in (0.8, 1.25):
+        target = natural.seconds * factor
+        syn = synthesize(text, SpeakOptions(language="ru", base=f"model:{tiny_model.path}", duration=target))
+        assert abs(syn.seconds / target - 1) <= 0.01
+        assert syn.phones and syn.phones[-1].end <= syn.seconds + 1e-6
+
+    class FakeVoice:  # a voice directory holding its own model in tts/
+        path = tiny_model.path.parent
+        language = "ru"
+
+        def convert(self, audio, sr, options=None):
+            raise AssertionError("a model that speaks in the voice must not be converted")
+
+    (tiny_model.path.parent / "tts").mkdir(exist_ok=True)
+    for name in ("config.json", "model.safetensors"):
+        (tiny_model.path.parent / "tts" / name).write_bytes((tiny_model.path / name).read_bytes())
+    assert voice_model(FakeVoice(), "ru") == tiny_model.path.parent / "tts"
+    assert voice_model(FakeVoice(), "en") is None
+    audio, sr = speak(FakeVoice(), text, SpeakOptions(language="ru", duration=2.0))
+    assert sr == 16_000 and abs(len(audio) / sr / 2.0 - 1) <= 0.01
