@@ -51,6 +51,7 @@ from voicetwin.vocoder import analyze, synthesize  # noqa: E402
 from voicetwin.voice import BuildOptions, ConvertOptions, Voice  # noqa: E402
 
 SR = 16_000
+LIMIT = 1000  # sources per set (--limit, for quick checks)
 
 
 # --- data ---------------------------------------------------------------------------------------
@@ -184,11 +185,18 @@ def similarity(clips: list[np.ndarray], references: list[np.ndarray]) -> dict:
     return {"ge2e": rep["ge2e"].score, "dvector": rep["dvector"].score}
 
 
+_SOURCE_F0: dict[tuple[int, int], np.ndarray] = {}
+F0_CLIPS = 12  # Harvest is slow: F0 correlation over the first 12 clips of a set
+
+
 def f0_corr(sources: list[np.ndarray], outs: list[np.ndarray]) -> float:
+    """Mean correlation of Harvest F0 (10 ms) of source and output, over frames voiced in both."""
     vals = []
-    for x, y in zip(sources, outs):
-        a = judges.f0_agreement(judges.extract_f0((x, SR), frame_period_ms=10.0, f0_ceil=600.0),
-                                judges.extract_f0((y, SR), frame_period_ms=10.0, f0_ceil=600.0))
+    for x, y in list(zip(sources, outs))[:F0_CLIPS]:
+        key = (len(x), hash(x.tobytes()))  # not id(): ids of freed arrays are reused
+        if key not in _SOURCE_F0:
+            _SOURCE_F0[key] = judges.extract_f0((x, SR), frame_period_ms=10.0, f0_ceil=600.0)
+        a = judges.f0_agreement(_SOURCE_F0[key], judges.extract_f0((y, SR), frame_period_ms=10.0, f0_ceil=600.0))
         vals.append(a.correlation)
     return float(np.nanmean(vals))
 
@@ -211,7 +219,7 @@ def russian(out: Path, options: BuildOptions) -> tuple[list[dict], Voice]:
     archive = prepare_archive(out / "ru" / "archive", ids_in("0:200"))
     voice = build_voice(archive, out / "ru" / "voice", options)
     texts = read_texts()
-    test_ids, ref_ids = ids_in("590:620"), ids_in("560:580")
+    test_ids, ref_ids = ids_in("590:620")[:LIMIT], ids_in("560:580")
     sources = []
     for uid in test_ids:
         wav = espeak(texts[uid], out / "ru" / f"espeak_{uid}.wav") if not (out / "ru" / f"espeak_{uid}.wav").exists() \
@@ -220,6 +228,7 @@ def russian(out: Path, options: BuildOptions) -> tuple[list[dict], Voice]:
     real = [load_audio(FESTVOX_RU / "wav" / f"{u}.wav", SR)[0] for u in test_ids]
     refs = [load_audio(FESTVOX_RU / "wav" / f"{u}.wav", SR)[0] for u in ref_ids]
     outs, speed = convert_all(voice, sources, ConvertOptions())
+    mixed, mixed_speed = convert_all(voice, sources, ConvertOptions(retrieval=0.5))
     base = [naive(x, voice, "speech") for x in sources]
     report = json.loads((voice.path / "report.json").read_text())
     rows = [
@@ -228,6 +237,7 @@ def russian(out: Path, options: BuildOptions) -> tuple[list[dict], Voice]:
             duration_error=duration_error(sources, base)),
         row("ru", "voicetwin", **similarity(outs, refs), f0_corr=f0_corr(sources, outs),
             duration_error=duration_error(sources, outs), speed=speed),
+        row("ru", "voicetwin, retrieval 0.5", **similarity(mixed, refs), speed=mixed_speed),
         row("ru", "real target", **similarity(real, refs)),
     ]
     print(f"ru voice: {report['minutes']} min, built in {report['build_seconds']} s", flush=True)
@@ -237,13 +247,14 @@ def russian(out: Path, options: BuildOptions) -> tuple[list[dict], Voice]:
 def english(out: Path, options: BuildOptions) -> list[dict]:
     dataset = awb_dataset(out / "en" / "awb", 21.0)
     voice = build_voice(dataset, out / "en" / "voice", options)
-    test_texts = english_sentences(25, seed=1000)
+    test_texts = english_sentences(25, seed=1000)[:LIMIT]
     ref_texts = english_sentences(20, seed=2000)
     sources = [load_audio(p, SR)[0] for p in piper_lines(test_texts, out / "en" / "joe")]
     (out / "en" / "real").mkdir(parents=True, exist_ok=True)
     real = [load_audio(flite(t, out / "en" / "real" / f"t{i:03d}.wav"), SR)[0] for i, t in enumerate(test_texts)]
     refs = [load_audio(flite(t, out / "en" / "real" / f"r{i:03d}.wav"), SR)[0] for i, t in enumerate(ref_texts)]
     outs, speed = convert_all(voice, sources, ConvertOptions())
+    mixed, mixed_speed = convert_all(voice, sources, ConvertOptions(retrieval=0.5))
     base = [naive(x, voice, "speech") for x in sources]
 
     def wer(clips):
@@ -254,6 +265,7 @@ def english(out: Path, options: BuildOptions) -> list[dict]:
         row("en", "naive WORLD F0 shift", **similarity(base, refs), wer=wer(base), f0_corr=f0_corr(sources, base)),
         row("en", "voicetwin", **similarity(outs, refs), wer=wer(outs), f0_corr=f0_corr(sources, outs),
             duration_error=duration_error(sources, outs), speed=speed),
+        row("en", "voicetwin, retrieval 0.5", **similarity(mixed, refs), wer=wer(mixed), speed=mixed_speed),
         row("en", "real target (awb)", **similarity(real, refs), wer=wer(real)),
     ]
 
@@ -262,7 +274,7 @@ def singing(out: Path, voice: Voice, lines: int = 10) -> list[dict]:
     texts = read_texts()
     rng = np.random.default_rng(7)
     sources, refs_f0 = [], []
-    for uid in ids_in("590:620")[:lines]:
+    for uid in ids_in("590:620")[:min(lines, LIMIT)]:
         speech = load_audio(out / "ru" / f"espeak_{uid}.wav", SR)[0]
         sung, f0 = sung_line(speech, rng)
         sources.append(sung)
@@ -325,7 +337,10 @@ def main() -> None:
     ap.add_argument("--build-only", action="store_true", help="only build (or reuse) the voices")
     ap.add_argument("--steps", type=int, default=BuildOptions.steps)
     ap.add_argument("--augment", type=int, default=BuildOptions.augment)
+    ap.add_argument("--limit", type=int, default=1000, help="at most this many sources per set (quick checks)")
     args = ap.parse_args()
+    global LIMIT
+    LIMIT = args.limit
     out = Path(args.out)
     sets = args.sets.split(",")
     options = BuildOptions(steps=args.steps, augment=args.augment)
