@@ -430,7 +430,7 @@ def task_render(job) -> dict:
         original, osr = load_audio(source)
         performance = original
         if rate != 1.0:  # pace the performance (Rubber Band, pitch kept), then convert it
-            from voicetwin.dub import time_stretch
+            from voicetwin.fit import time_stretch
 
             performance = time_stretch(original, osr, 1.0 / rate)
         options = ConvertOptions(mode="singing" if mode == "song" else "speech",
