@@ -18,6 +18,7 @@ __version__ = "0.1.0"
 _EXPORTS = {
     "speak": "tts",
     "SpeakOptions": "tts",
+    "AcousticModel": "acoustic",
     "SingOptions": "sing",
     "read_score": "sing",
     "normalize_text": "text",
@@ -48,6 +49,14 @@ _EXPORTS = {
     "f0_agreement": "eval",
     "mel_cepstral_distortion": "eval",
     "measure": "eval",
+    "Voice": "voice",
+    "BuildOptions": "voice",
+    "ConvertOptions": "voice",
+    "convert_files": "voice",
+    "load_content": "content",
+    "DubOptions": "dub",
+    "Scene": "scene",
+    "load_scene": "scene",
 }
 
 __all__ = sorted(_EXPORTS) + ["__version__"]
@@ -66,3 +75,5 @@ if TYPE_CHECKING:  # pragma: no cover
     from .ingest import IngestOptions
     from .manifest import Clip, read_manifest
     from .speaker import SpeakerEncoder
+    from .content import load_content
+    from .voice import BuildOptions, ConvertOptions, Voice, convert_files

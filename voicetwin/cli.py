@@ -104,7 +104,8 @@ def _add_speak(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--duration", type=float, default=None, metavar="SECONDS", help="exact length of the line")
     p.add_argument("--rate", type=float, default=1.0, help="pace multiplier (1.2 = 20%% faster)")
     p.add_argument("--base", default=None,
-                   help="base synthesiser: piper, piper:VOICE.onnx, espeak[:VOICE], festival[:VOICE]")
+                   help="base synthesiser: piper, piper:VOICE.onnx, espeak[:VOICE], festival[:VOICE], or model:DIR "
+                        "(an acoustic model trained on the voice's recordings; used by default when VOICE/tts holds one)")
     p.add_argument("--out", "-o", required=True, metavar="OUT", help="audio file to write")
     p.add_argument("--json", action="store_true", help="print a JSON summary on stdout")
     p.set_defaults(func=_run_speak)
@@ -371,6 +372,8 @@ def _add_convert(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--mode", choices=("speech", "singing"), default="speech")
     p.add_argument("--transpose", type=_transpose_arg, default=None, metavar="SEMITONES|auto",
                    help="semitones to shift the pitch (singing), or auto")
+    p.add_argument("--retrieval", type=float, default=0.0, metavar="0..1",
+                   help="blend the predicted envelope with its 4 nearest real envelopes of the voice")
     p.add_argument("--overwrite", action="store_true", help="replace existing outputs")
     p.add_argument("--json", action="store_true", help="print results as JSON on stdout")
     p.set_defaults(func=_run_convert)
@@ -379,7 +382,7 @@ def _add_convert(sub: argparse._SubParsersAction) -> None:
 def _run_convert(args: argparse.Namespace) -> int:
     from .voice import ConvertOptions, Voice, convert_files
 
-    options = ConvertOptions(mode=args.mode, transpose=args.transpose)
+    options = ConvertOptions(mode=args.mode, transpose=args.transpose, retrieval=args.retrieval)
     voice = Voice.load(args.voice)
     results = convert_files(voice, args.inputs, args.out, options, progress=not args.json, overwrite=args.overwrite)
     if args.json:
@@ -542,6 +545,9 @@ def _add_dub(sub: argparse._SubParsersAction) -> None:
                    help="local worker processes, or Ray (a local instance, or the cluster at --ray-address)")
     p.add_argument("--ray-address", default=None, help="address of a running Ray cluster (default: $RAY_ADDRESS)")
     p.add_argument("--no-video", action="store_true", help="do not write the MP4")
+    p.add_argument("--max-shift", type=float, default=None, metavar="MS",
+                   help="most a 'lipsync: align' line is moved to meet the mouth (default: the scene's "
+                        "lipsync_max_shift, 400 ms)")
     p.add_argument("--json", action="store_true", help="print the report(s) as JSON on stdout")
     p.set_defaults(func=_run_dub)
 
@@ -550,7 +556,8 @@ def _run_dub(args: argparse.Namespace) -> int:
     from .dub import DubOptions, ProgressBars, dub
 
     options = DubOptions(workers=args.workers, executor=args.executor, resume=args.resume, only=tuple(args.only),
-                         ray_address=args.ray_address, mux_video=not args.no_video)
+                         ray_address=args.ray_address, mux_video=not args.no_video,
+                         max_shift=None if args.max_shift is None else args.max_shift / 1000)
     bars = ProgressBars(enabled=not args.json)
     try:
         result = dub(args.scenes if len(args.scenes) > 1 else args.scenes[0], args.out, options, on_event=bars)
