@@ -284,7 +284,12 @@ class AcousticModel:
 
     @classmethod
     def load(cls, name_or_path: str | Path) -> "AcousticModel":
-        path = resolve(name_or_path, kind="acoustic")
+        try:
+            path = resolve(name_or_path, kind="acoustic")
+        except ModelNotFoundError as exc:
+            raise ModelNotFoundError(f"no acoustic model at '{name_or_path}'",
+                                     fix="train one with python recipes/festvox_ru_tts/train.py --out DIR "
+                                         "and pass DIR/model") from exc
         if path.is_file():
             path = path.parent
         config = config_from_dict(AcousticConfig, read_config(path), MODEL_TYPE, FORMAT_VERSION, path / "config.json")
