@@ -104,4 +104,13 @@ def test_cli_speak(tmp_path):
                  "-o", str(out)]) == 0
     audio, sr = load_audio(out)
     assert abs(len(audio) / sr - 2.0) <= 0.06
+    # every generated file is watermarked and has a provenance sidecar
+    import json
+
+    from voicetwin.watermark import detect
+
+    found = detect(audio, sr)
+    assert found.detected and found.crc_ok
+    sidecar = json.loads((tmp_path / "line.wav.provenance.json").read_text())
+    assert sidecar["extra"]["text"].startswith("Привет") and sidecar["extra"]["watermark"]["verified"]
     assert main(["speak", "--text-file", str(tmp_path / "missing.txt"), "-o", str(out)]) == 2

@@ -111,10 +111,22 @@ def _add_speak(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=_run_speak)
 
 
+def _write_generated(out, audio, sample_rate: int, voice, inputs: list, extra: dict) -> None:
+    """Save generated audio with voicetwin's watermark and a provenance sidecar (``OUT.provenance.json``)."""
+    from pathlib import Path
+
+    from .consent import consent_path
+    from .provenance import finalize_output
+
+    voice_dir = Path(voice) if voice else None
+    consent = voice_dir if voice_dir is not None and consent_path(voice_dir).exists() else None
+    finalize_output(audio, sample_rate, out, voice_id=voice_dir.name if voice_dir else "base", inputs=inputs,
+                    consent=consent, extra=extra)
+
+
 def _run_speak(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from .audio import save_audio
     from .errors import InputError, InputNotFoundError
     from .tts import SpeakOptions, speak
 
@@ -130,7 +142,8 @@ def _run_speak(args: argparse.Namespace) -> int:
         line = args.text
     options = SpeakOptions(language=args.language, base=args.base, duration=args.duration, rate=args.rate)
     audio, sr = speak(args.voice, line, options)
-    save_audio(args.out, audio, sr)
+    _write_generated(args.out, audio, sr, args.voice, inputs=[args.text_file] if args.text_file else [],
+                     extra={"command": "speak", "text": line})
     summary = {"output": str(args.out), "seconds": round(len(audio) / sr, 3), "sample_rate": sr,
                "requested_seconds": args.duration, "voice": args.voice}
     if args.json:
@@ -165,14 +178,13 @@ def _add_sing(sub: argparse._SubParsersAction) -> None:
 
 
 def _run_sing(args: argparse.Namespace) -> int:
-    from .audio import save_audio
     from .sing import SingOptions, read_score, sing
 
     score = read_score(args.score, lyrics=args.lyrics, language=args.language)
     options = SingOptions(language=args.language, base=args.base, tempo=args.tempo, transpose=args.transpose,
                           vibrato_cents=args.vibrato)
     audio, sr = sing(args.voice, score, options)
-    save_audio(args.out, audio, sr)
+    _write_generated(args.out, audio, sr, args.voice, inputs=[args.score], extra={"command": "sing"})
     summary = {"output": str(args.out), "seconds": round(len(audio) / sr, 3), "sample_rate": sr,
                "notes": len(score.notes), "voice": args.voice}
     if args.json:
@@ -327,7 +339,20 @@ def _add_voice(sub: argparse._SubParsersAction) -> None:
     b.add_argument("--augment", type=int, default=2, help="pitch/formant-perturbed copies of the target audio")
     b.add_argument("--json", action="store_true", help="print the build report as JSON on stdout")
     b.set_defaults(func=_run_voice_build)
+    ix = vsub.add_parser("add-index", help="add the content-matching index to a voice built without one",
+                         description="Write VOICE/index.safetensors (for --strategy match) from the voice's dataset.")
+    ix.add_argument("voice", metavar="VOICE", help="voice directory")
+    ix.add_argument("--dataset", default=None, metavar="DATASET", help="default: the dataset the voice was built from")
+    ix.set_defaults(func=_run_voice_add_index)
     p.set_defaults(func=lambda args: (p.print_help(), 2)[1])
+
+
+def _run_voice_add_index(args: argparse.Namespace) -> int:
+    from .voice import Voice
+
+    voice = Voice.load(args.voice)
+    print(f"index written: {voice.add_index(args.dataset, progress=True)} ({voice.index['content'].shape[0]} frames)")
+    return 0
 
 
 def _run_voice_build(args: argparse.Namespace) -> int:
@@ -374,6 +399,8 @@ def _add_convert(sub: argparse._SubParsersAction) -> None:
                    help="semitones to shift the pitch (singing), or auto")
     p.add_argument("--retrieval", type=float, default=0.0, metavar="0..1",
                    help="blend the predicted envelope with its 4 nearest real envelopes of the voice")
+    p.add_argument("--strategy", choices=("network", "match"), default="match",
+                   help="envelope from the voice's network, or from the target's frames nearest in content")
     p.add_argument("--overwrite", action="store_true", help="replace existing outputs")
     p.add_argument("--json", action="store_true", help="print results as JSON on stdout")
     p.set_defaults(func=_run_convert)
@@ -382,7 +409,8 @@ def _add_convert(sub: argparse._SubParsersAction) -> None:
 def _run_convert(args: argparse.Namespace) -> int:
     from .voice import ConvertOptions, Voice, convert_files
 
-    options = ConvertOptions(mode=args.mode, transpose=args.transpose, retrieval=args.retrieval)
+    options = ConvertOptions(mode=args.mode, transpose=args.transpose, retrieval=args.retrieval,
+                             strategy=args.strategy)
     voice = Voice.load(args.voice)
     results = convert_files(voice, args.inputs, args.out, options, progress=not args.json, overwrite=args.overwrite)
     if args.json:
