@@ -44,8 +44,6 @@ quickstart: install
 	$(PY) recipes/quickstart.py --out out/quickstart
 	# lip-sync on Debian's Megamind.avi: score, align a delayed track back, re-render the mouth to a new line
 	$(PY) recipes/lipsync/quickstart.py --out out/quickstart/lipsync
-	# voice conversion: a 6-minute festvox-ru voice speaks an espeak-ng line (before.wav / after.wav)
-	$(PY) recipes/festvox_ru/quickstart.py --out out/quickstart/voice
 
 test: install
 	$(PY) -m pytest -q tests

