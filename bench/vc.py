@@ -207,7 +207,10 @@ def duration_error(sources: list[np.ndarray], outs: list[np.ndarray]) -> float:
 
 def build_voice(dataset: Path, out: Path, options: BuildOptions) -> Voice:
     if (out / "config.json").exists():
-        return Voice.load(out)
+        voice = Voice.load(out)
+        if voice.index is None:  # built before voices carried their content-matching index
+            voice.add_index(dataset, progress=True)
+        return voice
     return Voice.build(dataset, out, options, progress=True, log=print)
 
 
@@ -227,17 +230,20 @@ def russian(out: Path, options: BuildOptions) -> tuple[list[dict], Voice]:
         sources.append(load_audio(wav, SR)[0])
     real = [load_audio(FESTVOX_RU / "wav" / f"{u}.wav", SR)[0] for u in test_ids]
     refs = [load_audio(FESTVOX_RU / "wav" / f"{u}.wav", SR)[0] for u in ref_ids]
-    outs, speed = convert_all(voice, sources, ConvertOptions())
-    mixed, mixed_speed = convert_all(voice, sources, ConvertOptions(retrieval=0.5))
+    outs, speed = convert_all(voice, sources, ConvertOptions(strategy="network"))
+    mixed, mixed_speed = convert_all(voice, sources, ConvertOptions(strategy="network", retrieval=0.5))
+    matched, match_speed = convert_all(voice, sources, ConvertOptions(strategy="match"))
     base = [naive(x, voice, "speech") for x in sources]
     report = json.loads((voice.path / "report.json").read_text())
     rows = [
         row("ru", "source (espeak-ng)", **similarity(sources, refs)),
         row("ru", "naive WORLD F0 shift", **similarity(base, refs), f0_corr=f0_corr(sources, base),
             duration_error=duration_error(sources, base)),
-        row("ru", "voicetwin", **similarity(outs, refs), f0_corr=f0_corr(sources, outs),
+        row("ru", "voicetwin, network", **similarity(outs, refs), f0_corr=f0_corr(sources, outs),
             duration_error=duration_error(sources, outs), speed=speed),
-        row("ru", "voicetwin, retrieval 0.5", **similarity(mixed, refs), speed=mixed_speed),
+        row("ru", "voicetwin, network+retr 0.5", **similarity(mixed, refs), speed=mixed_speed),
+        row("ru", "voicetwin, match k=4", **similarity(matched, refs), f0_corr=f0_corr(sources, matched),
+            duration_error=duration_error(sources, matched), speed=match_speed),
         row("ru", "real target", **similarity(real, refs)),
     ]
     print(f"ru voice: {report['minutes']} min, built in {report['build_seconds']} s", flush=True)
@@ -253,8 +259,9 @@ def english(out: Path, options: BuildOptions) -> list[dict]:
     (out / "en" / "real").mkdir(parents=True, exist_ok=True)
     real = [load_audio(flite(t, out / "en" / "real" / f"t{i:03d}.wav"), SR)[0] for i, t in enumerate(test_texts)]
     refs = [load_audio(flite(t, out / "en" / "real" / f"r{i:03d}.wav"), SR)[0] for i, t in enumerate(ref_texts)]
-    outs, speed = convert_all(voice, sources, ConvertOptions())
-    mixed, mixed_speed = convert_all(voice, sources, ConvertOptions(retrieval=0.5))
+    outs, speed = convert_all(voice, sources, ConvertOptions(strategy="network"))
+    mixed, mixed_speed = convert_all(voice, sources, ConvertOptions(strategy="network", retrieval=0.5))
+    matched, match_speed = convert_all(voice, sources, ConvertOptions(strategy="match"))
     base = [naive(x, voice, "speech") for x in sources]
 
     def wer(clips):
@@ -263,9 +270,11 @@ def english(out: Path, options: BuildOptions) -> list[dict]:
     return [
         row("en", "source (piper joe)", **similarity(sources, refs), wer=wer(sources)),
         row("en", "naive WORLD F0 shift", **similarity(base, refs), wer=wer(base), f0_corr=f0_corr(sources, base)),
-        row("en", "voicetwin", **similarity(outs, refs), wer=wer(outs), f0_corr=f0_corr(sources, outs),
+        row("en", "voicetwin, network", **similarity(outs, refs), wer=wer(outs), f0_corr=f0_corr(sources, outs),
             duration_error=duration_error(sources, outs), speed=speed),
-        row("en", "voicetwin, retrieval 0.5", **similarity(mixed, refs), wer=wer(mixed), speed=mixed_speed),
+        row("en", "voicetwin, network+retr 0.5", **similarity(mixed, refs), wer=wer(mixed), speed=mixed_speed),
+        row("en", "voicetwin, match k=4", **similarity(matched, refs), wer=wer(matched),
+            f0_corr=f0_corr(sources, matched), duration_error=duration_error(sources, matched), speed=match_speed),
         row("en", "real target (awb)", **similarity(real, refs), wer=wer(real)),
     ]
 

@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
+import torch
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
@@ -113,6 +114,41 @@ def test_speech_conversion_keeps_duration_and_moves_pitch_into_range(voice):
     assert abs(12 * np.log2(np.median(f0_in[f0_in > 0]) / voice.pitch.median_hz)) > 3.0
     v = (f0_in > 0) & (f0_out > 0)
     assert np.corrcoef(np.log(f0_in[v]), np.log(f0_out[v]))[0, 1] > 0.8
+
+
+def test_content_matching_takes_envelopes_from_the_target_frames(voice, tmp_path):
+    assert (voice.path / "index.safetensors").exists()
+    keys, codes = voice.index["content"], voice.index["code"]
+    assert keys.dtype == codes.dtype == torch.float16 and keys.shape[0] == codes.shape[0] > 100
+    # a target frame's own content finds itself (k=1; near-duplicates such as silences may tie): its stored
+    # envelope comes back
+    rows = np.arange(0, keys.shape[0], 37)
+    got = voice.match_envelope(keys[rows].float().numpy(), k=1)
+    same = np.abs(got - codes[rows].float().numpy()).max(axis=1) < 1e-2
+    assert same.mean() > 0.8
+    # k=4 is the mean of four real envelopes; smoothing makes neighbouring frames closer
+    x = np.random.default_rng(1).standard_normal((80, voice.config.content_dim)).astype(np.float32)
+    y4, ys = voice.match_envelope(x, k=4), voice.match_envelope(x, k=4, smooth=2)
+    assert y4.shape == (80, voice.config.envelope_dims)
+    assert np.abs(np.diff(ys, axis=0)).mean() < np.abs(np.diff(y4, axis=0)).mean()
+    # conversion by matching keeps the length and differs from the network's envelope
+    perf, sr = sf.read(str(FESTVOX / "wav" / "ru_0010.wav"), dtype="float32")
+    ym, _ = voice.convert(perf, sr, ConvertOptions(strategy="match"))
+    yn, _ = voice.convert(perf, sr, ConvertOptions(strategy="network"))
+    assert len(ym) == len(yn) == len(perf) and np.isfinite(ym).all() and not np.allclose(ym, yn)
+    with pytest.raises(ConfigError):
+        ConvertOptions(strategy="nearest")
+    with pytest.raises(ConfigError):
+        ConvertOptions(k=0)
+    # a voice without an index says how to add one; add_index rebuilds it from the voice's dataset
+    copy = tmp_path / "copy"
+    shutil.copytree(voice.path, copy)
+    (copy / "index.safetensors").unlink()
+    bare = Voice.load(copy)
+    with pytest.raises(ModelNotFoundError, match="add-index"):
+        bare.convert(perf, sr, ConvertOptions(strategy="match"))
+    bare.add_index()
+    assert Voice.load(copy).index["content"].shape == keys.shape
 
 
 def test_singing_keeps_notes_after_transposition(voice):

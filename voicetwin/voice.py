@@ -13,7 +13,9 @@ speaker's traits. Each output frame keeps the performer's frame energy, so dynam
     audio, sr = voice.convert(performance, 16000, ConvertOptions(mode="singing", transpose="auto"))
 
 A voice directory holds ``config.json`` (architecture + format version), ``model.safetensors`` (network and
-normalisation), ``stats.json`` (pitch range), ``sources.json`` (what it was built from) and ``report.json``.
+normalisation), ``stats.json`` (pitch range), ``sources.json`` (what it was built from), ``report.json`` and
+``index.safetensors`` (for content matching: the target's content frames, float16, and their coded WORLD
+envelopes, float16; about 45 MB per 30 minutes of target audio).
 """
 
 from __future__ import annotations
@@ -42,6 +44,8 @@ MODEL_TYPE = "voicetwin-voice"
 FORMAT_VERSION = 1
 CONTENT_RATE = 16_000
 BANK_FRAMES = 20_000  # real target envelopes kept for retrieval
+INDEX_FRAMES = 120_000  # content-matching index: at most 40 min of target frames at 20 ms
+STRATEGIES = ("network", "match")
 
 
 @dataclass(frozen=True)
@@ -89,6 +93,11 @@ class ConvertOptions:
     ``transpose``: semitones (singing; also allowed in speech, applied after the range mapping), or ``"auto"``
     (singing: the whole-semitone shift that brings the performance's median pitch nearest the target's).
     ``chunk_seconds``: longest piece processed at once; longer inputs are cut at their quietest moments.
+    ``strategy``: where the target's envelope comes from. ``"network"``: predicted by the voice's network from
+    the content frames. ``"match"``: each content frame is matched (cosine) to its ``k`` nearest content frames
+    of the target's own recordings and takes the log-domain mean of their real envelopes (the voice's
+    ``index.safetensors``; ``Voice.add_index`` makes it for voices built without one). ``smooth``: frames
+    (at the content rate) either side averaged after matching, 0 for none.
     """
 
     mode: str = "speech"
@@ -96,8 +105,15 @@ class ConvertOptions:
     f0_method: str = "dio"
     chunk_seconds: float = 25.0
     retrieval: float = 0.0  # 0..1: blend of the predicted envelope with the mean of its 4 nearest real target frames
+    strategy: str = "match"
+    k: int = 4
+    smooth: int = 0
 
     def __post_init__(self):
+        if self.strategy not in STRATEGIES:
+            raise ConfigError(f"unknown strategy '{self.strategy}'", fix="use " + " or ".join(map(repr, STRATEGIES)))
+        if not 1 <= self.k <= 64 or not 0 <= self.smooth <= 10:
+            raise ConfigError("k must be between 1 and 64 and smooth between 0 and 10")
         if self.mode not in ("speech", "singing"):
             raise ConfigError(f"unknown mode '{self.mode}'", fix="use 'speech' or 'singing'")
         if isinstance(self.transpose, str):
@@ -187,8 +203,9 @@ class Voice:
     """A built voice: ``Voice.build(...)``, ``Voice.load(path)``, ``voice.convert(audio, sr, options)``."""
 
     def __init__(self, config: VoiceConfig, net: EnvelopeNet, norm: dict[str, np.ndarray], stats: dict,
-                 path: Path | None = None):
+                 path: Path | None = None, index: dict[str, torch.Tensor] | None = None):
         self.config = config
+        self.index = index  # {"content": (N, content_dim) unit rows, "code": (N, envelope_dims)} float16, or None
         self.net = net.eval()
         self.norm = norm
         self.stats = stats
@@ -197,6 +214,7 @@ class Voice:
         self.language = stats.get("language")  # most common language of the target's clips, or None
         self.path = path
         self._content = None
+        self._keys = None
 
     # --- loading and saving
 
@@ -220,7 +238,8 @@ class Voice:
             raise ConfigError(f"weights do not match config.json ({exc})", path=weights) from exc
         norm = {k[5:]: v.numpy() for k, v in tensors.items() if k.startswith("norm.")}
         stats = json.loads((path / "stats.json").read_text(encoding="utf-8"))
-        return cls(config, net, norm, stats, path)
+        index = load_file(str(path / "index.safetensors")) if (path / "index.safetensors").exists() else None
+        return cls(config, net, norm, stats, path, index)
 
     def save(self, out: str | Path, sources: dict, report: dict) -> Path:
         from safetensors.torch import save_file
@@ -231,6 +250,9 @@ class Voice:
         tensors.update({f"norm.{k}": torch.from_numpy(np.ascontiguousarray(v, dtype=np.float32)) for k, v in self.norm.items()})
         with atomic_path(out / "model.safetensors") as tmp:
             save_file(tensors, str(tmp))
+        if self.index is not None:
+            with atomic_path(out / "index.safetensors") as tmp:
+                save_file({k: v.contiguous() for k, v in self.index.items()}, str(tmp))
         write_json(out / "stats.json", self.stats)
         write_json(out / "sources.json", sources)
         write_json(out / "report.json", report)
@@ -316,7 +338,7 @@ class Voice:
         norm["bank"] = ((bank - norm["out_mean"]) / norm["out_std"]).astype(np.float32)
         net = EnvelopeNet(config)
         losses, steps_done = _train(net, X, Y, norm, options, rng, progress)
-        voice = cls(config, net, norm, stats)
+        voice = cls(config, net, norm, stats, index=make_index([x for _, x in contents_per_clip], codes_per_clip, rng))
         sources = {
             "dataset": str(Path(dataset).resolve()),
             "manifest_sha256": sha256_file(Path(dataset) / "manifest.jsonl"),
@@ -340,6 +362,32 @@ class Voice:
         say(f"voice written to {out} in {report['build_seconds']:.0f} s")
         return voice
 
+    def add_index(self, dataset: str | Path | None = None, progress: bool = False) -> Path:
+        """Write ``index.safetensors`` (for ``strategy="match"``) into the voice directory from ``dataset``
+        (default: the dataset named in the voice's ``sources.json``): content frames and coded envelopes of
+        every clip. For voices built before voices carried an index."""
+        if self.path is None:
+            raise InputError("the voice has no directory yet", fix="save or load the voice first")
+        if dataset is None:
+            dataset = json.loads((self.path / "sources.json").read_text(encoding="utf-8"))["dataset"]
+        sr, fp, contents, codes = self.config.sample_rate, self.config.frame_period, [], []
+        for _clip, wav in _bar(_read_dataset(dataset), progress, "indexing target"):
+            audio, _ = load_audio(wav, sr)
+            if len(audio) < sr * 0.2:
+                continue
+            x = _content_frames(self.content, audio, sr)
+            frames = analyze(audio, sr, fp)
+            code = code_envelope(frames.sp, sr, self.config.envelope_dims)
+            contents.append(x)
+            codes.append(_to_content_rate(code, fp, len(x), self.content.hop_seconds))
+        self.index = make_index(contents, codes, np.random.default_rng(0))
+        self._keys = None
+        from safetensors.torch import save_file
+
+        with atomic_path(self.path / "index.safetensors") as tmp:
+            save_file({k: v.contiguous() for k, v in self.index.items()}, str(tmp))
+        return self.path / "index.safetensors"
+
     # --- converting
 
     def convert(self, audio: AudioLike, sample_rate: int | None = None,
@@ -355,7 +403,10 @@ class Voice:
         pieces = split_at_pauses(x, sr, options.chunk_seconds)
         f0s = [track_f0(x[a:b], sr, fp, f0_range, options.f0_method) for a, b in pieces]
         new_f0s = self._map_pitch(f0s, options)
-        out = [self._convert_piece(x[a:b], f0, new_f0, options.retrieval)
+        if options.strategy == "match" and self.index is None:
+            raise ModelNotFoundError("the voice has no content-matching index (index.safetensors)", path=self.path,
+                                     fix="run 'voicetwin voice add-index VOICE', or convert with --strategy network")
+        out = [self._convert_piece(x[a:b], f0, new_f0, options)
                for (a, b), f0, new_f0 in zip(pieces, f0s, new_f0s)]
         return np.concatenate(out), sr
 
@@ -381,10 +432,14 @@ class Voice:
         source = self.performer_pitch or PitchStats.from_f0(list(f0s))
         return [transpose(map_speech(f, source, self.pitch), semitones) for f in f0s]
 
-    def _convert_piece(self, x: np.ndarray, f0: np.ndarray, new_f0: np.ndarray, retrieval: float = 0.0) -> np.ndarray:
+    def _convert_piece(self, x: np.ndarray, f0: np.ndarray, new_f0: np.ndarray, options: ConvertOptions) -> np.ndarray:
         sr, fp = self.config.sample_rate, self.config.frame_period
         frames = analyze(x, sr, fp, f0=f0)
-        code = self.predict_envelope(_content_frames(self.content, x, sr), retrieval)
+        content = _content_frames(self.content, x, sr)
+        if options.strategy == "match":
+            code = self.match_envelope(content, options.k, options.smooth)
+        else:
+            code = self.predict_envelope(content, options.retrieval)
         sp = decode_envelope(resample_frames(code, self.content.hop_seconds, frames.frames, fp), sr)
         sp *= np.exp(frame_energy(frames.sp) - frame_energy(sp))[:, None]  # keep the performer's dynamics
         return synthesize(new_f0, sp, frames.ap, sr, fp, len(x))
@@ -404,6 +459,27 @@ class Voice:
                 y = (1 - retrieval) * y + retrieval * bank[idx].mean(1).numpy()
         return y * n["out_std"] + n["out_mean"]
 
+    def match_envelope(self, content: np.ndarray, k: int = 4, smooth: int = 0, chunk: int = 512) -> np.ndarray:
+        """``(frames, content_dim)`` content -> ``(frames, envelope_dims)`` coded envelope at the content rate:
+        for each frame the mean of the codes (log-domain envelopes) of its ``k`` nearest index frames by cosine,
+        then a moving average over ``2 * smooth + 1`` frames. Top-k by matrix products, ``chunk`` frames at a time."""
+        if self._keys is None:
+            self._keys = self.index["content"].float()  # float32 once: half-precision matmul is slow on CPU
+        keys, codes = self._keys, self.index["code"]
+        k = min(k, keys.shape[0])
+        q = torch.nn.functional.normalize(torch.from_numpy(np.ascontiguousarray(content, dtype=np.float32)), dim=1)
+        out = []
+        with torch.inference_mode():
+            for i in range(0, q.shape[0], chunk):
+                idx = (q[i:i + chunk] @ keys.T).topk(k, dim=1).indices
+                out.append(codes[idx].float().mean(1))
+        y = torch.cat(out).numpy() if out else np.zeros((0, codes.shape[1]), np.float32)
+        if smooth > 0 and len(y) > 1:
+            w = np.ones(2 * smooth + 1) / (2 * smooth + 1)
+            pad = np.pad(y, ((smooth, smooth), (0, 0)), mode="edge")
+            y = np.stack([np.convolve(pad[:, d], w, mode="valid") for d in range(y.shape[1])], axis=1)
+        return y.astype(np.float32)
+
     def convert_file(self, input: str | Path, output: str | Path, options: ConvertOptions | None = None) -> Path:
         """Read any audio/video file, convert it, write ``output`` atomically."""
         audio, sr = load_audio(input)
@@ -412,6 +488,18 @@ class Voice:
 
 
 # --- helpers ------------------------------------------------------------------------------------
+
+
+def make_index(contents: list[np.ndarray], codes: list[np.ndarray], rng: np.random.Generator) -> dict[str, torch.Tensor]:
+    """Per-clip ``(frames, content_dim)`` content and ``(frames, envelope_dims)`` codes (same frames) -> the
+    content-matching index: unit-norm content rows and codes, float16, at most ``INDEX_FRAMES`` rows."""
+    keys = np.concatenate(contents).astype(np.float32)
+    vals = np.concatenate(codes).astype(np.float32)
+    if len(keys) > INDEX_FRAMES:
+        keep = np.sort(rng.permutation(len(keys))[:INDEX_FRAMES])
+        keys, vals = keys[keep], vals[keep]
+    keys /= np.linalg.norm(keys, axis=1, keepdims=True) + 1e-8
+    return {"content": torch.from_numpy(keys.astype(np.float16)), "code": torch.from_numpy(vals.astype(np.float16))}
 
 
 def _read_dataset(dataset: str | Path) -> list:
