@@ -17,6 +17,8 @@ Scores: standard MIDI files (lyric meta events, or ``lyrics=``) read with ``mido
 
 from __future__ import annotations
 
+import copy
+
 import math
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -490,6 +492,10 @@ def render(score: Score, options: SingOptions = SingOptions()) -> tuple[np.ndarr
     lyrics_text = " ".join(n.lyric for n in score.notes if n.lyric)
     language = check_language(options.language or detect_language(lyrics_text or "a"))
     base = base_synthesizer(options.base, language)
+    if getattr(base, "noise_scale", 0.0) is None:
+        # WORLD re-synthesises the syllables anyway: sample VITS without noise so a song renders the same every time
+        base = copy.copy(base)
+        base.noise_scale = 0.0
     fp_ms = options.frame_period
     fp = fp_ms / 1000.0
     units = _units(score, language)

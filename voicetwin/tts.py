@@ -97,6 +97,7 @@ class PiperBase:
     """A piper (VITS) voice file. Phone timings come from the model's own durations."""
 
     min_scale, max_scale = 0.4, 2.5
+    noise_scale: float | None = None  # VITS sampling noise; None: the voice's own setting, 0: deterministic
 
     def __init__(self, model: str | Path | None = None):
         require("piper", "tts", "the piper base voice")
@@ -125,7 +126,8 @@ class PiperBase:
         from piper.config import SynthesisConfig
 
         text = strip_stress(text)
-        config = SynthesisConfig(length_scale=float(scale), noise_w_scale=0.0, normalize_audio=False)
+        config = SynthesisConfig(length_scale=float(scale), noise_scale=self.noise_scale, noise_w_scale=0.0,
+                                 normalize_audio=False)
         pieces, phones, offset, word = [], [], 0, 0
         pause = np.zeros(int(round(SENTENCE_PAUSE * scale * self.sample_rate)), np.float32)
         for chunk in self.voice.synthesize(text, config, include_alignments=True):
