@@ -233,6 +233,7 @@ def russian(out: Path, options: BuildOptions) -> tuple[list[dict], Voice]:
     outs, speed = convert_all(voice, sources, ConvertOptions(strategy="network"))
     mixed, mixed_speed = convert_all(voice, sources, ConvertOptions(strategy="network", retrieval=0.5))
     matched, match_speed = convert_all(voice, sources, ConvertOptions(strategy="match"))
+    matched_p, _ = convert_all(voice, sources, ConvertOptions(strategy="match", energy="performer"))
     base = [naive(x, voice, "speech") for x in sources]
     report = json.loads((voice.path / "report.json").read_text())
     rows = [
@@ -242,8 +243,9 @@ def russian(out: Path, options: BuildOptions) -> tuple[list[dict], Voice]:
         row("ru", "voicetwin, network", **similarity(outs, refs), f0_corr=f0_corr(sources, outs),
             duration_error=duration_error(sources, outs), speed=speed),
         row("ru", "voicetwin, network+retr 0.5", **similarity(mixed, refs), speed=mixed_speed),
-        row("ru", "voicetwin, match k=4", **similarity(matched, refs), f0_corr=f0_corr(sources, matched),
+        row("ru", "voicetwin, match (default)", **similarity(matched, refs), f0_corr=f0_corr(sources, matched),
             duration_error=duration_error(sources, matched), speed=match_speed),
+        row("ru", "voicetwin, match, perf energy", **similarity(matched_p, refs), f0_corr=f0_corr(sources, matched_p)),
         row("ru", "real target", **similarity(real, refs)),
     ]
     print(f"ru voice: {report['minutes']} min, built in {report['build_seconds']} s", flush=True)
@@ -262,6 +264,7 @@ def english(out: Path, options: BuildOptions) -> list[dict]:
     outs, speed = convert_all(voice, sources, ConvertOptions(strategy="network"))
     mixed, mixed_speed = convert_all(voice, sources, ConvertOptions(strategy="network", retrieval=0.5))
     matched, match_speed = convert_all(voice, sources, ConvertOptions(strategy="match"))
+    matched_p, _ = convert_all(voice, sources, ConvertOptions(strategy="match", energy="performer"))
     base = [naive(x, voice, "speech") for x in sources]
 
     def wer(clips):
@@ -273,8 +276,9 @@ def english(out: Path, options: BuildOptions) -> list[dict]:
         row("en", "voicetwin, network", **similarity(outs, refs), wer=wer(outs), f0_corr=f0_corr(sources, outs),
             duration_error=duration_error(sources, outs), speed=speed),
         row("en", "voicetwin, network+retr 0.5", **similarity(mixed, refs), wer=wer(mixed), speed=mixed_speed),
-        row("en", "voicetwin, match k=4", **similarity(matched, refs), wer=wer(matched),
+        row("en", "voicetwin, match (default)", **similarity(matched, refs), wer=wer(matched),
             f0_corr=f0_corr(sources, matched), duration_error=duration_error(sources, matched), speed=match_speed),
+        row("en", "voicetwin, match, perf energy", **similarity(matched_p, refs), wer=wer(matched_p)),
         row("en", "real target (awb)", **similarity(real, refs), wer=wer(real)),
     ]
 

@@ -140,6 +140,8 @@ def test_content_matching_takes_envelopes_from_the_target_frames(voice, tmp_path
         ConvertOptions(strategy="nearest")
     with pytest.raises(ConfigError):
         ConvertOptions(k=0)
+    with pytest.raises(ConfigError):
+        ConvertOptions(energy="loud")
     # a voice without an index says how to add one; add_index rebuilds it from the voice's dataset
     copy = tmp_path / "copy"
     shutil.copytree(voice.path, copy)

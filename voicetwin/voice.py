@@ -97,7 +97,10 @@ class ConvertOptions:
     the content frames. ``"match"``: each content frame is matched (cosine) to its ``k`` nearest content frames
     of the target's own recordings and takes the log-domain mean of their real envelopes (the voice's
     ``index.safetensors``; ``Voice.add_index`` makes it for voices built without one). ``smooth``: frames
-    (at the content rate) either side averaged after matching, 0 for none.
+    (at the content rate) either side averaged after matching, 0 for none. ``energy``: ``"performer"`` gives
+    each frame the performance's frame energy (its dynamics); ``"target"`` keeps the level of the new envelope
+    (in speech it is the more like the target by both similarity judges); ``None``: ``"target"`` in speech
+    mode, ``"performer"`` in singing mode, where a song's dynamics must survive.
     """
 
     mode: str = "speech"
@@ -108,12 +111,15 @@ class ConvertOptions:
     strategy: str = "match"
     k: int = 4
     smooth: int = 0
+    energy: str | None = None
 
     def __post_init__(self):
         if self.strategy not in STRATEGIES:
             raise ConfigError(f"unknown strategy '{self.strategy}'", fix="use " + " or ".join(map(repr, STRATEGIES)))
         if not 1 <= self.k <= 64 or not 0 <= self.smooth <= 10:
             raise ConfigError("k must be between 1 and 64 and smooth between 0 and 10")
+        if self.energy not in (None, "performer", "target"):
+            raise ConfigError(f"unknown energy '{self.energy}'", fix="use 'performer' or 'target'")
         if self.mode not in ("speech", "singing"):
             raise ConfigError(f"unknown mode '{self.mode}'", fix="use 'speech' or 'singing'")
         if isinstance(self.transpose, str):
@@ -441,7 +447,9 @@ class Voice:
         else:
             code = self.predict_envelope(content, options.retrieval)
         sp = decode_envelope(resample_frames(code, self.content.hop_seconds, frames.frames, fp), sr)
-        sp *= np.exp(frame_energy(frames.sp) - frame_energy(sp))[:, None]  # keep the performer's dynamics
+        energy = options.energy or ("performer" if options.mode == "singing" else "target")
+        if energy == "performer":
+            sp *= np.exp(frame_energy(frames.sp) - frame_energy(sp))[:, None]  # keep the performer's dynamics
         return synthesize(new_f0, sp, frames.ap, sr, fp, len(x))
 
     def predict_envelope(self, content: np.ndarray, retrieval: float = 0.0) -> np.ndarray:
