@@ -399,8 +399,11 @@ def _add_convert(sub: argparse._SubParsersAction) -> None:
                    help="semitones to shift the pitch (singing), or auto")
     p.add_argument("--retrieval", type=float, default=0.0, metavar="0..1",
                    help="blend the predicted envelope with its 4 nearest real envelopes of the voice")
-    p.add_argument("--strategy", choices=("network", "match"), default="match",
+    p.add_argument("--strategy", choices=("network", "match"), default="network",
                    help="envelope from the voice's network, or from the target's frames nearest in content")
+    p.add_argument("--energy", choices=("performer", "target"), default=None,
+                   help="frame energy: the performance's, or the new envelope's (default: target in speech, "
+                        "performer in singing)")
     p.add_argument("--overwrite", action="store_true", help="replace existing outputs")
     p.add_argument("--json", action="store_true", help="print results as JSON on stdout")
     p.set_defaults(func=_run_convert)
@@ -410,7 +413,7 @@ def _run_convert(args: argparse.Namespace) -> int:
     from .voice import ConvertOptions, Voice, convert_files
 
     options = ConvertOptions(mode=args.mode, transpose=args.transpose, retrieval=args.retrieval,
-                             strategy=args.strategy)
+                             strategy=args.strategy, energy=args.energy)
     voice = Voice.load(args.voice)
     results = convert_files(voice, args.inputs, args.out, options, progress=not args.json, overwrite=args.overwrite)
     if args.json:
