@@ -74,18 +74,25 @@ def build_voice(out: Path) -> Path:
 
     print("building a small FATHER voice from 40 festvox-ru recordings (once)...", flush=True)
     dataset = prepare_archive(out / "archive", ids_in("0:40"))
-    Voice.build(dataset, voice, BuildOptions(steps=300, augment=1), log=print)
+    Voice.build(dataset, voice, BuildOptions(steps=300, augment=1), log=print, consent=bench_consent())
     return voice
 
 
+def bench_consent():
+    """The consent record the benchmark voice is built on (the example scene is its only production)."""
+    from voicetwin.consent import ConsentRecord
+
+    return ConsentRecord(
+        subject="festvox-ru speaker (msu_ru_nsh)", granted_by="festvox-ru speaker (msu_ru_nsh)",
+        document="benchmark voice built from the freely licensed Debian festvox-ru recordings",
+        scope=("speech", "singing"), productions=("Example Scene",))
+
+
 def ensure_consent(voice: Path) -> None:
-    from voicetwin.consent import ConsentRecord, consent_path, save_consent
+    from voicetwin.consent import consent_path, save_consent
 
     if not consent_path(voice).exists():
-        save_consent(voice, ConsentRecord(
-            subject="festvox-ru speaker (msu_ru_nsh)", granted_by="festvox-ru speaker (msu_ru_nsh)",
-            document="benchmark voice built from the freely licensed Debian festvox-ru recordings",
-            scope=("speech", "singing"), productions=("Example Scene",)))
+        save_consent(voice, bench_consent())
 
 
 def envelope_onset(x: np.ndarray, sr: int, lo: int, hi: int, floor_db: float = -30.0) -> tuple[float, float] | None:

@@ -41,7 +41,15 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "recipes" / "festvo
 import soundfile as sf  # noqa: E402
 import torch  # noqa: E402
 
-from prepare import FESTVOX_RU, espeak, ids_in, prepare_archive, read_texts  # noqa: E402
+from prepare import (  # noqa: E402
+    FESTVOX_RU,
+    ensure_consent,
+    espeak,
+    example_consent,
+    ids_in,
+    prepare_archive,
+    read_texts,
+)
 from voicetwin import eval as judges  # noqa: E402
 from voicetwin.audio import load_audio  # noqa: E402
 from voicetwin.files import write_json  # noqa: E402
@@ -205,13 +213,16 @@ def duration_error(sources: list[np.ndarray], outs: list[np.ndarray]) -> float:
     return float(max(abs(len(y) - len(x)) / len(x) for x, y in zip(sources, outs)))
 
 
-def build_voice(dataset: Path, out: Path, options: BuildOptions) -> Voice:
+def build_voice(dataset: Path, out: Path, options: BuildOptions, subject: str = "festvox-ru speaker (msu_ru_nsh)"
+                ) -> Voice:
+    """Build (or reuse) a benchmark voice, on the example's consent record (recipes/festvox_ru/prepare.py)."""
     if (out / "config.json").exists():
+        ensure_consent(out, example_consent(subject))  # voices built before voices carried consent records
         voice = Voice.load(out)
         if voice.index is None:  # built before voices carried their content-matching index
             voice.add_index(dataset, progress=True)
         return voice
-    return Voice.build(dataset, out, options, progress=True, log=print)
+    return Voice.build(dataset, out, options, progress=True, log=print, consent=example_consent(subject))
 
 
 def row(name: str, system: str, **values) -> dict:
@@ -254,7 +265,7 @@ def russian(out: Path, options: BuildOptions) -> tuple[list[dict], Voice]:
 
 def english(out: Path, options: BuildOptions) -> list[dict]:
     dataset = awb_dataset(out / "en" / "awb", 21.0)
-    voice = build_voice(dataset, out / "en" / "voice", options)
+    voice = build_voice(dataset, out / "en" / "voice", options, "flite awb voice")
     test_texts = english_sentences(25, seed=1000)[:LIMIT]
     ref_texts = english_sentences(20, seed=2000)
     sources = [load_audio(p, SR)[0] for p in piper_lines(test_texts, out / "en" / "joe")]
@@ -361,7 +372,7 @@ def main() -> None:
         if "ru" in sets:
             build_voice(prepare_archive(out / "ru" / "archive", ids_in("0:200")), out / "ru" / "voice", options)
         if "en" in sets:
-            build_voice(awb_dataset(out / "en" / "awb", 21.0), out / "en" / "voice", options)
+            build_voice(awb_dataset(out / "en" / "awb", 21.0), out / "en" / "voice", options, "flite awb voice")
         return
     rows, extra = [], {}
     voice = None

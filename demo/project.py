@@ -349,8 +349,8 @@ def task_build(job) -> dict:
     record = check(project, "build", record=load_consent(project))
     steps = int(job.params.get("steps", 1500))
     job.step("learning the voice from the kept clips", 0.0, 1.0)
-    Voice.build(project.dataset, project.voice, BuildOptions(steps=steps), progress=True, log=job.log)
-    save_consent(project, record)  # the record travels inside the voice folder
+    Voice.build(project.dataset, project.voice, BuildOptions(steps=steps), progress=True, log=job.log,
+                consent=record)  # the record travels inside the voice folder
     return json.loads((project.voice / "report.json").read_text(encoding="utf-8"))
 
 
@@ -408,7 +408,7 @@ def task_render(job) -> dict:
         text = (p.get("text") or "").strip()
         if not text:
             raise InputError("there is no line to say", fix="type the words the voice should say")
-        options = SpeakOptions(language=language, rate=rate)
+        options = SpeakOptions(language=language, rate=rate, production=production)
         original, osr = speak(None, text, options)
         result, sr = speak(voice, text, options)
         inputs = [{"text": text}]
@@ -419,7 +419,7 @@ def task_render(job) -> dict:
         lyrics = (p.get("lyrics") or "").strip() or None
         score = read_score(source, lyrics=lyrics, language=language)
         semitones = 0.0 if transpose in (None, "auto") else float(transpose)
-        options = SingOptions(language=language, transpose=semitones,
+        options = SingOptions(language=language, transpose=semitones, production=production,
                               tempo=None if rate == 1.0 else min(400.0, max(20.0, score.tempo * rate)))
         original, osr = sing(None, score, options)
         result, sr = sing(voice, score, options)
@@ -436,7 +436,7 @@ def task_render(job) -> dict:
         options = ConvertOptions(mode="singing" if mode == "song" else "speech",
                                  transpose=transpose if transpose == "auto" else
                                  (None if transpose in (None, 0, 0.0) else float(transpose)))
-        result, sr = voice.convert(performance, osr, options)
+        result, sr = voice.convert(performance, osr, options, production=production)
         inputs = [source]
     job.step("watermarking and saving", 0.9, 1.0)
     out = {"mode": mode}

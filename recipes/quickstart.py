@@ -168,16 +168,16 @@ def step_voice(ctx: Context) -> None:
     from voicetwin.voice import BuildOptions, Voice
 
     voice_dir = ctx["out"] / "voice"
-    if (voice_dir / "config.json").exists():
-        voice = Voice.load(voice_dir)
-    else:
-        voice = Voice.build(ctx["dataset"], voice_dir, BuildOptions(steps=ctx["steps"], augment=1), progress=True)
     record = ConsentRecord(
         subject="festvox-ru speaker (example voice)", granted_by="Debian festvox-ru package licence",
         relation="self", scope=("speech", "singing"), productions=(), expires=None,
         document="example: recordings distributed with Debian's festvox-ru package",
     )
-    save_consent(voice_dir, record, overwrite=True)
+    if (voice_dir / "config.json").exists():
+        save_consent(voice_dir, record, overwrite=True)
+    else:  # a voice is built only on a consent record, which goes into the voice folder with it
+        Voice.build(ctx["dataset"], voice_dir, BuildOptions(steps=ctx["steps"], augment=1), progress=True,
+                    consent=record)
     model = Path(__file__).resolve().parent / "festvox_ru_tts" / "model"
     if not (voice_dir / "tts" / "config.json").exists() and (model / "config.json").exists():
         # the speaker's transcribed recordings trained an acoustic model (recipes/festvox_ru_tts): speak uses it

@@ -175,5 +175,12 @@ def test_model_base_speaks_russian_at_a_requested_length(tiny_model):
         (tiny_model.path.parent / "tts" / name).write_bytes((tiny_model.path / name).read_bytes())
     assert voice_model(FakeVoice(), "ru") == tiny_model.path.parent / "tts"
     assert voice_model(FakeVoice(), "en") is None
+    from voicetwin.consent import ConsentRecord, save_consent
+    from voicetwin.errors import ConsentError
+
+    with pytest.raises(ConsentError, match="no consent record"):  # a voice speaks only with a consent record
+        speak(FakeVoice(), text, SpeakOptions(language="ru", duration=2.0))
+    save_consent(tiny_model.path.parent, ConsentRecord(subject="festvox-ru speaker", granted_by="festvox-ru speaker",
+                                                       document="test voice"), overwrite=True)
     audio, sr = speak(FakeVoice(), text, SpeakOptions(language="ru", duration=2.0))
     assert sr == 16_000 and abs(len(audio) / sr / 2.0 - 1) <= 0.01

@@ -5,6 +5,10 @@ from __future__ import annotations
 import datetime as dt
 import json
 
+import shutil
+from pathlib import Path
+
+import numpy as np
 import pytest
 
 from voicetwin.cli import main
@@ -110,3 +114,182 @@ def test_cli_consent_create_and_check(tmp_path, capsys):
     assert main(["consent", "create", str(voice), "--subject", "Anna K.", "--relation", "heirs",
                  "--document", "d"]) == 2
     assert "--granted-by" in capsys.readouterr().err
+
+
+# --- consent enforced by the public API: building, converting, speaking, singing ------------------------------
+
+FESTVOX = Path("/usr/share/festival/voices/russian/msu_ru_nsh_clunits")
+FILM = "The Last Letter"
+
+
+def _record(**kw) -> ConsentRecord:
+    base = dict(subject="festvox-ru speaker", granted_by="festvox-ru speaker", scope=("speech",),
+                productions=(FILM,), expires="2099-12-31", document="test voice from the Debian festvox-ru recordings")
+    base.update(kw)
+    return ConsentRecord(**base)
+
+
+def _tiny():
+    from voicetwin.voice import BuildOptions
+
+    return BuildOptions(content="mfcc", steps=3, augment=0, batch_size=2)
+
+
+@pytest.fixture(scope="module")
+def dataset(tmp_path_factory) -> Path:
+    """Two festvox-ru clips as an ingested dataset."""
+    if not (FESTVOX / "wav").is_dir():
+        pytest.skip("Debian package festvox-ru not installed")
+    import soundfile as sf
+
+    from voicetwin.manifest import Clip, write_manifest
+
+    root = tmp_path_factory.mktemp("dataset")
+    (root / "clips").mkdir()
+    clips = []
+    for uid in ("ru_0001", "ru_0003"):
+        wav = FESTVOX / "wav" / f"{uid}.wav"
+        shutil.copyfile(wav, root / "clips" / f"{uid}.wav")
+        info = sf.info(str(wav))
+        clips.append(Clip(id=uid, path=f"clips/{uid}.wav", source=str(wav), start=0.0, end=info.duration,
+                          duration=info.duration, sample_rate=info.samplerate, language="ru"))
+    write_manifest(root / "manifest.jsonl", clips)
+    (root / "report.json").write_text("{}")
+    return root
+
+
+@pytest.fixture(scope="module")
+def voice(dataset, tmp_path_factory):
+    """A tiny voice built on a speech-only consent for one production; the record goes into its folder."""
+    from voicetwin.voice import Voice
+
+    out = tmp_path_factory.mktemp("voices") / "nsh"
+    built = Voice.build(dataset, out, _tiny(), consent=_record())
+    assert load_consent(out) == _record(created=load_consent(out).created)
+    return built
+
+
+def _performance(seconds: float = 1.5, sr: int = 16_000) -> np.ndarray:
+    t = np.arange(int(seconds * sr)) / sr
+    f0 = 120 + 20 * np.sin(2 * np.pi * 0.7 * t)
+    phase = 2 * np.pi * np.cumsum(f0) / sr
+    return (0.1 * sum(np.sin(k * phase) / k for k in range(1, 10))).astype(np.float32)
+
+
+def test_build_refuses_without_a_valid_record_before_any_work(dataset, tmp_path, capsys):
+    from voicetwin.voice import Voice
+
+    out = tmp_path / "v"
+    with pytest.raises(ConsentError) as refused:
+        Voice.build(dataset, out, _tiny())
+    msg = str(refused.value)
+    assert "consent record" in msg and "voicetwin consent create" in msg and "--consent" in msg
+    assert not out.exists()  # nothing was written
+    with pytest.raises(ConsentError, match="expired on 2020-01-01"):
+        Voice.build(dataset, out, _tiny(), consent=_record(expires="2020-01-01"))
+    assert not out.exists()
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps({"subject": "X", "granted_by": "X"}))
+    with pytest.raises(ConsentError, match="lacks document"):
+        Voice.build(dataset, out, _tiny(), consent=bad)
+    assert main(["voice", "build", str(dataset), "--out", str(out), "--content", "mfcc", "--steps", "3",
+                 "--augment", "0"]) == 2
+    err = capsys.readouterr().err
+    assert "consent" in err and len(err.strip().splitlines()) == 1
+
+
+def test_build_on_a_record_created_first_or_passed_as_a_file(dataset, voice, tmp_path, capsys):
+    from voicetwin.voice import Voice
+
+    # 'voicetwin consent create' first, then build into the same folder
+    out = tmp_path / "v1"
+    assert main(["consent", "create", str(out), "--subject", "N", "--document", "letter 7", "--scope", "singing"]) == 0
+    capsys.readouterr()
+    assert main(["voice", "build", str(dataset), "--out", str(out), "--content", "mfcc", "--steps", "3",
+                 "--augment", "0", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["voice"] == str(out)
+    assert load_consent(out).scope == ("singing",) and (out / "model.safetensors").exists()
+    # --consent FILE.json: the record is copied into the voice folder
+    out2 = tmp_path / "v2"
+    assert main(["voice", "build", str(dataset), "--out", str(out2), "--content", "mfcc", "--steps", "3",
+                 "--augment", "0", "--consent", str(consent_path(voice.path)), "--json"]) == 0
+    assert consent_path(out2).read_bytes() == consent_path(voice.path).read_bytes()
+    assert Voice.load(out2).path == out2
+
+
+def test_convert_checks_scope_production_and_expiry(voice, tmp_path):
+    from voicetwin.voice import ConvertOptions, Voice
+
+    x = _performance()
+    with pytest.raises(ConsentError, match="singing with festvox-ru speaker's voice is outside the consent's scope"):
+        voice.convert(x, 16_000, ConvertOptions(mode="singing"), production=FILM)
+    with pytest.raises(ConsentError, match="no production was named"):
+        voice.convert(x, 16_000)
+    with pytest.raises(ConsentError, match="'Another Film' is not covered"):
+        voice.convert(x, 16_000, production="Another Film")
+    y, sr = voice.convert(x, 16_000, production=FILM)
+    assert sr == 16_000 and len(y) == len(x)
+    expired = tmp_path / "expired"
+    shutil.copytree(voice.path, expired)
+    save_consent(expired, _record(expires="2020-01-01"), overwrite=True)
+    with pytest.raises(ConsentError, match="expired on 2020-01-01"):
+        Voice.load(expired).convert(x, 16_000, production=FILM)
+    consent_path(expired).unlink()
+    with pytest.raises(ConsentError, match="no consent record"):
+        Voice.load(expired).convert(x, 16_000, production=FILM)
+    detached = Voice.load(voice.path)
+    detached.path = None
+    with pytest.raises(ConsentError, match="no directory"):
+        detached.convert(x, 16_000, production=FILM)
+
+
+def test_convert_files_watermarks_and_records_the_consent(voice, tmp_path, capsys):
+    import soundfile as sf
+
+    from voicetwin.provenance import sidecar_path
+    from voicetwin.voice import ConvertOptions, convert_files
+    from voicetwin.watermark import detect_file
+
+    wav = tmp_path / "take.wav"
+    sf.write(wav, _performance(3.0), 16_000)
+    with pytest.raises(ConsentError, match="singing"):
+        convert_files(voice, [wav], tmp_path / "sung", ConvertOptions(mode="singing"), production=FILM)
+    assert not (tmp_path / "sung").exists()  # refused before any output
+    results = convert_files(voice, [wav], tmp_path / "out", production=FILM)
+    out = Path(results[0]["output"])
+    assert out == tmp_path / "out" / "take.wav" and results[0]["watermark_verified"] is True
+    record = json.loads(sidecar_path(out).read_text())
+    assert record["consent"] == consent_reference(load_consent(voice.path))
+    assert record["extra"]["production"] == FILM and record["inputs"][0]["path"] == str(wav)
+    found = detect_file(out)
+    assert found.detected and found.payload.hex == record["extra"]["watermark"]["hex"]
+    # the CLI goes the same way, and names the production
+    assert main(["convert", "--voice", str(voice.path), str(wav), "-o", str(tmp_path / "cli.wav")]) == 2
+    assert "no production was named" in capsys.readouterr().err
+    assert main(["convert", "--voice", str(voice.path), str(wav), "-o", str(tmp_path / "cli.wav"),
+                 "--production", FILM, "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)[0]["provenance"] == str(sidecar_path(tmp_path / "cli.wav"))
+    assert detect_file(tmp_path / "cli.wav").detected
+
+
+def test_speak_and_sing_check_the_consent_before_synthesis(tmp_path):
+    from voicetwin.sing import sing
+    from voicetwin.tts import speak
+
+    save_consent(tmp_path, _record())
+
+    class Unconvertible:  # a voice whose conversion must never be reached
+        path = tmp_path
+        language = "ru"
+
+        def convert(self, *args, **kwargs):
+            raise AssertionError("consent must be checked before anything is rendered")
+
+    with pytest.raises(ConsentError, match="singing .* outside the consent's scope"):
+        sing(Unconvertible(), tmp_path / "no-such-score.mid", production=FILM)  # refused before the score is read
+    with pytest.raises(ConsentError, match="'Another Film' is not covered"):
+        speak(Unconvertible(), "Добрый вечер.", production="Another Film")
+    with pytest.raises(ConsentError, match="no production was named"):
+        speak(Unconvertible(), "Добрый вечер.")
+    with pytest.raises(ConsentError, match="no consent record"):
+        speak(type("Bare", (), {"path": tmp_path / "none"})(), "Добрый вечер.")

@@ -20,6 +20,7 @@ import torch
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from voicetwin.cli import main  # noqa: E402
+from voicetwin.consent import ConsentRecord  # noqa: E402
 from voicetwin.errors import ConfigError, InputNotFoundError, ModelNotFoundError  # noqa: E402
 from voicetwin.manifest import Clip, write_manifest  # noqa: E402
 from voicetwin.pitch import PitchStats, fix_octave_jumps, map_speech, track_f0  # noqa: E402
@@ -52,6 +53,11 @@ def _dataset(root: Path, wavs: list[tuple[str, Path, str]]) -> Path:
     return root
 
 
+# the festvox-ru recordings are distributed for reuse; every voice here is built on this record
+CONSENT = ConsentRecord(subject="festvox-ru speaker", granted_by="festvox-ru speaker", scope=("speech", "singing"),
+                        document="test voice from the Debian festvox-ru recordings")
+
+
 def _sung_vowel(f0_hz: np.ndarray, sr: int = SR) -> np.ndarray:
     """A vowel-like harmonic tone following ``f0_hz`` (one value per 10 ms)."""
     f0 = np.repeat(f0_hz, sr // 100)
@@ -82,7 +88,8 @@ def small_dataset(tmp_path_factory) -> Path:
 @pytest.fixture(scope="module")
 def voice(target_dataset, tmp_path_factory) -> Voice:
     out = tmp_path_factory.mktemp("voices") / "tiny"
-    return Voice.build(target_dataset, out, BuildOptions(content="mfcc", steps=30, augment=1, batch_size=4))
+    return Voice.build(target_dataset, out, BuildOptions(content="mfcc", steps=30, augment=1, batch_size=4),
+                       consent=CONSENT)
 
 
 def test_voice_directory_is_self_describing(voice):
@@ -215,7 +222,7 @@ def test_options_and_loading_errors(tmp_path, voice):
     with pytest.raises(ConfigError):
         Voice.load(newer)
     with pytest.raises(InputNotFoundError):
-        Voice.build(tmp_path, tmp_path / "v")
+        Voice.build(tmp_path, tmp_path / "v", consent=CONSENT)
 
 
 @needs_festvox
@@ -230,7 +237,7 @@ def test_performer_lines_with_the_same_text_are_aligned(small_dataset, tmp_path)
         lines.append((uid, wav, texts[uid]))
     performer = _dataset(tmp_path / "performer", lines)
     voice = Voice.build(small_dataset, tmp_path / "v", BuildOptions(content="mfcc", steps=5, augment=0, batch_size=2),
-                        performer=performer)
+                        performer=performer, consent=CONSENT)
     report = json.loads((voice.path / "report.json").read_text())
     assert report["parallel_performer_lines"] == 1
     assert voice.performer_pitch is not None
@@ -258,7 +265,7 @@ def test_transformers_content_with_a_tiny_random_wavlm(tmp_path, small_dataset):
     frames = model.frames(_sung_vowel(np.full(100, 200.0)))
     assert frames.shape == (50, 32)
     voice = Voice.build(small_dataset, tmp_path / "v", BuildOptions(content=str(tmp_path / "wavlm"), steps=3,
-                                                                     augment=0, batch_size=2))
+                                                                     augment=0, batch_size=2), consent=CONSENT)
     y, sr = Voice.load(voice.path).convert(_sung_vowel(np.full(100, 150.0)), SR)
     assert len(y) == SR and np.isfinite(y).all()
 
@@ -266,7 +273,7 @@ def test_transformers_content_with_a_tiny_random_wavlm(tmp_path, small_dataset):
 @needs_festvox
 def test_cli_build_and_convert(small_dataset, voice, tmp_path, capsys):
     assert main(["voice", "build", str(small_dataset), "--out", str(tmp_path / "v"), "--content", "mfcc",
-                 "--steps", "3", "--augment", "0", "--json"]) == 0
+                 "--steps", "3", "--augment", "0", "--consent", str(voice.path / "consent.json"), "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["clips"] == 2
     wav = tmp_path / "line.wav"
     sf.write(wav, _sung_vowel(np.full(120, 300.0)), SR)

@@ -1,9 +1,10 @@
 """Consent records: who agreed that a voice may be recreated, for what, until when.
 
-Every voice directory carries ``consent.json``. Building a voice, making it speak or sing, and dubbing with it
-call ``check_consent`` first; a missing, expired or out-of-scope record raises ``ConsentError`` with a message that
-says what is missing and how to fix it. The record's reference (``consent_reference``) goes into the provenance
-sidecar of every output.
+Every voice directory carries ``consent.json``. Building a voice (``Voice.build``: ``consent_for_build``),
+converting into it (``Voice.convert``, ``convert_files``), making it speak or sing (``speak``, ``sing``) and dubbing
+with it check the record first (``voice_consent`` / ``check_consent``); a missing, expired or out-of-scope record
+raises ``ConsentError`` with a message that says what is missing and how to fix it. The record's reference
+(``consent_reference``) goes into the provenance sidecar of every output.
 
 Consent is a function of a directory path (or a record) only; it knows nothing about the model files next to it.
 
@@ -234,6 +235,69 @@ def check_consent(
                 fix="obtain consent for this production and add it to the record's productions",
             )
     return record
+
+
+def read_consent(source: ConsentRecord | str | Path) -> ConsentRecord:
+    """A consent record from a ``ConsentRecord``, a record's JSON file, or a directory holding ``consent.json``."""
+    if isinstance(source, ConsentRecord):
+        return source
+    if not isinstance(source, (str, Path)):
+        raise ConsentError(f"cannot read a consent record from a {type(source).__name__}",
+                           fix="pass a ConsentRecord, a consent JSON file or a voice directory")
+    path = Path(source)
+    if path.is_dir():
+        return load_consent(path)
+    if not path.is_file():
+        raise ConsentError("no consent record here", path=path,
+                           fix="give the JSON file written by 'voicetwin consent create' (VOICE_DIR/consent.json)")
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ConsentError(f"consent record is not readable JSON ({exc})", path=path,
+                           fix="give the JSON file written by 'voicetwin consent create'") from exc
+    return ConsentRecord.from_dict(data, path=path)
+
+
+def consent_for_build(
+    voice_dir: str | Path,
+    consent: ConsentRecord | str | Path | None = None,
+    when: dt.datetime | dt.date | None = None,
+) -> ConsentRecord:
+    """The consent a voice is built on: ``consent`` (a record, its JSON file or a directory holding one) or, when
+    None, the record already in ``voice_dir``. Raises ``ConsentError`` when there is none or it has expired."""
+    if consent is not None:
+        return check_consent(read_consent(consent), use="build", when=when)
+    if not consent_path(voice_dir).exists():
+        raise ConsentError(
+            "a voice is built only with a consent record, and there is none for this voice",
+            path=voice_dir,
+            fix=f"record who agreed first (voicetwin consent create {voice_dir} --subject NAME --granted-by NAME "
+            "--document REF --scope speech) or pass one (voicetwin voice build --consent FILE.json; "
+            "Voice.build(..., consent=record))",
+        )
+    return check_consent(voice_dir, use="build", when=when)
+
+
+def voice_consent(
+    voice,
+    use: str = "speech",
+    production: str | None = None,
+    when: dt.datetime | dt.date | None = None,
+) -> ConsentRecord:
+    """``check_consent`` for a voice: a voice directory, or an object whose ``path`` is one (a loaded ``Voice``).
+
+    Raises ``ConsentError`` for a voice without a directory (nothing records its consent), and every refusal of
+    ``check_consent``; returns the record for the output's provenance."""
+    if isinstance(voice, (ConsentRecord, str, Path)):
+        return check_consent(voice, use=use, production=production, when=when)
+    path = getattr(voice, "path", None)
+    if path is None:
+        raise ConsentError(
+            "this voice has no directory, so no consent record covers it",
+            fix="build it with Voice.build(..., consent=record), or load it from a voice directory holding "
+            "consent.json",
+        )
+    return check_consent(path, use=use, production=production, when=when)
 
 
 def _norm(name: str) -> str:

@@ -94,9 +94,10 @@ class DubOptions:
 
 
 class LineRenderer(Protocol):
-    """Renders one source kind. ``duration``: seconds the speech should last (edge silence excluded), or None."""
+    """Renders one source kind. ``duration``: seconds the speech should last (edge silence excluded), or None;
+    ``production``: the scene's production, which the voice's consent record must cover."""
 
-    def __call__(self, line: Line, duration: float | None) -> Rendered: ...
+    def __call__(self, line: Line, duration: float | None, production: str | None = None) -> Rendered: ...
 
 
 @functools.lru_cache(maxsize=4)
@@ -117,11 +118,11 @@ def _capability(module: str, purpose: str):
         raise
 
 
-def render_text(line: Line, duration: float | None) -> Rendered:
+def render_text(line: Line, duration: float | None, production: str | None = None) -> Rendered:
     """Speak ``line.text`` (``voicetwin.tts.speak``), re-synthesised to ``duration`` when given."""
     tts = _capability("tts", "a text line")
     voice = _voice(line.voice) if line.voice else None
-    kwargs: dict[str, Any] = {"language": line.language, "base": line.base}
+    kwargs: dict[str, Any] = {"language": line.language, "base": line.base, "production": production}
     notes = []
     if duration is not None:
         try:
@@ -133,7 +134,7 @@ def render_text(line: Line, duration: float | None) -> Rendered:
     return Rendered(np.asarray(audio, np.float32), int(sr), fitted=False, converted=voice is not None, notes=notes)
 
 
-def render_recording(line: Line, duration: float | None) -> Rendered:
+def render_recording(line: Line, duration: float | None, production: str | None = None) -> Rendered:
     """A performer's recording converted into the voice (speech mode); ``voice: none`` keeps it as recorded."""
     from .audio import load_audio
 
@@ -143,11 +144,12 @@ def render_recording(line: Line, duration: float | None) -> Rendered:
     from .voice import ConvertOptions
 
     transpose = None if line.transpose is None else float(line.transpose)
-    out, out_sr = _voice(line.voice).convert(audio, sr, ConvertOptions(mode="speech", transpose=transpose))
+    out, out_sr = _voice(line.voice).convert(audio, sr, ConvertOptions(mode="speech", transpose=transpose),
+                                             production=production)
     return Rendered(np.asarray(out, np.float32), int(out_sr), converted=True)
 
 
-def render_score(line: Line, duration: float | None) -> Rendered:
+def render_score(line: Line, duration: float | None, production: str | None = None) -> Rendered:
     """Sing ``line.source`` (a MIDI or MusicXML score) with ``voicetwin.sing``; with ``duration``, the score is
     re-timed (its tempo changed) so that its notes span the slot, and sung again: no waveform stretching."""
     sing = _capability("sing", "a sung line (score)")
@@ -162,7 +164,7 @@ def render_score(line: Line, duration: float | None) -> Rendered:
             score, fitted = sing.retime(score, tempo), True
         else:
             notes.append(f"the score would need {tempo:.0f} BPM to fill the slot; sung at its own tempo")
-    kwargs: dict[str, Any] = {"language": line.language, "base": line.base}
+    kwargs: dict[str, Any] = {"language": line.language, "base": line.base, "production": production}
     if line.transpose is not None:
         kwargs["transpose"] = float(line.transpose)
     audio, sr = sing.sing(voice, score, **kwargs)
@@ -186,6 +188,7 @@ class LineTask:
     settings: OutputSettings
     key: str
     video: str | None = None
+    production: str | None = None  # the scene's, checked against each voice's consent record
 
 
 @dataclass
@@ -230,7 +233,7 @@ def render_line(task: LineTask, events: Any = None) -> LineResult:
     try:
         stage("render", 0)
         kind_duration = line.slot if line.source.kind in ("text", "score") and line.rate == 1.0 else None
-        rendered = RENDERERS[line.source.kind](line, kind_duration)
+        rendered = RENDERERS[line.source.kind](line, kind_duration, production=task.production)
         stage("fit", 1)
         audio, fit = fit_to_slot(rendered, line, task.room, settings)
         stage("level", 2)
@@ -743,7 +746,7 @@ def dub(scenes: str | Path | Scene | list, out: str | Path, options: DubOptions 
                 emit({"event": "line", "scene": job.scene.name, "line": line.id, "ok": True, "cached": True})
             elif not options.only or forced:
                 tasks.append(LineTask(job.scene.name, line, job.rooms[line.id], job.scene.output, key,
-                                      job.scene.video))
+                                      job.scene.video, production=job.scene.production))
     by_name = {job.scene.name: job for job in jobs}
     runner = (run_ray(tasks, options.workers, options.ray_address, emit) if options.executor == "ray"
               else run_local(tasks, options.workers, emit))

@@ -86,6 +86,7 @@ class SingOptions:
     breath_db: float = -28.0  # breath level relative to the sung vowels
     sample_rate: int | None = None  # None: the voice's rate (or the base synthesiser's)
     frame_period: float = 5.0  # ms
+    production: str | None = None  # checked against the voice's consent record
 
     def __post_init__(self):
         if self.tempo is not None and not 20 <= self.tempo <= 400:
@@ -648,9 +649,17 @@ def sing(voice: Any, score: Score | str | Path, options: SingOptions = SingOptio
          **kwargs) -> tuple[np.ndarray, int]:
     """Sing ``score`` (a ``Score`` or a MIDI/MusicXML path) in ``voice`` (a loaded ``Voice``, a voice directory,
     or None for the base synthesiser alone). Keyword arguments override ``options`` fields (``tempo=``,
-    ``transpose=``, ``language=``...). Returns ``(audio (samples,) float32, sample_rate)``."""
+    ``transpose=``, ``language=``...). Returns ``(audio (samples,) float32, sample_rate)``. With a voice, its
+    consent record must cover singing (and ``options.production`` when it names productions), else
+    ``ConsentError`` before anything is sung."""
     if kwargs:
         options = replace(options, **kwargs)
+    if voice is not None:
+        from .consent import voice_consent
+        from .tts import _load_voice
+
+        voice = _load_voice(voice)
+        voice_consent(voice, "singing", options.production)
     if not isinstance(score, Score):
         score = read_score(score, lyrics=lyrics, language=options.language)
     elif lyrics is not None:
@@ -666,7 +675,7 @@ def sing(voice: Any, score: Score | str | Path, options: SingOptions = SingOptio
     audio, sr = render(score, options)
     if voice is None:
         return audio, sr
-    return convert_speech(voice, audio, sr, mode="singing")
+    return convert_speech(voice, audio, sr, mode="singing", production=options.production)
 
 
 __all__ = ["Note", "Score", "SingOptions", "read_score", "read_midi", "read_musicxml", "write_midi", "set_lyrics",

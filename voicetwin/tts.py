@@ -560,7 +560,8 @@ def fit_duration(base: BaseSynthesizer, text: str, seconds: float, tolerance: fl
 
 @dataclass(frozen=True)
 class SpeakOptions:
-    """How to speak a line. ``duration`` in seconds (None: natural length), ``rate`` a pace multiplier (> 1 faster)."""
+    """How to speak a line. ``duration`` in seconds (None: natural length), ``rate`` a pace multiplier (> 1 faster).
+    ``production``: the production the line is for, checked against the voice's consent record."""
 
     language: str | None = None
     base: str | None = None
@@ -568,6 +569,7 @@ class SpeakOptions:
     rate: float = 1.0
     tolerance: float = 0.01
     normalize_text: bool = True
+    production: str | None = None
 
     def __post_init__(self):
         if self.duration is not None and not self.duration > 0:
@@ -601,11 +603,16 @@ def speak(voice: Any, text: str, options: SpeakOptions = SpeakOptions(), **kwarg
     Keyword arguments override fields of ``options`` (``language=``, ``duration=``, ``rate=``, ``base=``). Returns
     ``(audio, sample_rate)``, audio float32 (samples,). With ``duration``, the returned audio lasts that long within
     ``tolerance`` (+ the conversion's own length error, corrected by a second fit when it exceeds the tolerance).
+    With a voice, its consent record must cover speech (and ``options.production`` when it names productions),
+    else ``ConsentError`` before anything is synthesised.
     """
     if kwargs:
         options = SpeakOptions(**{**options.__dict__, **kwargs})
     if voice is not None:
+        from .consent import voice_consent
+
         voice = _load_voice(voice)
+        voice_consent(voice, "speech", options.production)
     if options.language is None and voice is not None:
         language = getattr(voice, "language", None)
         if language:
@@ -619,14 +626,14 @@ def speak(voice: Any, text: str, options: SpeakOptions = SpeakOptions(), **kwarg
         base_synthesizer(options.base, options.language or detect_language(text)), "in_voice", False)
     if voice is None or in_voice:
         return syn.audio, syn.sample_rate
-    audio, sr = convert_speech(voice, syn.audio, syn.sample_rate)
+    audio, sr = convert_speech(voice, syn.audio, syn.sample_rate, production=options.production)
     if options.duration is not None:
         got = len(audio) / sr
         if abs(got / options.duration - 1) > options.tolerance:
             # the conversion changed the length: fit the base rendition to compensate, once
             target = options.duration * syn.seconds / got
             refit = synthesize(text, SpeakOptions(**{**options.__dict__, "duration": target}))
-            audio, sr = convert_speech(voice, refit.audio, refit.sample_rate)
+            audio, sr = convert_speech(voice, refit.audio, refit.sample_rate, production=options.production)
     return audio, sr
 
 
@@ -662,10 +669,12 @@ def voice_class():
     return Voice
 
 
-def convert_speech(voice: Any, audio: np.ndarray, sample_rate: int, mode: str = "speech") -> tuple[np.ndarray, int]:
-    """Convert base-voice audio into ``voice`` with the voice's own ``convert`` (speech or singing mode)."""
+def convert_speech(voice: Any, audio: np.ndarray, sample_rate: int, mode: str = "speech",
+                   production: str | None = None) -> tuple[np.ndarray, int]:
+    """Convert base-voice audio into ``voice`` with the voice's own ``convert`` (speech or singing mode), which
+    checks the voice's consent for ``mode`` and ``production``."""
     options = _convert_options(mode)
-    out = voice.convert(audio, sample_rate, options) if options is not None else voice.convert(audio, sample_rate)
+    out = voice.convert(audio, sample_rate, options, production=production)
     out_audio, out_sr = out
     return np.asarray(out_audio, dtype=np.float32), int(out_sr)
 

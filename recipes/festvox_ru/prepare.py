@@ -17,11 +17,27 @@ from pathlib import Path
 
 import soundfile as sf
 
+from voicetwin.consent import ConsentRecord, consent_path, save_consent
 from voicetwin.errors import InputNotFoundError, MissingDependencyError
 from voicetwin.files import write_json
 from voicetwin.manifest import Clip, is_dataset, write_manifest
 
 FESTVOX_RU = Path("/usr/share/festival/voices/russian/msu_ru_nsh_clunits")
+
+
+def example_consent(subject: str = "festvox-ru speaker (msu_ru_nsh)") -> ConsentRecord:
+    """The consent record the example voices are built on: recordings distributed for reuse in a Debian package
+    (festvox-ru, or flite's voices for the English benchmark voice), for speech and singing, any production."""
+    return ConsentRecord(
+        subject=subject, granted_by=subject, relation="self", scope=("speech", "singing"),
+        document="example voice: freely licensed recordings distributed in a Debian package (festvox-ru / flite)",
+    )
+
+
+def ensure_consent(voice_dir: str | Path, record: ConsentRecord) -> None:
+    """Give a voice built before voices carried consent records the example's record (an existing one is kept)."""
+    if not consent_path(voice_dir).exists():
+        save_consent(voice_dir, record)
 
 
 def read_texts(root: Path = FESTVOX_RU) -> dict[str, str]:

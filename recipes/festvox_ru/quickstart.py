@@ -17,7 +17,14 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from prepare import FESTVOX_RU, ids_in, prepare_archive, prepare_performer_lines  # noqa: E402
+from prepare import (  # noqa: E402
+    FESTVOX_RU,
+    ensure_consent,
+    example_consent,
+    ids_in,
+    prepare_archive,
+    prepare_performer_lines,
+)
 from voicetwin.audio import load_audio, save_audio  # noqa: E402
 from voicetwin.eval import similarity_report  # noqa: E402
 from voicetwin.files import write_json  # noqa: E402
@@ -32,8 +39,12 @@ def main() -> None:
     out = Path(args.out)
     archive = prepare_archive(out / "archive", ids_in("0:40"))
     (_, line, text), = prepare_performer_lines(out / "performer", ids_in("600:601"))
-    voice = Voice.load(out / "voice") if (out / "voice" / "config.json").exists() else \
-        Voice.build(archive, out / "voice", BuildOptions(steps=args.steps, augment=1), progress=True, log=print)
+    if (out / "voice" / "config.json").exists():
+        ensure_consent(out / "voice", example_consent())
+        voice = Voice.load(out / "voice")
+    else:  # a voice is built only on a consent record, which goes into the voice folder
+        voice = Voice.build(archive, out / "voice", BuildOptions(steps=args.steps, augment=1), progress=True,
+                            log=print, consent=example_consent())
     before, sr = load_audio(line, 16000)
     after, out_sr = voice.convert(before, sr, ConvertOptions(mode="speech"))
     save_audio(out / "before.wav", before, sr)

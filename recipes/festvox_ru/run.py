@@ -25,7 +25,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import numpy as np  # noqa: E402
 
-from prepare import FESTVOX_RU, ids_in, prepare_archive, prepare_performer_lines  # noqa: E402
+from prepare import (  # noqa: E402
+    FESTVOX_RU,
+    ensure_consent,
+    example_consent,
+    ids_in,
+    prepare_archive,
+    prepare_performer_lines,
+)
 from voicetwin.audio import load_audio  # noqa: E402
 from voicetwin.eval import extract_f0, f0_agreement, similarity_report  # noqa: E402
 from voicetwin.files import write_json  # noqa: E402
@@ -47,13 +54,14 @@ def main() -> None:
     archive = prepare_archive(out / "archive", ids_in(args.train))
     lines = prepare_performer_lines(out / "performer", ids_in(args.test))
 
-    # 2. build (re-runs reuse the voice)
+    # 2. build (re-runs reuse the voice); a voice is built only on a consent record, kept in the voice folder
     voice_dir = out / "voice"
     if (voice_dir / "config.json").exists():
+        ensure_consent(voice_dir, example_consent())
         voice = Voice.load(voice_dir)
     else:
         voice = Voice.build(archive, voice_dir, BuildOptions(steps=args.steps, augment=args.augment), progress=True,
-                            log=print)
+                            log=print, consent=example_consent())
 
     # 3. convert
     results = convert_files(voice, [wav for _, wav, _ in lines], out / "converted", ConvertOptions(), progress=True)
