@@ -175,6 +175,44 @@ def test_align_moves_audio_back_in_sync(media, tmp_path):
     assert np.array_equal(a, b)
 
 
+def _mpeg4(path: Path, frames: list[np.ndarray], fps: int) -> Path:
+    """An MPEG-4 Part 2 video (not H.264) without sound, like Megamind.avi."""
+    import av
+
+    with av.open(str(path), mode="w") as out:
+        stream = out.add_stream("mpeg4", rate=fps)
+        stream.width, stream.height, stream.pix_fmt = frames[0].shape[1], frames[0].shape[0], "yuv420p"
+        stream.options = {"qscale": "2"}
+        for f in frames:
+            out.mux(stream.encode(av.VideoFrame.from_ndarray(f, format="rgb24")))
+        out.mux(stream.encode(None))
+    return path
+
+
+@pytest.mark.parametrize("size", [(96, 128), (97, 129)])
+def test_replace_audio_reencodes_other_codecs_to_h264_keeping_the_picture(tmp_path, size):
+    from voicetwin.video import replace_audio
+
+    h, w = size
+    yy, xx = np.mgrid[0:h, 0:w]
+    frames = [np.stack([(xx * 2 + 5 * t) % 256, (yy * 2) % 256, np.full_like(xx, 40 + 8 * t)], -1).astype(np.uint8)
+              for t in range(20)]
+    src = _mpeg4(tmp_path / "in.avi", frames, 10)
+    sr = 16000
+    tone = (0.3 * np.sin(2 * np.pi * 440 * np.arange(2 * sr) / sr)).astype(np.float32)
+    out = replace_audio(src, tmp_path / "out.mp4", tone, sr)
+    info, before = probe(out), probe(src)
+    assert info.codec == "h264" and info.has_audio and before.codec == "mpeg4"
+    assert (info.width, info.height) == (w - w % 2, h - h % 2)  # yuv420p needs even sizes
+    assert info.fps == pytest.approx(before.fps) and info.frames == before.frames == 20
+    decoded = list(iter_frames(src))
+    for a, b in zip(iter_frames(out), decoded):
+        mse = np.mean((a.astype(np.float64) - b[: a.shape[0], : a.shape[1]]) ** 2)
+        assert 10 * np.log10(255**2 / max(mse, 1e-9)) > 35  # the same picture, not another frame or colour
+    y, sr2 = load_audio(out, sample_rate=sr)
+    assert abs(len(y) - len(tone)) < 0.05 * sr and np.corrcoef(y[2000:20000], tone[2000:20000])[0, 1] > 0.99
+
+
 def test_find_phrases_splits_at_pauses():
     sr = 16000
     tone = np.sin(np.arange(sr // 2) / sr * 2 * np.pi * 500).astype(np.float32) * 0.5
