@@ -10,12 +10,13 @@ import pytest
 
 from voicetwin.audio import load_audio, resample, save_audio
 from voicetwin.cli import main
-from voicetwin.errors import EmptyAudioError, InputError
+from voicetwin.errors import ConfigError, EmptyAudioError, InputError
 from voicetwin.files import sha256_file
 from voicetwin.provenance import finalize_output, sidecar_path, write_provenance
 from voicetwin.watermark import (
     PAYLOAD_BITS,
     Payload,
+    WatermarkConfig,
     conv_encode,
     detect,
     embed,
@@ -131,6 +132,28 @@ def test_tonal_music_survives_excerpt_with_noise():
     noise = np.random.default_rng(1).standard_normal(len(clip)) * np.sqrt(np.mean(clip**2) / 100)  # 20 dB SNR
     d = detect((clip + noise).astype(np.float32), sr)
     assert d.detected and d.crc_ok and d.payload == payload
+
+
+def _pink(seconds: float, seed: int, sr: int = 16000) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    n = int(seconds * sr)
+    f = np.maximum(np.fft.rfftfreq(n, 1 / sr), 20.0)
+    y = np.fft.irfft(np.fft.rfft(rng.standard_normal(n)) / np.sqrt(f), n=n)
+    return (0.3 * y / np.max(np.abs(y))).astype(np.float32)
+
+
+def test_noise_hosts_decode_with_the_weighting_that_keeps_their_tiles():
+    """On a host that is itself stationary noise, the plain host-share weighting leaves each tile a small random
+    weight; the second weighting (share floored at 0.3) decodes more of the same marked clips."""
+    payload = Payload(1234, 56789)
+    both, plain_only = 0, 0
+    for seed in range(8):
+        y = embed(_pink(8.0, seed), 16000, payload)
+        both += detect(y, 16000).payload == payload
+        plain_only += detect(y, 16000, config=WatermarkConfig(share_floors=(0.0,))).payload == payload
+    assert both >= 7 and both > plain_only
+    with pytest.raises(ConfigError):
+        WatermarkConfig(share_floors=())
 
 
 def test_no_detection_on_unmarked_audio(speech, espeak, sine):
