@@ -105,3 +105,31 @@ def test_breath_in_a_rest():
     assert np.sqrt(np.mean(rest**2)) > 3 * np.sqrt(np.mean(silence**2)) + 1e-5
     without, _ = render(Score(notes), SingOptions(language="en", base="espeak", sample_rate=16000, breaths=False))
     assert np.sqrt(np.mean(without[int(1.0 * sr): int(1.3 * sr)] ** 2)) < 1e-3
+
+
+def test_vowel_spans_follow_the_sound_not_the_reported_phone_times():
+    from voicetwin.sing import _refine_vowels, _Syllable
+
+    fp = 0.005
+    # a source: consonant 0-50 ms (quiet, voiced), vowel 50-150 ms (loud), stop closure 150-200 ms (silence)
+    level = np.concatenate([np.full(10, -12.0), np.full(20, 0.0), np.full(10, -120.0), np.full(4, -20.0)])
+    voiced = np.concatenate([np.ones(30, bool), np.zeros(14, bool)])
+    voiced[20:30] = True
+    level[6:10] = -2.0  # the vowel starts 20 ms before the reported vowel (inside the reported consonant)
+    syl = _Syllable([Note(0.0, 1.0, 60.0, "ta")], onset=(0.0, 0.05), vowel=(0.05, 0.2), coda=(0.2, 0.22))
+    _refine_vowels([syl], level, voiced, fp)
+    assert syl.onset == (0.0, pytest.approx(0.03)) and syl.vowel == (pytest.approx(0.03), pytest.approx(0.15))
+    assert syl.coda == (pytest.approx(0.15), 0.22)  # the closure goes to the coda, not into the stretched vowel
+    held = _Syllable([Note(1.0, 1.0, 62.0)], onset=(0.15, 0.15), vowel=(0.05, 0.15), coda=(0.15, 0.15))
+    _refine_vowels([held], level, voiced, fp)  # a held syllable reuses the previous vowel: left alone
+    assert held.vowel == (0.05, 0.15)
+
+
+def test_a_sustained_note_has_no_silent_gap_from_a_stop_closure():
+    # espeak-ng reports the closure of "ч" inside the vowel of "Ве": stretched over a note it was a 0.3 s silence
+    score = set_lyrics(Score([Note(0.0, 0.8, 62.0), Note(0.83, 0.8, 69.0)], 72.0), "Ве-чер", "ru")
+    audio, sr = render(score, SingOptions(language="ru", sample_rate=16000))
+    hop = int(0.02 * sr)
+    level = [20 * np.log10(np.sqrt(np.mean(audio[i:i + hop] ** 2)) + 1e-9)
+             for i in range(int(0.1 * sr), int(0.7 * sr), hop)]
+    assert min(level) > max(level) - 20

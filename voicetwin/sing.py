@@ -435,6 +435,44 @@ def _fit_syllables(spoken: list[tuple[float, float, float, float]], sung: list[_
             prev.coda = (prev.vowel[1], prev.vowel[1])
 
 
+def _level_db(log_sp: np.ndarray) -> np.ndarray:
+    """Frame level in dB from a WORLD log power envelope ``(frames, bins)``."""
+    top = log_sp.max(axis=1, keepdims=True)
+    return 10 / np.log(10) * (top[:, 0] + np.log(np.exp(log_sp - top).sum(axis=1)))
+
+
+def _refine_vowels(sung: list[_Syllable], level_db: np.ndarray, voiced: np.ndarray, fp: float,
+                   near_db: float = 6.0, floor_db: float = 25.0) -> None:
+    """Move each syllable's vowel span onto the vowel as it sounds in the spoken source.
+
+    Phone times reported by a synthesiser are approximate: espeak-ng puts the closure of a following stop (silence)
+    inside the vowel and lets the vowel start inside the consonant before it (on the festvox-ru texts, voicing starts
+    a median 17 ms and up to 80 ms before the reported vowel after an unvoiced consonant). Stretched over a note, the
+    first becomes a silent gap in a sustained note and the second puts the vowel before the beat. Here the vowel is
+    the voiced run around the reported span: it starts at the earliest voiced frame within ``near_db`` of the vowel's
+    peak level (voiced consonants are quieter), taken back into the onset, and ends at the last voiced frame within
+    ``floor_db`` of the peak (a closure or an unvoiced consonant is left to the coda). ``level_db`` and ``voiced`` are
+    per source frame of ``fp`` seconds; spans stay inside the syllable's own onset-to-coda span.
+    """
+    n = len(level_db)
+    for syl in sung:
+        o, c = syl.onset[0], syl.coda[1]
+        a, b = int(round(syl.vowel[0] / fp)), min(n, int(round(syl.vowel[1] / fp)))
+        lo, hi = max(0, int(round(o / fp))), min(n, int(round(c / fp)))
+        if b - a < 2 or o > syl.vowel[0] or c < syl.vowel[1] or not voiced[a:b].any():
+            continue  # a held syllable (it reuses the previous vowel) or nothing voiced to go by
+        peak = float(level_db[a:b][voiced[a:b]].max())
+        loud = voiced & (level_db >= peak - floor_db)
+        core = np.flatnonzero(loud[a:b])
+        start, end = a + int(core[0]), a + int(core[-1]) + 1  # drop unvoiced or silent frames at either end
+        while start - 1 >= lo and voiced[start - 1] and level_db[start - 1] >= peak - near_db:
+            start -= 1  # the vowel's beginning, reported as part of the consonant before it
+        if end - start < 2:
+            continue
+        v0, v1 = max(o, start * fp), min(c, end * fp)
+        syl.onset, syl.vowel, syl.coda = (o, v0), (v0, v1), (v1, c)
+
+
 # --- the sung line ----------------------------------------------------------------------------------------
 
 def f0_plan(notes: list[Note], n_frames: int, options: SingOptions, rng: np.random.Generator | None = None) -> np.ndarray:
@@ -530,6 +568,7 @@ def render(score: Score, options: SingOptions = SingOptions()) -> tuple[np.ndarr
         for u_i, unit in enumerate(units):
             phones = [p for p in whole.phones if first[u_i] <= p.word < first[u_i + 1]]
             _fit_syllables(_phone_syllables(phones), unit.syllables)
+            _refine_vowels(unit.syllables, _level_db(analysed[src][0]), analysed[src][2], fp)
             source_of.append(src)
     else:  # word by word, each distinct word once
         cache: dict[str, tuple[int, list[Phone]]] = {}
@@ -539,6 +578,7 @@ def render(score: Score, options: SingOptions = SingOptions()) -> tuple[np.ndarr
                 cache[unit.text] = (analyse(syn.audio, syn.sample_rate), syn.phones)
             src, phones = cache[unit.text]
             _fit_syllables(_phone_syllables(phones), unit.syllables)
+            _refine_vowels(unit.syllables, _level_db(analysed[src][0]), analysed[src][2], fp)
             source_of.append(src)
 
     syllables = [(u_i, s) for u_i, unit in enumerate(units) for s in unit.syllables]
