@@ -34,6 +34,8 @@ _EXPORTS = {
     "check_consent": "consent",
     "load_consent": "consent",
     "save_consent": "consent",
+    "read_consent": "consent",
+    "voice_consent": "consent",
     "Payload": "watermark",
     "Detection": "watermark",
     "payload_for": "watermark",

@@ -106,6 +106,8 @@ def _add_speak(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--base", default=None,
                    help="base synthesiser: piper, piper:VOICE.onnx, espeak[:VOICE], festival[:VOICE], or model:DIR "
                         "(an acoustic model trained on the voice's recordings; used by default when VOICE/tts holds one)")
+    p.add_argument("--production", default=None, metavar="NAME",
+                   help="the production the line is for (required when the voice's consent names productions)")
     p.add_argument("--out", "-o", required=True, metavar="OUT", help="audio file to write")
     p.add_argument("--json", action="store_true", help="print a JSON summary on stdout")
     p.set_defaults(func=_run_speak)
@@ -140,10 +142,11 @@ def _run_speak(args: argparse.Namespace) -> int:
             raise InputError("the text file is not UTF-8", path=path) from exc
     else:
         line = args.text
-    options = SpeakOptions(language=args.language, base=args.base, duration=args.duration, rate=args.rate)
+    options = SpeakOptions(language=args.language, base=args.base, duration=args.duration, rate=args.rate,
+                           production=args.production)
     audio, sr = speak(args.voice, line, options)
     _write_generated(args.out, audio, sr, args.voice, inputs=[args.text_file] if args.text_file else [],
-                     extra={"command": "speak", "text": line})
+                     extra={"command": "speak", "text": line, "production": args.production})
     summary = {"output": str(args.out), "seconds": round(len(audio) / sr, 3), "sample_rate": sr,
                "requested_seconds": args.duration, "voice": args.voice}
     if args.json:
@@ -172,6 +175,8 @@ def _add_sing(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--transpose", type=float, default=0.0, metavar="N", help="semitones to move the melody")
     p.add_argument("--base", default=None, help="base synthesiser (as for speak)")
     p.add_argument("--vibrato", type=float, default=30.0, metavar="CENTS", help="vibrato depth on long notes")
+    p.add_argument("--production", default=None, metavar="NAME",
+                   help="the production the song is for (required when the voice's consent names productions)")
     p.add_argument("--out", "-o", required=True, metavar="OUT", help="audio file to write")
     p.add_argument("--json", action="store_true", help="print a JSON summary on stdout")
     p.set_defaults(func=_run_sing)
@@ -182,9 +187,10 @@ def _run_sing(args: argparse.Namespace) -> int:
 
     score = read_score(args.score, lyrics=args.lyrics, language=args.language)
     options = SingOptions(language=args.language, base=args.base, tempo=args.tempo, transpose=args.transpose,
-                          vibrato_cents=args.vibrato)
+                          vibrato_cents=args.vibrato, production=args.production)
     audio, sr = sing(args.voice, score, options)
-    _write_generated(args.out, audio, sr, args.voice, inputs=[args.score], extra={"command": "sing"})
+    _write_generated(args.out, audio, sr, args.voice, inputs=[args.score],
+                     extra={"command": "sing", "production": args.production})
     summary = {"output": str(args.out), "seconds": round(len(audio) / sr, 3), "sample_rate": sr,
                "notes": len(score.notes), "voice": args.voice}
     if args.json:
@@ -326,7 +332,9 @@ def _add_voice(sub: argparse._SubParsersAction) -> None:
         description=(
             "Train a voice on an ingested dataset of the target (5 to 120+ minutes; more is better). "
             "With --performer, the relative's dataset is used too: lines with the same text are aligned and "
-            "learnt as parallel examples, and the performer's pitch range is stored for speech-mode mapping."
+            "learnt as parallel examples, and the performer's pitch range is stored for speech-mode mapping. "
+            "A voice is built only on a valid consent record: VOICE/consent.json ('voicetwin consent create "
+            "VOICE ...' first) or --consent FILE.json."
         ),
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
@@ -337,6 +345,10 @@ def _add_voice(sub: argparse._SubParsersAction) -> None:
                    help="content features: whisper-tiny.en, mfcc, or a WavLM/HuBERT hub name or local directory")
     b.add_argument("--steps", type=int, default=3000, help="training steps")
     b.add_argument("--augment", type=int, default=2, help="pitch/formant-perturbed copies of the target audio")
+    b.add_argument("--consent", default=None, metavar="FILE.json",
+                   help="the consent record to build on (a JSON file from 'voicetwin consent create', or a folder "
+                        "holding consent.json); it is copied into VOICE. Default: VOICE/consent.json, which must "
+                        "exist ('voicetwin consent create VOICE ...' first)")
     b.add_argument("--json", action="store_true", help="print the build report as JSON on stdout")
     b.set_defaults(func=_run_voice_build)
     ix = vsub.add_parser("add-index", help="add the content-matching index to a voice built without one",
@@ -360,7 +372,8 @@ def _run_voice_build(args: argparse.Namespace) -> int:
 
     options = BuildOptions(content=args.content, steps=args.steps, augment=args.augment)
     log = None if args.json else (lambda msg: print(msg, file=sys.stderr))
-    voice = Voice.build(args.dataset, args.out, options, performer=args.performer, progress=not args.json, log=log)
+    voice = Voice.build(args.dataset, args.out, options, performer=args.performer, progress=not args.json, log=log,
+                        consent=args.consent)
     report = json.loads((voice.path / "report.json").read_text(encoding="utf-8"))
     if args.json:
         _print_json({"voice": str(voice.path), **report})
@@ -387,7 +400,9 @@ def _add_convert(sub: argparse._SubParsersAction) -> None:
             "Convert recordings of a performer into the voice. Speech mode maps intonation into the voice's "
             "range; singing mode keeps every note after --transpose (auto: the shift that suits the voice). "
             "Timing, breaths and dynamics are kept. OUT is a folder (one OUT/<name>.wav per input; existing "
-            "outputs are skipped so a batch resumes) or, for a single input, a file name."
+            "outputs are skipped so a batch resumes) or, for a single input, a file name. The voice's consent record "
+            "must cover the mode (speech or singing); every output is watermarked and gets a provenance sidecar "
+            "(OUT.provenance.json)."
         ),
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
@@ -404,6 +419,8 @@ def _add_convert(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--energy", choices=("performer", "target"), default=None,
                    help="frame energy: the performance's, or the new envelope's (default: target in speech, "
                         "performer in singing)")
+    p.add_argument("--production", default=None, metavar="NAME",
+                   help="the production the outputs are for (required when the voice's consent names productions)")
     p.add_argument("--overwrite", action="store_true", help="replace existing outputs")
     p.add_argument("--json", action="store_true", help="print results as JSON on stdout")
     p.set_defaults(func=_run_convert)
@@ -415,7 +432,8 @@ def _run_convert(args: argparse.Namespace) -> int:
     options = ConvertOptions(mode=args.mode, transpose=args.transpose, retrieval=args.retrieval,
                              strategy=args.strategy, energy=args.energy)
     voice = Voice.load(args.voice)
-    results = convert_files(voice, args.inputs, args.out, options, progress=not args.json, overwrite=args.overwrite)
+    results = convert_files(voice, args.inputs, args.out, options, progress=not args.json, overwrite=args.overwrite,
+                            production=args.production)
     if args.json:
         _print_json(results)
     else:

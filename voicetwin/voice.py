@@ -31,7 +31,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from .audio import AudioLike, load_audio, normalize_input, resample, save_audio
+from .audio import AudioLike, load_audio, normalize_input, resample
+from .consent import ConsentRecord, consent_for_build, save_consent, voice_consent
 from .content import load_content, resample_frames
 from .errors import ConfigError, EmptyAudioError, InputError, InputNotFoundError, ModelNotFoundError
 from .files import atomic_path, sha256_file, write_json
@@ -277,14 +278,21 @@ class Voice:
     @classmethod
     def build(cls, dataset: str | Path, out: str | Path, options: BuildOptions | None = None,
               performer: str | Path | None = None, progress: bool = False,
-              log: Callable[[str], None] | None = None) -> "Voice":
+              log: Callable[[str], None] | None = None,
+              consent: ConsentRecord | str | Path | None = None) -> "Voice":
         """Build a voice from an ingested dataset of the target (and optionally the performer's dataset).
+
+        A voice is built only on a valid, unexpired consent record: ``consent`` (a ``ConsentRecord``, its JSON
+        file, or a directory holding ``consent.json``), written into ``out`` with the voice, or else the record
+        already in ``out`` (``voicetwin consent create OUT ...``). Without one, ``ConsentError`` is raised before
+        any work.
 
         Where the performer's dataset has clips with the same text as the target's, those pairs are aligned
         (DTW over content frames) and added to training as parallel examples; the performer's pitch range is
         stored and used as the source range in speech mode.
         """
         options = options or BuildOptions()
+        record = consent_for_build(out, consent)  # refuse before any work
         started = time.time()
         say = log or (lambda _msg: None)
         rng = np.random.default_rng(options.seed)
@@ -365,6 +373,8 @@ class Voice:
             "options": {k: getattr(options, k) for k in options.__dataclass_fields__},
         }
         voice.save(out, sources, report)
+        if consent is not None:
+            save_consent(out, record, overwrite=True)  # the record travels with the voice
         say(f"voice written to {out} in {report['build_seconds']:.0f} s")
         return voice
 
@@ -397,10 +407,14 @@ class Voice:
     # --- converting
 
     def convert(self, audio: AudioLike, sample_rate: int | None = None,
-                options: ConvertOptions | None = None) -> tuple[np.ndarray, int]:
+                options: ConvertOptions | None = None, production: str | None = None) -> tuple[np.ndarray, int]:
         """Convert a performance: ``(samples,)`` at ``sample_rate`` (or a path) -> ``(samples', sr)`` float32 in
-        the voice, at the voice's rate; the duration is the input's (to one sample at the voice's rate)."""
+        the voice, at the voice's rate; the duration is the input's (to one sample at the voice's rate).
+
+        The voice's consent record must be valid and cover ``options.mode`` (speech or singing) and, when it names
+        productions, ``production``; otherwise ``ConsentError``."""
         options = options or ConvertOptions()
+        voice_consent(self, options.mode, production)
         sr, fp = self.config.sample_rate, self.config.frame_period
         x, _ = normalize_input(audio, sample_rate, sr)
         if x.size < sr * 0.05:
@@ -488,11 +502,12 @@ class Voice:
             y = np.stack([np.convolve(pad[:, d], w, mode="valid") for d in range(y.shape[1])], axis=1)
         return y.astype(np.float32)
 
-    def convert_file(self, input: str | Path, output: str | Path, options: ConvertOptions | None = None) -> Path:
-        """Read any audio/video file, convert it, write ``output`` atomically."""
-        audio, sr = load_audio(input)
-        converted, out_sr = self.convert(audio, sr, options)
-        return save_audio(output, converted, out_sr)
+    def convert_file(self, input: str | Path, output: str | Path, options: ConvertOptions | None = None,
+                     production: str | None = None) -> Path:
+        """Read any audio/video file, convert it, write ``output`` atomically, watermarked, with its provenance
+        sidecar (``voicetwin.provenance.finalize_output``)."""
+        return Path(convert_files(self, [input], output, options, overwrite=True, production=production,
+                                  single=True)[0]["output"])
 
 
 # --- helpers ------------------------------------------------------------------------------------
@@ -597,16 +612,24 @@ def _bar(items, progress: bool, desc: str):
 
 
 def convert_files(voice: Voice, inputs: list[str | Path], out: str | Path, options: ConvertOptions | None = None,
-                  progress: bool = False, overwrite: bool = False, audio_format: str = "wav") -> list[dict]:
+                  progress: bool = False, overwrite: bool = False, audio_format: str = "wav",
+                  production: str | None = None, single: bool | None = None) -> list[dict]:
     """Convert many files. ``out`` is a directory (``<stem>.<audio_format>`` per input) or, for one input, a
-    file name with an audio extension. Existing outputs are kept (the batch resumes) unless ``overwrite``."""
+    file name with an audio extension (``single``: None guesses from the extension). Existing outputs are kept
+    (the batch resumes) unless ``overwrite``. The voice's consent is checked first (mode and ``production``);
+    every output is watermarked and gets a provenance sidecar (``OUT.provenance.json``) with the consent's
+    reference."""
     from .files import expand_media
+    from .provenance import finalize_output
 
+    options = options or ConvertOptions()
+    record = voice_consent(voice, options.mode, production)  # refuse before any work
     paths = expand_media(inputs)
     if not paths:
         raise InputNotFoundError("no audio or video files among the inputs", path=", ".join(map(str, inputs)))
     out = Path(out)
-    single = len(paths) == 1 and out.suffix.lower() in (".wav", ".flac", ".ogg", ".mp3", ".m4a")
+    if single is None:
+        single = len(paths) == 1 and out.suffix.lower() in (".wav", ".flac", ".ogg", ".mp3", ".m4a")
     results = []
     for path in _bar(paths, progress, "converting"):
         target = out if single else out / f"{Path(path).stem}.{audio_format}"
@@ -615,11 +638,15 @@ def convert_files(voice: Voice, inputs: list[str | Path], out: str | Path, optio
             continue
         started = time.time()
         audio, sr = load_audio(path)
-        converted, out_sr = voice.convert(audio, sr, options)
-        save_audio(target, converted, out_sr)
+        converted, out_sr = voice.convert(audio, sr, options, production=production)
+        done = finalize_output(converted, out_sr, target, voice_id=Path(voice.path).name, inputs=[path],
+                               model_ids={"voice": str(voice.path)}, consent=record,
+                               extra={"command": "convert", "production": production,
+                                      "options": {k: getattr(options, k) for k in options.__dataclass_fields__}})
         seconds = len(converted) / out_sr
         results.append({"input": str(path), "output": str(target), "seconds": round(seconds, 3),
-                        "real_time_factor": round(seconds / max(time.time() - started, 1e-6), 2)})
+                        "real_time_factor": round(seconds / max(time.time() - started, 1e-6), 2),
+                        "provenance": str(done.provenance), "watermark_verified": done.verified})
     return results
 
 
