@@ -90,11 +90,13 @@ def test_sung_pitch_and_onsets_match_the_score(language, lyrics):
     assert both.sum() > 0.6 * (plan > 0).sum()  # the notes are sung (voiced)
     cents = np.abs(1200 * np.log2(f0[both] / plan[both]))
     assert np.median(cents) < 20
-    # vowels land on the beat: the note-to-note leap C4 -> G4 is reached within 40 ms of the onset
+    # vowels land on the beat: the sung pitch arrives at G4 (and stays within 50 cents for 30 ms) within 30 ms of
+    # the leap's onset; a quiet voiced transition in the consonant before the beat is not the note
     onset = score.notes[2].start
+    near = (f0 > 0) & (np.abs(1200 * np.log2(np.maximum(f0, 1e-9) / 392.0)) < 50)
     frames = np.arange(int((onset - 0.15) / 0.005), int((onset + 0.2) / 0.005))
-    hit = [i for i in frames if f0[i] > 0 and abs(1200 * np.log2(f0[i] / 392.0)) < 50]
-    assert hit and abs(hit[0] * 0.005 - onset) < 0.04
+    hit = [i for i in frames if near[i:i + 6].all()]
+    assert hit and abs(hit[0] * 0.005 - onset) < 0.03
 
 
 def test_breath_in_a_rest():
@@ -125,11 +127,14 @@ def test_vowel_spans_follow_the_sound_not_the_reported_phone_times():
     assert held.vowel == (0.05, 0.15)
 
 
-def test_a_sustained_note_has_no_silent_gap_from_a_stop_closure():
-    # espeak-ng reports the closure of "ч" inside the vowel of "Ве": stretched over a note it was a 0.3 s silence
-    score = set_lyrics(Score([Note(0.0, 0.8, 62.0), Note(0.83, 0.8, 69.0)], 72.0), "Ве-чер", "ru")
+@pytest.mark.parametrize("lyrics,note", [("Ве-чер _", 0), ("вы-со-ко", 1)])
+def test_a_sustained_note_has_no_silent_gap(lyrics, note):
+    # espeak-ng reports the closure of "ч" inside the vowel of "Ве" (stretched over a note it was a 0.3 s silence)
+    # and leaves nothing voiced of the vowel of "со" in "высоко" (the note was a hiss, then silence)
+    notes = [Note(0.83 * i, 0.8, p) for i, p in enumerate([62.0, 69.0, 67.0])]
+    score = set_lyrics(Score(notes, 72.0), lyrics, "ru")
     audio, sr = render(score, SingOptions(language="ru", sample_rate=16000))
-    hop = int(0.02 * sr)
+    hop, start = int(0.02 * sr), notes[note].start
     level = [20 * np.log10(np.sqrt(np.mean(audio[i:i + hop] ** 2)) + 1e-9)
-             for i in range(int(0.1 * sr), int(0.7 * sr), hop)]
+             for i in range(int((start + 0.1) * sr), int((start + 0.7) * sr), hop)]
     assert min(level) > max(level) - 20

@@ -337,6 +337,7 @@ class _Syllable:
     vowel: tuple[float, float] = (0.0, 0.0)
     coda: tuple[float, float] = (0.0, 0.0)
     unit: int = 0
+    source: int | None = None  # the analysed audio of this syllable spoken on its own (else its word's)
 
     @property
     def start(self) -> float:
@@ -433,6 +434,11 @@ def _fit_syllables(spoken: list[tuple[float, float, float, float]], sung: list[_
             prev = sung[i - 1]
             syl.onset, syl.vowel, syl.coda = (prev.vowel[1], prev.vowel[1]), prev.vowel, (prev.vowel[1], prev.vowel[1])
             prev.coda = (prev.vowel[1], prev.vowel[1])
+
+
+def _has_voiced_vowel(syl: _Syllable, voiced: np.ndarray, fp: float) -> bool:
+    a, b = int(round(syl.vowel[0] / fp)), int(round(syl.vowel[1] / fp))
+    return bool(voiced[a:b].any())
 
 
 def _level_db(log_sp: np.ndarray) -> np.ndarray:
@@ -581,6 +587,24 @@ def render(score: Score, options: SingOptions = SingOptions()) -> tuple[np.ndarr
             _refine_vowels(unit.syllables, _level_db(analysed[src][0]), analysed[src][2], fp)
             source_of.append(src)
 
+    # a vowel left with nothing voiced in the running words (espeak-ng reduces "со" in "высоко" to the hiss of its
+    # consonant) would be sung as noise and silence: that syllable is spoken on its own, where its vowel is full
+    alone: dict[str, tuple[int, list[tuple[float, float, float, float]]]] = {}
+    for u_i, unit in enumerate(units):
+        for syl in unit.syllables:
+            lyric = syl.notes[0].lyric
+            if not lyric or _has_voiced_vowel(syl, analysed[source_of[u_i]][2], fp):
+                continue
+            if lyric not in alone:
+                syn = base.synthesize(lyric, 1.0)
+                alone[lyric] = (analyse(syn.audio, syn.sample_rate), _phone_syllables(syn.phones))
+            src, spoken = alone[lyric]
+            single = [_Syllable(syl.notes)]
+            _fit_syllables(spoken, single)
+            _refine_vowels(single, _level_db(analysed[src][0]), analysed[src][2], fp)
+            if _has_voiced_vowel(single[0], analysed[src][2], fp):
+                syl.onset, syl.vowel, syl.coda, syl.source = single[0].onset, single[0].vowel, single[0].coda, src
+
     syllables = [(u_i, s) for u_i, unit in enumerate(units) for s in unit.syllables]
     n_frames = int(math.ceil((score.seconds + 0.3) / fp)) + 1
     bins = fft_size // 2 + 1
@@ -589,12 +613,12 @@ def render(score: Score, options: SingOptions = SingOptions()) -> tuple[np.ndarr
     voiced = np.zeros(n_frames, bool)
     filled = np.zeros(n_frames, bool)
 
-    def place(u_i: int, out_a: float, out_b: float, src: tuple[float, float], stretch_edges: float = 0.0,
+    def place(s_i: int, out_a: float, out_b: float, src: tuple[float, float], stretch_edges: float = 0.0,
               force_voiced: bool = False) -> None:
         a, b = max(0, int(round(out_a / fp))), min(n_frames, int(round(out_b / fp)))
         if b <= a or src[1] <= src[0]:
             return
-        lsp, uap, uv, voiced_ap = analysed[source_of[u_i]]
+        lsp, uap, uv, voiced_ap = analysed[s_i]
         pos = _warp(b - a, src, fp, stretch_edges) if stretch_edges else \
             src[0] / fp + (np.arange(b - a) + 0.5) * (src[1] - src[0]) / fp / (b - a)
         pos = np.clip(pos, 0, len(lsp) - 1)
@@ -630,9 +654,10 @@ def render(score: Score, options: SingOptions = SingOptions()) -> tuple[np.ndarr
                 end = syl.end - min(next_onset, 0.5 * syl.notes[-1].duration, 0.25)
         coda_out = min(coda, 0.4 * (end - syl.start), 0.25)
         vowel_end = end - coda_out
-        place(u_i, syl.start - onset_out, syl.start, syl.onset)
-        place(u_i, syl.start, vowel_end, syl.vowel, stretch_edges=0.03, force_voiced=True)
-        place(u_i, vowel_end, end, syl.coda)
+        s_i = syl.source if syl.source is not None else source_of[u_i]
+        place(s_i, syl.start - onset_out, syl.start, syl.onset)
+        place(s_i, syl.start, vowel_end, syl.vowel, stretch_edges=0.03, force_voiced=True)
+        place(s_i, vowel_end, end, syl.coda)
         vowel_frames.append((int(round(syl.start / fp)), int(round(vowel_end / fp))))
 
     f0 = f0_plan(score.notes, n_frames, options)
