@@ -421,10 +421,16 @@ def extract_f0(audio: AudioLike, sample_rate: int | None = None, method: str = "
                frame_period_ms: float = 5.0, f0_floor: float = 50.0, f0_ceil: float = 1100.0) -> np.ndarray:
     """WORLD pitch track: ``(frames,)`` F0 in Hz every ``frame_period_ms``, 0 where unvoiced.
 
-    ``method``: ``"harvest"`` (robust, slower) or ``"dio"`` (DIO refined by StoneMask, fast).
+    ``method``: ``"harvest"`` (robust, slower), ``"dio"`` (DIO refined by StoneMask, fast) or ``"crepe"`` (the
+    CREPE tiny network, ``voicetwin.crepe``: independent of the WORLD trackers the pipeline uses, no octave slips
+    on buzzy synthetic voices; frames with confidence below 0.5 are unvoiced).
     """
-    pyworld = require("pyworld", "eval", "pitch extraction")
     wav, sr = normalize_input(audio, sample_rate)
+    if method == "crepe":
+        from .crepe import crepe_f0
+
+        return crepe_f0(wav, sr, frame_period_ms, "tiny", f0_range=(f0_floor, f0_ceil))[0].astype(np.float64)
+    pyworld = require("pyworld", "eval", "pitch extraction")
     x = wav.astype(np.float64)
     if method == "harvest":
         f0, _ = pyworld.harvest(x, sr, f0_floor=f0_floor, f0_ceil=f0_ceil, frame_period=frame_period_ms)
@@ -432,7 +438,7 @@ def extract_f0(audio: AudioLike, sample_rate: int | None = None, method: str = "
         f0, t = pyworld.dio(x, sr, f0_floor=f0_floor, f0_ceil=f0_ceil, frame_period=frame_period_ms)
         f0 = pyworld.stonemask(x, f0, t, sr)
     else:
-        raise ConfigError(f"unknown pitch method '{method}'", fix="choose 'harvest' or 'dio'")
+        raise ConfigError(f"unknown pitch method '{method}'", fix="choose 'harvest', 'dio' or 'crepe'")
     return f0.astype(np.float64)
 
 
