@@ -24,7 +24,8 @@ from voicetwin.consent import ConsentRecord  # noqa: E402
 from voicetwin.errors import ConfigError, InputNotFoundError, ModelNotFoundError  # noqa: E402
 from voicetwin.manifest import Clip, write_manifest  # noqa: E402
 from voicetwin.pitch import PitchStats, fix_octave_jumps, map_speech, track_f0  # noqa: E402
-from voicetwin.voice import BuildOptions, ConvertOptions, Voice, split_at_pauses  # noqa: E402
+from voicetwin.voice import (BuildOptions, ConvertOptions, Voice, global_variance, match_global_variance,  # noqa: E402
+                             split_at_pauses)
 
 FESTVOX = Path("/usr/share/festival/voices/russian/msu_ru_nsh_clunits")
 SR = 16_000
@@ -287,3 +288,28 @@ def test_cli_build_and_convert(small_dataset, voice, tmp_path, capsys):
     with pytest.raises(SystemExit) as exc:
         main(["convert", "--voice", str(voice.path), str(wav), "-o", "x.wav", "--transpose", "up"])
     assert exc.value.code == 2
+
+
+def test_global_variance_postfilter_restores_the_targets_spread():
+    rng = np.random.default_rng(0)
+    target = rng.standard_normal((2000, 8)) * np.linspace(1.0, 0.2, 8)
+    target[:, 0] += np.where(rng.random(2000) < 0.3, -5.0, 0.0)  # quiet frames: low c0
+    gv = global_variance(target)
+    smooth = target * 0.5  # an over-smoothed prediction: half the spread
+    out = match_global_variance(smooth, gv, 1.0)
+    speech = out[:, 0] > np.percentile(out[:, 0], 30)
+    assert np.allclose(out[:, 0], smooth[:, 0])  # the level is left alone
+    assert np.allclose(out[speech, 1:].var(0), gv[1:], rtol=0.05)
+    assert np.allclose(match_global_variance(smooth, gv, 0.0), smooth, atol=1e-6)
+    half = match_global_variance(smooth, gv, 0.5)[speech, 1:].var(0)
+    assert np.all((half > smooth[speech, 1:].var(0)) & (half < gv[1:]))
+
+
+def test_new_voices_normalise_content_and_carry_the_targets_envelope_spread(voice):
+    assert voice.config.content_mean_norm is True
+    stats = json.loads((voice.path / "stats.json").read_text())
+    assert len(stats["envelope_gv"]) == voice.config.envelope_dims and min(stats["envelope_gv"][1:]) > 0
+    # the network's input does not depend on a constant offset of the content (per-input mean removed)
+    rng = np.random.default_rng(1)
+    content = rng.standard_normal((50, voice.config.content_dim)).astype(np.float32)
+    assert np.allclose(voice.predict_envelope(content), voice.predict_envelope(content + 3.0), atol=1e-4)

@@ -6,7 +6,10 @@ only the spectral envelope is replaced. The new envelope comes from a small conv
 the target's own recordings to predict the target's coded envelope from speaker-independent content features
 (Whisper encoder frames by default). The network is also trained on copies of the target's audio with
 shifted pitch and formants, still asked for the original envelope, so that it learns to undo another
-speaker's traits. Each output frame keeps the performer's frame energy, so dynamics and silences survive.
+speaker's traits. The network sees each input's content frames minus their mean (what stays constant over an
+input is more the speaker and the channel than the words). Predicted envelopes are smoother than real ones, so
+a global-variance postfilter gives each coded dimension the target's own spread over speech frames. In singing
+each output frame keeps the performer's frame energy, so dynamics and silences survive.
 
     voice = Voice.build("datasets/grandpa", "voices/grandpa")
     voice = Voice.load("voices/grandpa")
@@ -62,6 +65,7 @@ class VoiceConfig:
     hidden: int = 192
     layers: int = 4
     kernel: int = 3
+    content_mean_norm: bool = False  # the network sees each input's content minus its mean frame (new builds)
 
 
 @dataclass(frozen=True)
@@ -101,7 +105,11 @@ class ConvertOptions:
     (at the content rate) either side averaged after matching, 0 for none. ``energy``: ``"performer"`` gives
     each frame the performance's frame energy (its dynamics); ``"target"`` keeps the level of the new envelope
     (in speech it is the more like the target by both similarity judges); ``None``: ``"target"`` in speech
-    mode, ``"performer"`` in singing mode, where a song's dynamics must survive.
+    mode, ``"performer"`` in singing mode, where a song's dynamics must survive. ``postfilter``: predicted and
+    averaged envelopes are smoother than real ones (formant peaks flattened); each coded dimension's spread over
+    the piece's speech frames is moved towards the target's own spread (its global variance, in ``stats.json``)
+    by this power: 1 all the way, 0 off; ``None``: 1 in speech mode, 0 in singing mode (at sung pitches the
+    sharper envelope can favour the second harmonic over the fundamental).
     """
 
     mode: str = "speech"
@@ -113,8 +121,11 @@ class ConvertOptions:
     k: int = 4
     smooth: int = 0
     energy: str | None = None
+    postfilter: float | None = None
 
     def __post_init__(self):
+        if self.postfilter is not None and not 0.0 <= self.postfilter <= 1.5:
+            raise ConfigError("postfilter must be between 0 and 1.5")
         if self.strategy not in STRATEGIES:
             raise ConfigError(f"unknown strategy '{self.strategy}'", fix="use " + " or ".join(map(repr, STRATEGIES)))
         if not 1 <= self.k <= 64 or not 0 <= self.smooth <= 10:
@@ -219,6 +230,10 @@ class Voice:
         self.pitch = PitchStats(**stats["pitch"])
         self.performer_pitch = PitchStats(**stats["performer_pitch"]) if stats.get("performer_pitch") else None
         self.language = stats.get("language")  # most common language of the target's clips, or None
+        gv = stats.get("envelope_gv")
+        if gv is None and index is not None:  # voices built before stats.json carried it
+            gv = global_variance(index["code"].float().numpy()).tolist()
+        self.envelope_gv = np.asarray(gv, dtype=np.float32) if gv is not None else None
         self.path = path
         self._content = None
         self._keys = None
@@ -300,7 +315,7 @@ class Voice:
         clips = _read_dataset(dataset)
         content = load_content(options.content)
         config = VoiceConfig(sample_rate=options.sample_rate, content=options.content, content_dim=content.dim,
-                             content_hop=content.hop_seconds)
+                             content_hop=content.hop_seconds, content_mean_norm=True)
         sr, fp = config.sample_rate, config.frame_period
 
         inputs, targets, f0s, codes_per_clip, contents_per_clip, seconds = [], [], [], [], [], 0.0
@@ -312,7 +327,7 @@ class Voice:
             frames = analyze(audio, sr, fp)
             x = _content_frames(content, audio, sr)
             code = _to_content_rate(code_envelope(frames.sp, sr, config.envelope_dims), fp, len(x), content.hop_seconds)
-            inputs.append(x.astype(np.float16))
+            inputs.append(_center(x).astype(np.float16))
             targets.append(code)
             f0s.append(frames.f0)
             codes_per_clip.append(code)
@@ -321,7 +336,7 @@ class Voice:
                 ratio = float(np.exp(rng.uniform(np.log(0.82), np.log(1.22))))
                 shift = float(2.0 ** rng.uniform(-0.6, 0.6))
                 y = synthesize(frames.f0 * shift, warp_envelope(frames.sp, ratio), frames.ap, sr, fp, len(audio))
-                inputs.append(_content_frames(content, y, sr).astype(np.float16))
+                inputs.append(_center(_content_frames(content, y, sr)).astype(np.float16))
                 targets.append(code)
         if seconds < 5.0:
             raise InputError(f"only {seconds:.1f} s of usable target audio", path=dataset,
@@ -330,7 +345,8 @@ class Voice:
 
         languages = [c.language for c, _ in clips if c.language]
         stats = {"pitch": PitchStats.from_f0(f0s).to_dict(), "performer_pitch": None,
-                 "language": max(set(languages), key=languages.count) if languages else None}
+                 "language": max(set(languages), key=languages.count) if languages else None,
+                 "envelope_gv": global_variance(np.concatenate(codes_per_clip)).tolist()}
         parallel_lines = 0
         if performer is not None:
             pairs, performer_f0 = _performer_pairs(performer, contents_per_clip, codes_per_clip, content, config, progress)
@@ -460,6 +476,9 @@ class Voice:
             code = self.match_envelope(content, options.k, options.smooth)
         else:
             code = self.predict_envelope(content, options.retrieval)
+        postfilter = options.postfilter if options.postfilter is not None else float(options.mode == "speech")
+        if postfilter > 0 and self.envelope_gv is not None:
+            code = match_global_variance(code, self.envelope_gv, postfilter)
         sp = decode_envelope(resample_frames(code, self.content.hop_seconds, frames.frames, fp), sr)
         energy = options.energy or ("performer" if options.mode == "singing" else "target")
         if energy == "performer":
@@ -470,6 +489,8 @@ class Voice:
         """``(frames, content_dim)`` content -> ``(frames, envelope_dims)`` coded envelope of the target, both at
         the content rate."""
         n = self.norm
+        if self.config.content_mean_norm:
+            content = _center(content)
         x = (content.astype(np.float32) - n["in_mean"]) / n["in_std"]
         with torch.inference_mode():
             y = self.net(torch.from_numpy(x.T.copy())[None])[0].numpy().T
@@ -511,6 +532,37 @@ class Voice:
 
 
 # --- helpers ------------------------------------------------------------------------------------
+
+
+def _center(x: np.ndarray) -> np.ndarray:
+    """``(frames, dim)`` -> the same minus its mean frame (per-input content mean normalisation: what stays
+    constant over an input, the speaker and the channel more than the words, is removed)."""
+    x = np.asarray(x, dtype=np.float32)
+    return x - x.mean(axis=0, keepdims=True) if len(x) else x
+
+
+def _speech_frames(code: np.ndarray) -> np.ndarray:
+    """``(frames, dims)`` coded envelopes -> boolean mask of the louder 70 % (by the level coefficient c0)."""
+    return code[:, 0] > np.percentile(code[:, 0], 30)
+
+
+def global_variance(code: np.ndarray) -> np.ndarray:
+    """``(frames, dims)`` coded envelopes of the target -> ``(dims,)`` variance of each dimension over speech frames."""
+    code = np.asarray(code, dtype=np.float64)
+    return code[_speech_frames(code)].var(axis=0).astype(np.float32)
+
+
+def match_global_variance(code: np.ndarray, target_gv: np.ndarray, power: float = 1.0) -> np.ndarray:
+    """Global-variance postfilter: ``(frames, dims)`` -> same shape, each dimension but the level (c0) scaled about
+    its mean over the speech frames by ``(target_gv / gv) ** (power / 2)`` (kept within 0.5-2), which undoes the over-smoothing of
+    averaged or predicted envelopes (sharper formants)."""
+    if len(code) < 10:
+        return code
+    speech = _speech_frames(code)
+    mean = code[speech].mean(axis=0)
+    scale = np.clip((np.asarray(target_gv) / (code[speech].var(axis=0) + 1e-8)) ** (power / 2), 0.5, 2.0)
+    scale[0] = 1.0
+    return ((code - mean) * scale + mean).astype(np.float32)
 
 
 def make_index(contents: list[np.ndarray], codes: list[np.ndarray], rng: np.random.Generator) -> dict[str, torch.Tensor]:
@@ -564,7 +616,7 @@ def _performer_pairs(performer, target_contents, target_codes, content, config: 
         _, path = librosa.sequence.dtw(X=px.T.astype(np.float32), Y=tx.T.astype(np.float32), metric="cosine")
         warp = np.zeros(len(tx), dtype=int)
         warp[path[::-1, 1]] = path[::-1, 0]  # for each target frame, the performer frame aligned to it
-        pairs.append((px[warp], code))
+        pairs.append((_center(px)[warp], code))
     if not f0s:
         raise InputError("the performer dataset has no usable clips", path=performer)
     return pairs, f0s
@@ -651,4 +703,4 @@ def convert_files(voice: Voice, inputs: list[str | Path], out: str | Path, optio
 
 
 __all__ = ["BuildOptions", "ConvertOptions", "EnvelopeNet", "Voice", "VoiceConfig", "convert_files",
-           "split_at_pauses"]
+           "global_variance", "match_global_variance", "split_at_pauses"]
