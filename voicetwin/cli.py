@@ -172,7 +172,8 @@ def _add_sing(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--lyrics", default=None, help="lyrics to sing instead of the score's")
     p.add_argument("--language", default=None, help="ru, en, ... (default: guessed from the lyrics)")
     p.add_argument("--tempo", type=float, default=None, metavar="BPM", help="tempo replacing the score's")
-    p.add_argument("--transpose", type=float, default=0.0, metavar="N", help="semitones to move the melody")
+    p.add_argument("--transpose", type=_transpose_arg, default=0.0, metavar="N|auto",
+                   help="semitones to move the melody; auto: the key where the voice speaks (its median pitch)")
     p.add_argument("--base", default=None, help="base synthesiser (as for speak)")
     p.add_argument("--vibrato", type=float, default=30.0, metavar="CENTS", help="vibrato depth on long notes")
     p.add_argument("--production", default=None, metavar="NAME",
@@ -472,7 +473,8 @@ def _add_lipsync(sub: argparse._SubParsersAction) -> None:
     common(q)
     q.add_argument("--audio", required=True, metavar="AUDIO", help="the new audio track")
     q.add_argument("-o", "--output", required=True, metavar="OUT.mp4")
-    q.add_argument("--max-shift", type=float, default=600.0, metavar="MS", help="largest shift of any phrase")
+    q.add_argument("--max-shift", type=float, default=700.0, metavar="MS",
+                   help="largest shift of any phrase (a wider search risks false matches a syllable away)")
     q.set_defaults(func=_run_lipsync_align)
 
     q = actions.add_parser("render", formatter_class=fmt, help="re-render the mouth to new words",

@@ -71,9 +71,14 @@ class SyncOptions:
 
 @dataclass(frozen=True)
 class AlignOptions:
-    """``max_shift_ms`` bounds the shift of any phrase; ``phrase_ms`` bounds its deviation from the global shift."""
+    """``max_shift_ms`` bounds the shift of any phrase; ``phrase_ms`` bounds its deviation from the global shift.
 
-    max_shift_ms: float = 600.0
+    The default covers a track misplaced by up to 600 ms plus a few frames of the picture's own offset (Megamind.avi
+    scores -23 ms on its own track, so a -600 ms misplacement needs -623 ms). Wider searches find false matches
+    one or two syllables away in evenly paced speech: Megamind, searched to 800 ms, aligned a -600 ms track to +834.
+    """
+
+    max_shift_ms: float = 700.0
     phrase_ms: float = 160.0
     min_pause: float = 0.2  # seconds of low energy that separate two phrases
     fade: float = 0.015  # seconds of fade where audio is cut
