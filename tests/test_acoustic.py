@@ -184,3 +184,16 @@ def test_model_base_speaks_russian_at_a_requested_length(tiny_model):
                                                        document="test voice"), overwrite=True)
     audio, sr = speak(FakeVoice(), text, SpeakOptions(language="ru", duration=2.0))
     assert sr == 16_000 and abs(len(audio) / sr / 2.0 - 1) <= 0.01
+    # singing in that voice uses its model too (no conversion); auto picks the key from the voice's pitch
+    from voicetwin.pitch import PitchStats
+    from voicetwin.sing import Note, Score, SingOptions, sing
+
+    FakeVoice.pitch = PitchStats(log_mean=np.log(110.0), log_std=0.2, median_hz=110.0, p05_hz=80.0, p95_hz=160.0,
+                                 voiced_frames=1000)
+    FakeVoice.config = None
+    save_consent(tiny_model.path.parent, ConsentRecord(subject="festvox-ru speaker", granted_by="festvox-ru speaker",
+                                                       document="test voice", scope=("speech", "singing")),
+                 overwrite=True)
+    song = Score([Note(0.1, 0.5, 69.0, "ма"), Note(0.7, 0.8, 69.0, "ма")])
+    audio, sr = sing(FakeVoice(), song, SingOptions(language="ru", transpose="auto", breaths=False))
+    assert sr == 16_000 and abs(len(audio) / sr - (song.seconds + 0.3)) < 0.05

@@ -6,7 +6,9 @@ import numpy as np
 import pytest
 
 from voicetwin.errors import InputError
-from voicetwin.sing import Note, Score, SingOptions, f0_plan, read_score, render, set_lyrics, write_midi
+from voicetwin.errors import ConfigError
+from voicetwin.sing import (Note, Score, SingOptions, f0_plan, key_shift, read_score, render, set_lyrics,
+                            write_midi)
 
 MELODY = [(60, 1), (60, 1), (67, 1), (67, 1), (69, 1), (69, 1), (67, 2)]
 
@@ -97,6 +99,31 @@ def test_sung_pitch_and_onsets_match_the_score(language, lyrics):
     frames = np.arange(int((onset - 0.15) / 0.005), int((onset + 0.2) / 0.005))
     hit = [i for i in frames if near[i:i + 6].all()]
     assert hit and abs(hit[0] * 0.005 - onset) < 0.03
+
+
+def test_key_shift_moves_the_median_note_to_the_voice():
+    score = _score()  # C4 C4 G4 G4 A4 A4 G4(long): median note G4, 392 Hz
+    assert key_shift(score, 392.0) == 0
+    assert key_shift(score, 196.0) == -12
+    assert key_shift(score, 131.0) == -19  # C3 (130.8 Hz) is 19 semitones under G4
+    with pytest.raises(ConfigError, match="auto"):
+        SingOptions(transpose="up")
+
+
+def test_auto_transpose_sings_where_the_base_speaks():
+    import pyworld
+
+    score = set_lyrics(_score(), "мо-ло-ко в ле-су _", "ru")
+    audio, sr = render(score, SingOptions(language="ru", base="espeak", sample_rate=16000, transpose="auto"))
+    from voicetwin.tts import base_synthesizer
+
+    spoken = base_synthesizer("espeak", "ru").synthesize("молоко в лесу", 1.0)
+    f0s, _ = pyworld.harvest(spoken.audio.astype(np.float64), spoken.sample_rate, f0_floor=60, f0_ceil=600)
+    f0, _ = pyworld.harvest(audio.astype(np.float64), sr, f0_floor=60, f0_ceil=800, frame_period=5.0)
+    sung_median = np.median(f0[f0 > 0])
+    # the sung median lies within a few semitones of the speaking median (not at G4, where the score was written)
+    assert abs(12 * np.log2(sung_median / np.median(f0s[f0s > 0]))) < 3
+    assert abs(12 * np.log2(sung_median / 392.0)) > 4
 
 
 def test_breath_in_a_rest():

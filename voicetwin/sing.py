@@ -77,7 +77,7 @@ class SingOptions:
     language: str | None = None
     base: str | None = None
     tempo: float | None = None  # beats per minute replacing the score's
-    transpose: float = 0.0
+    transpose: float | str = 0.0  # semitones, or "auto": the key that suits the voice (see ``key_shift``)
     vibrato_cents: float = 30.0  # peak deviation
     vibrato_rate: float = 5.5  # Hz
     vibrato_delay: float = 0.25  # s into a note before vibrato starts
@@ -91,7 +91,10 @@ class SingOptions:
     def __post_init__(self):
         if self.tempo is not None and not 20 <= self.tempo <= 400:
             raise ConfigError(f"tempo must be between 20 and 400 BPM, got {self.tempo}")
-        if not -36 <= self.transpose <= 36:
+        if isinstance(self.transpose, str):
+            if self.transpose != "auto":
+                raise ConfigError(f"transpose must be a number of semitones or 'auto', not '{self.transpose}'")
+        elif not -36 <= self.transpose <= 36:
             raise ConfigError(f"transpose must be within +-36 semitones, got {self.transpose}")
         if not 0 <= self.vibrato_cents <= 200 or not 0 < self.vibrato_rate <= 12:
             raise ConfigError("vibrato_cents must be 0-200 and vibrato_rate 0-12 Hz")
@@ -481,6 +484,26 @@ def _refine_vowels(sung: list[_Syllable], level_db: np.ndarray, voiced: np.ndarr
 
 # --- the sung line ----------------------------------------------------------------------------------------
 
+def key_shift(score: Score, median_hz: float) -> int:
+    """Whole semitones that move the score's median note (weighted by duration) nearest ``median_hz``.
+
+    ``transpose="auto"`` uses it with the voice's median speaking pitch: the song is sung where that voice
+    speaks, as a producer would pick the key for a singer, instead of wherever the score was written.
+    """
+    if not score.notes or not median_hz > 0:
+        return 0
+    pitch = np.array([n.pitch for n in score.notes])
+    weight = np.array([n.duration for n in score.notes])
+    order = np.argsort(pitch)
+    cum = np.cumsum(weight[order])
+    median_note = float(pitch[order][np.searchsorted(cum, cum[-1] / 2)])
+    return int(np.round(69 + 12 * np.log2(median_hz / 440.0) - median_note))
+
+
+def _transposed(score: Score, semitones: float) -> Score:
+    return Score([replace(n, pitch=n.pitch + semitones) for n in score.notes], score.tempo, score.source)
+
+
 def f0_plan(notes: list[Note], n_frames: int, options: SingOptions, rng: np.random.Generator | None = None) -> np.ndarray:
     """Target F0 in Hz for every frame (``frame_period`` ms) where a note sounds, 0 elsewhere: note pitches with
     raised-cosine glides between adjacent notes and delayed, faded-in vibrato on long notes."""
@@ -530,8 +553,8 @@ def render(score: Score, options: SingOptions = SingOptions()) -> tuple[np.ndarr
 
     if options.tempo is not None:
         score = retime(score, options.tempo)
-    if options.transpose:
-        score = Score([replace(n, pitch=n.pitch + options.transpose) for n in score.notes], score.tempo, score.source)
+    if options.transpose and options.transpose != "auto":
+        score = _transposed(score, float(options.transpose))
     if not score.notes:
         raise InputError("the score has no notes")
     lyrics_text = " ".join(n.lyric for n in score.notes if n.lyric)
@@ -550,6 +573,7 @@ def render(score: Score, options: SingOptions = SingOptions()) -> tuple[np.ndarr
     fft_size = None
     analysed = []  # per source: (log envelope, aperiodicity, voiced flags, typical voiced aperiodicity)
     source_of: list[int] = []
+    spoken_f0: list[np.ndarray] = []
 
     def analyse(audio: np.ndarray, audio_sr: int) -> int:
         nonlocal sr, fft_size
@@ -562,6 +586,7 @@ def render(score: Score, options: SingOptions = SingOptions()) -> tuple[np.ndarr
         sp = pyworld.cheaptrick(x, f0, tpos, sr, fft_size=fft_size)
         ap_ = pyworld.d4c(x, f0, tpos, sr, fft_size=fft_size)
         voiced_ap = np.median(ap_[f0 > 0], axis=0) if (f0 > 0).sum() >= 3 else np.full(ap_.shape[1], 0.05)
+        spoken_f0.append(f0[f0 > 0])
         analysed.append((np.log(np.maximum(sp, 1e-16)), ap_, f0 > 0, voiced_ap))
         return len(analysed) - 1
 
@@ -604,6 +629,10 @@ def render(score: Score, options: SingOptions = SingOptions()) -> tuple[np.ndarr
             _refine_vowels(single, _level_db(analysed[src][0]), analysed[src][2], fp)
             if _has_voiced_vowel(single[0], analysed[src][2], fp):
                 syl.onset, syl.vowel, syl.coda, syl.source = single[0].onset, single[0].vowel, single[0].coda, src
+
+    if options.transpose == "auto":  # the key that suits the base synthesiser's own speaking pitch
+        voiced_f0 = np.concatenate(spoken_f0)
+        score = _transposed(score, key_shift(score, float(np.median(voiced_f0)) if len(voiced_f0) else 0.0))
 
     syllables = [(u_i, s) for u_i, unit in enumerate(units) for s in unit.syllables]
     n_frames = int(math.ceil((score.seconds + 0.3) / fp)) + 1
@@ -729,19 +758,28 @@ def sing(voice: Any, score: Score | str | Path, options: SingOptions = SingOptio
         score = read_score(score, lyrics=lyrics, language=options.language)
     elif lyrics is not None:
         score = set_lyrics(score, lyrics, options.language)
+    in_voice = False
     if voice is not None:
-        from .tts import _load_voice
+        from .tts import _load_voice, voice_model
 
         voice = _load_voice(voice)
         if options.sample_rate is None and getattr(voice, "config", None) is not None:
             options = replace(options, sample_rate=int(voice.config.sample_rate))
         if options.language is None and getattr(voice, "language", None):
             options = replace(options, language=voice.language)
+        if options.transpose == "auto" and getattr(voice, "pitch", None) is not None:
+            options = replace(options, transpose=float(key_shift(score, voice.pitch.median_hz)))
+        language = options.language or detect_language(" ".join(n.lyric for n in score.notes if n.lyric) or "a")
+        if options.base is None:  # a model trained on the voice's own recordings sings in the voice already
+            own = voice_model(voice, language)
+            if own is not None:
+                options = replace(options, base=f"model:{own}")
+        in_voice = options.base is not None and getattr(base_synthesizer(options.base, language), "in_voice", False)
     audio, sr = render(score, options)
-    if voice is None:
+    if voice is None or in_voice:
         return audio, sr
     return convert_speech(voice, audio, sr, mode="singing", production=options.production)
 
 
 __all__ = ["Note", "Score", "SingOptions", "read_score", "read_midi", "read_musicxml", "write_midi", "set_lyrics",
-           "retime", "f0_plan", "render", "sing"]
+           "retime", "key_shift", "f0_plan", "render", "sing"]
