@@ -197,3 +197,25 @@ def test_model_base_speaks_russian_at_a_requested_length(tiny_model):
     song = Score([Note(0.1, 0.5, 69.0, "ма"), Note(0.7, 0.8, 69.0, "ма")])
     audio, sr = sing(FakeVoice(), song, SingOptions(language="ru", transpose="auto", breaths=False))
     assert sr == 16_000 and abs(len(audio) / sr - (song.seconds + 0.3)) < 0.05
+
+
+def test_a_model_base_sings_long_notes_with_the_model_not_stretched(tiny_model, monkeypatch):
+    from voicetwin.sing import Note, Score, SingOptions, render
+
+    asked = []
+    original = AcousticBase.features
+
+    def recording(self, phones, frames):
+        asked.append((list(phones), np.asarray(frames)))
+        return original(self, phones, frames)
+
+    monkeypatch.setattr(AcousticBase, "features", recording)
+    song = Score([Note(0.2, 1.5, 50.0, "да")])
+    audio, sr = render(song, SingOptions(language="ru", base=f"model:{tiny_model.path}", breaths=False,
+                                         sample_rate=16_000))
+    assert sr == 16_000 and abs(len(audio) / sr - (song.seconds + 0.3)) < 0.05
+    assert len(asked) == 1  # the sung frames were drawn by the model once, at the song's lengths
+    phones, frames = asked[0]
+    vowel = max(range(len(phones)), key=lambda i: frames[i] if phones[i][0] in "aeiouy" else -1)
+    hop = tiny_model.config.frame_period / 1000
+    assert phones[vowel] in ("a", "aa") and frames[vowel] * hop > 1.2  # the vowel fills most of the 1.5 s note

@@ -125,10 +125,10 @@ def world_features(audio: np.ndarray, sample_rate: int, config: AcousticConfig) 
     return feats.astype(np.float32)
 
 
-def render_features(features: np.ndarray, config: AcousticConfig) -> np.ndarray:
-    """``(frames, feature_dims)`` (voicing as a probability or 0/1) -> ``(samples,)`` float32 by WORLD synthesis;
-    ``frames * frame_period`` ms of audio exactly."""
-    from .vocoder import decode_envelope, fft_size, synthesize
+def decode_features(features: np.ndarray, config: AcousticConfig) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(frames, feature_dims)`` (voicing as a probability or 0/1) -> WORLD ``(f0, sp, ap)`` at
+    ``config.sample_rate``: F0 in Hz (0 where unvoiced), power envelope and aperiodicity ``(frames, bins)``."""
+    from .vocoder import decode_envelope, fft_size
 
     sr, e = config.sample_rate, config.envelope_dims
     feats = np.asarray(features, dtype=np.float64)
@@ -140,8 +140,17 @@ def render_features(features: np.ndarray, config: AcousticConfig) -> np.ndarray:
     freqs = np.linspace(0, sr / 2, bins)
     ap_db = np.stack([np.interp(freqs, centres, row) for row in feats[:, e + 2:]])
     ap = np.clip(10 ** (np.minimum(ap_db, 0.0) / 10), 1e-5, 1.0)
-    samples = int(round(len(feats) * config.frame_period * sr / 1000))
-    return synthesize(f0, sp, ap, sr, config.frame_period, samples=samples)
+    return f0, sp, ap
+
+
+def render_features(features: np.ndarray, config: AcousticConfig) -> np.ndarray:
+    """``(frames, feature_dims)`` (voicing as a probability or 0/1) -> ``(samples,)`` float32 by WORLD synthesis;
+    ``frames * frame_period`` ms of audio exactly."""
+    from .vocoder import synthesize
+
+    f0, sp, ap = decode_features(features, config)
+    samples = int(round(len(f0) * config.frame_period * config.sample_rate / 1000))
+    return synthesize(f0, sp, ap, config.sample_rate, config.frame_period, samples=samples)
 
 
 # --- the network ---------------------------------------------------------------------------------
@@ -493,6 +502,11 @@ class AcousticBase:
         self.language = self.model.config.language
         self.sample_rate = self.model.config.sample_rate
         self.variance = variance
+
+    def features(self, phones: list[str], frames: np.ndarray) -> np.ndarray:
+        """The model's WORLD features for ``phones`` held for ``frames`` frames each (any lengths: a sung vowel
+        is generated at its note's length, not stretched from a spoken one)."""
+        return self.model.features(phones, frames, self.variance)
 
     def synthesize(self, text: str, scale: float = 1.0):
         from .tts import Phone, Synthesis

@@ -593,8 +593,9 @@ def render(score: Score, options: SingOptions = SingOptions()) -> tuple[np.ndarr
     unit_words = [len(u.text.split()) for u in units]
     whole = base.synthesize(" ".join(u.text for u in units), 1.0)
     spoken_words = {p.word for p in whole.phones if p.kind != "pause"}
+    whole_src = None
     if spoken_words == set(range(sum(unit_words))):
-        src = analyse(whole.audio, whole.sample_rate)
+        src = whole_src = analyse(whole.audio, whole.sample_rate)
         first = np.cumsum([0] + unit_words)
         for u_i, unit in enumerate(units):
             phones = [p for p in whole.phones if first[u_i] <= p.word < first[u_i + 1]]
@@ -641,6 +642,9 @@ def render(score: Score, options: SingOptions = SingOptions()) -> tuple[np.ndarr
     ap = np.ones((n_frames, bins))
     voiced = np.zeros(n_frames, bool)
     filled = np.zeros(n_frames, bool)
+    forced = np.zeros(n_frames, bool)
+    src_of = np.full(n_frames, -1)  # which spoken source each sung frame was taken from, and where (in frames)
+    src_at = np.zeros(n_frames)
 
     def place(s_i: int, out_a: float, out_b: float, src: tuple[float, float], stretch_edges: float = 0.0,
               force_voiced: bool = False) -> None:
@@ -651,11 +655,13 @@ def render(score: Score, options: SingOptions = SingOptions()) -> tuple[np.ndarr
         pos = _warp(b - a, src, fp, stretch_edges) if stretch_edges else \
             src[0] / fp + (np.arange(b - a) + 0.5) * (src[1] - src[0]) / fp / (b - a)
         pos = np.clip(pos, 0, len(lsp) - 1)
+        src_of[a:b], src_at[a:b] = s_i, pos
         lo = np.floor(pos).astype(int)
         hi = np.minimum(lo + 1, len(lsp) - 1)
         w = (pos - lo)[:, None]
         log_sp[a:b] = (1 - w) * lsp[lo] + w * lsp[hi]
         ap[a:b] = (1 - w) * uap[lo] + w * uap[hi]
+        forced[a:b] = force_voiced
         if force_voiced:  # a vowel is sung voiced even where the spoken one was whispered or creaky
             ap[a:b] = np.minimum(ap[a:b], voiced_ap[None, :])
             voiced[a:b] = True
@@ -689,6 +695,9 @@ def render(score: Score, options: SingOptions = SingOptions()) -> tuple[np.ndarr
         place(s_i, vowel_end, end, syl.coda)
         vowel_frames.append((int(round(syl.start / fp)), int(round(vowel_end / fp))))
 
+    if whole_src is not None and hasattr(base, "features") and getattr(base, "in_voice", False):
+        _features_from_model(base, whole, src_of == whole_src, src_at, fp, sr, log_sp, ap, voiced, forced)
+
     f0 = f0_plan(score.notes, n_frames, options)
     f0 = np.where(voiced & (f0 > 0), f0, 0.0)
     # sung frames with no planned pitch (a consonant before the beat) take the next note's pitch
@@ -708,6 +717,39 @@ def render(score: Score, options: SingOptions = SingOptions()) -> tuple[np.ndarr
     peak = float(np.max(np.abs(y))) or 1.0
     y = (0.7 * y / peak).astype(np.float32)
     return y[: int(round(score.seconds * sr)) + int(0.3 * sr)], int(sr)
+
+
+def _features_from_model(base, whole, rows: np.ndarray, at: np.ndarray, fp: float, sr: int, log_sp: np.ndarray,
+                         ap: np.ndarray, voiced: np.ndarray, forced: np.ndarray) -> None:
+    """Regenerate the sung frames taken from the spoken line with the acoustic model itself, each phone held for
+    as long as the song holds it, instead of stretching the spoken frames (a model that speaks in the voice
+    draws a long vowel as it learned vowels evolve; a stretched spoken vowel repeats one moment of it)."""
+    from .acoustic import decode_features
+
+    config = base.model.config
+    rows = np.flatnonzero(rows)
+    if len(rows) == 0 or config.sample_rate != sr:
+        return
+    symbols = [p.symbol for p in whole.phones]
+    ends = np.array([p.end for p in whole.phones])
+    phone = np.clip(np.searchsorted(ends, at[rows] * fp, side="right"), 0, len(symbols) - 1)
+    counts = np.bincount(phone, minlength=len(symbols))
+    hop = config.frame_period / 1000.0
+    frames = np.where(counts > 0, np.maximum(1, np.round(counts * fp / hop)), 0).astype(np.int64)
+    _, sp, model_ap = decode_features(base.features(symbols, frames), config)
+    if sp.shape[1] != log_sp.shape[1]:
+        return
+    starts = np.concatenate([[0], np.cumsum(frames)[:-1]])
+    for j in np.flatnonzero(counts):
+        out = rows[phone == j]  # the sung frames of phone j, in order
+        pos = starts[j] + (np.arange(len(out)) + 0.5) * frames[j] / len(out) - 0.5
+        pos = np.clip(pos, starts[j], starts[j] + frames[j] - 1)
+        lo = np.floor(pos).astype(int)
+        hi = np.minimum(lo + 1, starts[j] + frames[j] - 1)
+        w = (pos - lo)[:, None]
+        log_sp[out] = (1 - w) * np.log(np.maximum(sp[lo], 1e-16)) + w * np.log(np.maximum(sp[hi], 1e-16))
+        new_ap = (1 - w) * model_ap[lo] + w * model_ap[hi]
+        ap[out] = np.where(forced[out, None], np.minimum(new_ap, ap[out]), new_ap)
 
 
 def _add_breaths(score: Score, syllables, log_sp, ap, filled, vowel_frames, fp: float, level_db: float) -> None:
