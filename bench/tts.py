@@ -13,7 +13,8 @@ says which wins on the judges.
 * English: 20 sentences below, Whisper tiny.en word error rate of the spoken (and converted) lines;
 * similarity (with a voice): GE2E and d-vector cosine to the centroid of real clips of the target (voicetwin.eval);
 * singing: a 30 s melody written here (octave leaps, a 2 s sustained note, a run of sixteenth notes) as a MIDI file
-  with lyric events, sung, then judged by WORLD harvest F0 against the score's notes on voiced frames; a note's
+  with lyric events, sung at its written key (D4-D5) and, with a voice, in the voice's key (``transpose="auto"``),
+  then judged by WORLD harvest F0 against the score's notes on voiced frames; a note's
   onset (notes at least a semitone from the previous one) is where the sung pitch arrives and stays within 50 cents
   of it for 30 ms. A single frame within 50 cents (also printed) is not enough: glides between notes and F0
   estimates at consonants pass through the note's pitch before it is sung;
@@ -238,7 +239,7 @@ def main() -> int:
     if "en" in parts:
         rows += english_rows(voice_en, tag_en, args)
     if "sing" in parts:
-        rows += singing_rows(voice_ru, tag_ru, held, out)
+        rows += singing_rows(voice_ru, tag_ru, held, out, args.model_ru)
 
     width = max(len(r[0]) for r in rows)
     print(f"{'measure'.ljust(width)}  {'target':<18}  measured")
@@ -264,31 +265,48 @@ def english_rows(voice_en, tag_en: str, args) -> list:
     return rows
 
 
-def singing_rows(voice_ru, tag_ru: str, held: list[tuple[str, str]], out: Path) -> list:
+def singing_rows(voice_ru, tag_ru: str, held: list[tuple[str, str]], out: Path, model_ru: str | None = None) -> list:
+    """The song sung at the key it is written in (D4-D5) and in the voice's key (``transpose="auto"``: the
+    median note moved to the voice's median speaking pitch), by espeak-ng (+ conversion into --voice-ru) and, with
+    --model-ru, by the trained model (no conversion)."""
+    from voicetwin.audio import save_audio
+    from voicetwin.sing import key_shift
+
     rows = []
     midi = write_midi(set_lyrics(song_score(), SONG_LYRICS, "ru"), out / "song.mid")
     score = read_score(midi)
-    t0 = time.perf_counter()
-    audio, sr = sing(voice_ru, score, SingOptions(language="ru"))
-    wall = time.perf_counter() - t0
-    from voicetwin.audio import save_audio
-
-    save_audio(out / "song.wav", audio, sr)
-    p = pitch_and_onsets(audio, sr, score)
-    rows.append(("sing: median |pitch error| on voiced frames", "<= 20 cents",
-                 f"{p['median_cents']:.1f} cents (voiced {100 * p['voiced']:.0f}% of note frames, "
-                 f"{100 * p['octave_errors']:.1f}% octave errors; {tag_ru})"))
-    rows.append(("sing: note onsets", "within 30 ms",
-                 f"median {p['onset_median_ms']:.0f} ms, 90th pct {p['onset_p90_ms']:.0f} ms, "
-                 f"{100 * p['onsets_within_30ms']:.0f}% of {p['onsets']} within 30 ms (pitch held 30 ms; first frame "
-                 f"within 50 cents: median {p['single_frame_median_ms']:.0f} ms, "
-                 f"{100 * p['single_frame_within_30ms']:.0f}% within 30 ms)"))
-    rows.append(("sing speed (song of %.0f s)" % score.seconds, "> 3x real time", f"{len(audio) / sr / wall:.1f}x"))
-    if voice_ru:
-        sim = similarity([(audio, sr)], [FESTVOX / "wav" / f"{uid}.wav" for uid, _ in held])
-        rows.append(("sing GE2E similarity", ">= 0.80", f"{sim.get('ge2e', float('nan')):.3f}"))
-    else:
-        rows.append(("sing GE2E similarity", ">= 0.80", "not measured: no --voice-ru"))
+    systems = [(tag_ru, voice_ru, "espeak" if voice_ru else None)]
+    if model_ru:
+        systems.append(("trained model, no conversion", None, f"model:{model_ru}"))
+    keys = [("written key", 0)]
+    if voice_ru is not None:
+        keys.append((f"voice's key, auto = {key_shift(score, voice_ru.pitch.median_hz):+d}",
+                     key_shift(score, voice_ru.pitch.median_hz)))
+    refs = [FESTVOX / "wav" / f"{uid}.wav" for uid, _ in held]
+    for tag, voice, base in systems:
+        for key, shift in keys:
+            t0 = time.perf_counter()
+            audio, sr = sing(voice, score, SingOptions(language="ru", base=base, transpose=shift))
+            wall = time.perf_counter() - t0
+            save_audio(out / f"song_{re.sub(r'[^a-z]+', '_', tag)[:24]}_{shift:+d}.wav", audio, sr)
+            sung = read_score(midi, transpose=shift)
+            p = pitch_and_onsets(audio, sr, sung)
+            label = f"{tag}; {key}"
+            rows.append(("sing: median |pitch error| on voiced frames", "<= 20 cents",
+                         f"{p['median_cents']:.1f} cents (voiced {100 * p['voiced']:.0f}% of note frames, "
+                         f"{100 * p['octave_errors']:.1f}% octave errors; {label})"))
+            rows.append(("sing: note onsets", "within 30 ms",
+                         f"median {p['onset_median_ms']:.0f} ms, 90th pct {p['onset_p90_ms']:.0f} ms, "
+                         f"{100 * p['onsets_within_30ms']:.0f}% of {p['onsets']} within 30 ms (first frame within "
+                         f"50 cents: {100 * p['single_frame_within_30ms']:.0f}%; {label})"))
+            rows.append((f"sing speed (song of {score.seconds:.0f} s)", "> 3x real time",
+                         f"{len(audio) / sr / wall:.1f}x ({label})"))
+            if voice is not None or base.startswith("model:"):
+                sim = similarity([(audio, sr)], refs)
+                rows.append(("sing GE2E / d-vector similarity", ">= 0.80 (GE2E)",
+                             " / ".join(f"{v:.3f}" for v in sim.values()) + f" ({label})"))
+            else:
+                rows.append(("sing GE2E similarity", ">= 0.80", f"not measured: no --voice-ru ({label})"))
     return rows
 
 
