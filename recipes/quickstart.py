@@ -236,11 +236,11 @@ def step_sing(ctx: Context) -> None:
     beat = 60.0 / 90
     notes, t = [], 0.0
     for pitch, beats in SONG:
-        notes.append(Note(start=t, duration=beats * beat, pitch=float(pitch - 12)))
+        notes.append(Note(start=t, duration=beats * beat, pitch=float(pitch)))
         t += beats * beat
     score = set_lyrics(Score(notes=notes, tempo=90.0), SONG_LYRICS, "ru")
     midi = write_midi(score, ctx["out"] / "song.mid")
-    audio, sr = sing(ctx["voice_obj"], midi, SingOptions(language="ru"))
+    audio, sr = sing(ctx["voice_obj"], midi, SingOptions(language="ru", transpose="auto"))  # in the voice's key
     path = _finish(ctx, audio, sr, "sing.wav", [midi], "sing")
     ctx["sing"] = {"score": str(midi), "file": str(path), "seconds": round(len(audio) / sr, 2)}
     print(f"song ({len(audio) / sr:.1f} s) from {midi}: {path}")
