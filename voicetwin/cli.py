@@ -163,7 +163,8 @@ def _add_sing(sub: argparse._SubParsersAction) -> None:
         description=(
             "Sing a MIDI (lyric meta events) or MusicXML score in the voice: syllables on notes with melisma, "
             "consonants before the beat, vibrato, glides between notes and breaths at rests; then convert into the "
-            "voice in singing mode. --lyrics replaces the score's lyrics (hyphens split syllables, '_' holds)."
+            "voice in singing mode (a voice with its own trained model in VOICE/tts sings with it directly, each "
+            "phone drawn at the length the song holds it). --lyrics replaces the score's lyrics (hyphens split syllables, '_' holds)."
         ),
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
