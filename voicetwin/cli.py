@@ -105,7 +105,8 @@ def _add_speak(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--rate", type=float, default=1.0, help="pace multiplier (1.2 = 20%% faster)")
     p.add_argument("--base", default=None,
                    help="base synthesiser: piper, piper:VOICE.onnx, espeak[:VOICE], festival[:VOICE], or model:DIR "
-                        "(an acoustic model trained on the voice's recordings; used by default when VOICE/tts holds one)")
+                        "(an acoustic model trained on the voice's recordings; used by default when VOICE/tts holds one; "
+                        "without --voice, DIR must hold a consent.json covering the use, as the training recipes write)")
     p.add_argument("--production", default=None, metavar="NAME",
                    help="the production the line is for (required when the voice's consent names productions)")
     p.add_argument("--out", "-o", required=True, metavar="OUT", help="audio file to write")

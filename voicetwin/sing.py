@@ -817,6 +817,11 @@ def sing(voice: Any, score: Score | str | Path, options: SingOptions = SingOptio
             if own is not None:
                 options = replace(options, base=f"model:{own}")
         in_voice = options.base is not None and getattr(base_synthesizer(options.base, language), "in_voice", False)
+    elif options.base is not None:
+        from .tts import model_consent
+
+        language = options.language or detect_language(" ".join(n.lyric for n in score.notes if n.lyric) or "a")
+        model_consent(base_synthesizer(options.base, language), "singing", options.production)
     audio, sr = render(score, options)
     if voice is None or in_voice:
         return audio, sr

@@ -37,7 +37,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from .errors import ConfigError, InputError, MissingDependencyError, ModelNotFoundError, require
+from .errors import ConfigError, ConsentError, InputError, MissingDependencyError, ModelNotFoundError, require
 from .text import STRESS, detect_language, normalize, split_sentences, stressed_vowel, strip_stress
 
 BASES = ("piper", "espeak", "festival", "model")
@@ -604,7 +604,8 @@ def speak(voice: Any, text: str, options: SpeakOptions = SpeakOptions(), **kwarg
     ``(audio, sample_rate)``, audio float32 (samples,). With ``duration``, the returned audio lasts that long within
     ``tolerance`` (+ the conversion's own length error, corrected by a second fit when it exceeds the tolerance).
     With a voice, its consent record must cover speech (and ``options.production`` when it names productions),
-    else ``ConsentError`` before anything is synthesised.
+    else ``ConsentError`` before anything is synthesised; without a voice, a trained model base (``model:DIR``) needs
+    the same of ``DIR/consent.json`` (``model_consent``).
     """
     if kwargs:
         options = SpeakOptions(**{**options.__dict__, **kwargs})
@@ -621,6 +622,9 @@ def speak(voice: Any, text: str, options: SpeakOptions = SpeakOptions(), **kwarg
         own = voice_model(voice, options.language or detect_language(text))
         if own is not None:
             options = SpeakOptions(**{**options.__dict__, "base": f"model:{own}"})
+    if voice is None and options.base is not None:
+        model_consent(base_synthesizer(options.base, options.language or detect_language(text)), "speech",
+                      options.production)
     syn = synthesize(text, options)
     in_voice = options.base is not None and getattr(
         base_synthesizer(options.base, options.language or detect_language(text)), "in_voice", False)
@@ -635,6 +639,21 @@ def speak(voice: Any, text: str, options: SpeakOptions = SpeakOptions(), **kwarg
             refit = synthesize(text, SpeakOptions(**{**options.__dict__, "duration": target}))
             audio, sr = convert_speech(voice, refit.audio, refit.sample_rate, production=options.production)
     return audio, sr
+
+
+def model_consent(base: Any, use: str, production: str | None = None) -> None:
+    """A base that speaks in a real person's voice by itself (a trained acoustic model, ``model:DIR``) is used
+    without a voice only when its directory holds a consent record covering ``use`` (the training recipes write
+    one; ``voicetwin consent`` writes any other); other bases are synthetic voices and pass."""
+    if not getattr(base, "in_voice", False):
+        return
+    from .consent import check_consent
+
+    path = getattr(getattr(base, "model", None), "path", None)
+    if path is None:
+        raise ConsentError("this acoustic model has no directory, so no consent record covers it",
+                           fix="load it from a model directory holding consent.json")
+    check_consent(path, use, production)
 
 
 def voice_model(voice: Any, language: str) -> Path | None:

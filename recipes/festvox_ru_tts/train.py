@@ -28,11 +28,8 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import os
-import random
 import sys
-import time
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import replace
 from pathlib import Path
@@ -41,14 +38,20 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 import numpy as np  # noqa: E402
-import torch  # noqa: E402
 from tqdm import tqdm  # noqa: E402
 
-from voicetwin.acoustic import AcousticConfig, AcousticModel, AcousticNet, training_loss, world_features  # noqa: E402
+from voicetwin.acoustic import AcousticConfig, AcousticModel  # noqa: E402
+from voicetwin.acoustic_train import TrainSettings, train, utterance  # noqa: E402
 from voicetwin.audio import load_audio  # noqa: E402
+from voicetwin.consent import ConsentRecord, save_consent  # noqa: E402
 from voicetwin.errors import InputNotFoundError  # noqa: E402
 from voicetwin.files import atomic_path  # noqa: E402
 
+# the model speaks in a real person's voice by itself: it carries the consent its recordings came with
+SPEAKER = "festvox-ru speaker (msu_ru_nsh)"
+CONSENT = ConsentRecord(subject=SPEAKER, granted_by=SPEAKER, relation="self", scope=("speech", "singing"),
+                        document="recordings released for speech synthesis in the Debian package festvox-ru "
+                                 "(/usr/share/doc/festvox-ru/copyright)")
 FESTVOX_RU = Path("/usr/share/festival/voices/russian/msu_ru_nsh_clunits")
 
 
@@ -79,16 +82,10 @@ def utterance_features(uid: str, config: AcousticConfig, cache: Path) -> Path:
     if path.exists():
         return path
     audio, sr = load_audio(FESTVOX_RU / "wav" / f"{uid}.wav", sample_rate=config.sample_rate)
-    feats = world_features(audio, sr, config)
-    labels = read_lab(FESTVOX_RU / "lab" / f"{uid}.lab")
-    hop = config.frame_period / 1000.0
-    ends = np.minimum(np.round(np.array([end for _, end in labels]) / hop).astype(np.int64), len(feats))
-    frames = np.diff(np.concatenate([[0], ends]))
-    index = {p: i for i, p in enumerate(config.phones)}
-    phones = np.array([index[p] for p, _ in labels], dtype=np.int64)
+    utt = utterance(audio, sr, read_lab(FESTVOX_RU / "lab" / f"{uid}.lab"), config)
     with atomic_path(path) as tmp:
         with open(tmp, "wb") as f:
-            np.savez(f, phones=phones, frames=frames, features=feats[: int(ends[-1])])
+            np.savez(f, **utt)
     return path
 
 
@@ -101,45 +98,6 @@ def extract(ids: list[str], config: AcousticConfig, cache: Path, workers: int) -
             for job in tqdm(jobs, desc="WORLD features", unit="utt"):
                 job.result()
     return [dict(np.load(cache / f"{u}.npz")) for u in ids]
-
-
-def normalisation(data: list[dict], config: AcousticConfig) -> dict[str, torch.Tensor]:
-    """Per-dimension mean and spread of the features (voicing left as 0/1), and the average within-utterance
-    spread of each envelope coefficient."""
-    allf = np.concatenate([d["features"] for d in data])
-    mean, std = allf.mean(axis=0), allf.std(axis=0) + 1e-4
-    v = config.voicing_index
-    mean[v], std[v] = 0.0, 1.0
-    spread = np.mean([d["features"][:, : config.envelope_dims].std(axis=0) for d in data], axis=0)
-    return {"mean": torch.tensor(mean, dtype=torch.float32), "std": torch.tensor(std, dtype=torch.float32),
-            "spread": torch.tensor(spread, dtype=torch.float32)}
-
-
-def batches(data: list[dict], size: int, rng: random.Random) -> list[list[int]]:
-    """Utterances grouped by length (little padding), groups in random order."""
-    order = sorted(range(len(data)), key=lambda i: len(data[i]["features"]) + rng.random() * 200)
-    groups = [order[i: i + size] for i in range(0, len(order), size)]
-    rng.shuffle(groups)
-    return groups
-
-
-def collate(data: list[dict], items: list[int]) -> tuple[torch.Tensor, ...]:
-    """Utterances -> phones, phone mask, frames per phone ``(batch, phones)``, features ``(batch, frames, dims)``."""
-    n_ph = max(len(data[i]["phones"]) for i in items)
-    n_fr = max(int(data[i]["frames"].sum()) for i in items)
-    dims = data[items[0]]["features"].shape[1]
-    phones = torch.zeros(len(items), n_ph, dtype=torch.long)
-    frames = torch.zeros(len(items), n_ph, dtype=torch.long)
-    pmask = torch.zeros(len(items), n_ph, dtype=torch.bool)
-    feats = torch.zeros(len(items), n_fr, dims)
-    for b, i in enumerate(items):
-        d = data[i]
-        n, t = len(d["phones"]), int(d["frames"].sum())
-        phones[b, :n] = torch.from_numpy(d["phones"])
-        frames[b, :n] = torch.from_numpy(d["frames"])
-        pmask[b, :n] = True
-        feats[b, :t] = torch.from_numpy(d["features"][:t])
-    return phones, pmask, frames, feats
 
 
 def main() -> int:
@@ -156,16 +114,14 @@ def main() -> int:
 
     settings = json.loads(Path(args.config).read_text(encoding="utf-8"))
     config = replace(AcousticConfig(), **settings["model"])
-    train = settings["train"]
-    steps = args.steps or train["steps"]
-    max_minutes = args.max_minutes or train["max_minutes"]
+    split = settings["train"]
+    train_settings = TrainSettings(**{k: v for k, v in split.items() if k not in ("held_out_last", "valid_last")})
+    train_settings = replace(train_settings, steps=args.steps or train_settings.steps,
+                             max_minutes=args.max_minutes or train_settings.max_minutes)
     out = Path(args.out)
-    torch.manual_seed(train["seed"])
-    rng = random.Random(train["seed"])
-    torch.set_num_threads(train["threads"])
 
     # 1. features
-    train_ids, valid_ids, held_ids = split_ids(train["held_out_last"], train["valid_last"])
+    train_ids, valid_ids, held_ids = split_ids(split["held_out_last"], split["valid_last"])
     print(f"held out (never read): {held_ids[0]}..{held_ids[-1]}")
     data = extract(train_ids + valid_ids, config, out / "features", args.workers)
     train_data, valid_data = data[: len(train_ids)], data[len(train_ids):]
@@ -173,42 +129,11 @@ def main() -> int:
     print(f"training on {len(train_data)} utterances ({60 * hours:.1f} min), validating on {len(valid_data)}")
 
     # 2. train
-    net = AcousticNet(config)
-    for name, value in normalisation(train_data, config).items():
-        getattr(net, name).copy_(value)
-    with torch.no_grad():  # start the duration head at the average phone length
-        net.duration[-1].bias.fill_(float(np.mean(np.concatenate([np.log1p(d["frames"]) for d in train_data]))))
-    print(f"{sum(p.numel() for p in net.parameters()) / 1e6:.2f} M parameters")
-    optim = torch.optim.AdamW(net.parameters(), lr=train["learning_rate"], weight_decay=1e-4)
-    warmup = 50
-    sched = torch.optim.lr_scheduler.LambdaLR(
-        optim, lambda s: min(1.0, (s + 1) / warmup) * 0.5 * (1 + math.cos(math.pi * min(1.0, s / steps))))
-    start, step, queue = time.time(), 0, []
-    bar = tqdm(total=steps, desc="training", unit="step")
-    while step < steps and time.time() - start < 60 * max_minutes:
-        if not queue:
-            queue = batches(train_data, train["batch_size"], rng)
-        net.train()
-        loss = training_loss(net, *collate(train_data, queue.pop()))
-        optim.zero_grad()
-        loss["total"].backward()
-        torch.nn.utils.clip_grad_norm_(net.parameters(), 1.0)
-        optim.step()
-        sched.step()
-        step += 1
-        bar.update(1)
-        bar.set_postfix({k: f"{v.item():.3f}" for k, v in loss.items()})
-        if step % 250 == 0 or step == steps:
-            net.eval()
-            with torch.no_grad():
-                val = [training_loss(net, *collate(valid_data, [i])) for i in range(len(valid_data))]
-            tqdm.write(f"step {step}: validation " + ", ".join(
-                f"{k} {np.mean([v[k].item() for v in val]):.3f}" for k in ("features", "voicing", "duration")))
-    bar.close()
-    print(f"trained {step} steps in {(time.time() - start) / 60:.1f} min")
+    net = train(train_data, valid_data, config, train_settings)
 
     # 3. save
     path = AcousticModel(config, net).save(out / "model")
+    save_consent(path, CONSENT, overwrite=True)
     size = (path / "model.safetensors").stat().st_size / 1e6
     print(f"model: {path} ({size:.1f} MB); speak with --base model:{path}")
     if args.voice:
