@@ -3,10 +3,12 @@
     python bench/tts.py                                    # base synthesisers only (no conversion)
     python bench/tts.py --voice-ru voices/festvox_ru --voice-en voices/awb --refs-en DIR_OF_REAL_EN_CLIPS
     python bench/tts.py --voice-ru voices/festvox_ru --model-ru out/festvox_ru_tts/model --parts ru
+    python bench/tts.py --voice-en voices/awb --refs-en DIR --model-en out/awb_tts/model --parts en
 
 With ``--model-ru`` (an acoustic model trained on the festvox-ru speaker, recipes/festvox_ru_tts) the Russian rows are
 measured twice in the same run: espeak-ng + conversion into --voice-ru, and the trained model alone; the last line
-says which wins on the judges.
+says which wins on the judges. ``--model-en`` (recipes/awb_tts) does the same for English against piper joe +
+conversion into --voice-en.
 
 * duration: 20 held-out festvox-ru texts (the last 20 utterances of txt.done.data), each requested at a length from
   0.8x to 1.25x of its natural length; error = |measured / requested - 1| of the written audio;
@@ -209,6 +211,7 @@ def main() -> int:
     ap.add_argument("--refs-en", default=None, help="folder of real clips of the English voice's speaker")
     ap.add_argument("--out", default="out/bench_tts", help="where the song and samples are written")
     ap.add_argument("--model-ru", default=None, help="acoustic model trained on festvox-ru (recipes/festvox_ru_tts)")
+    ap.add_argument("--model-en", default=None, help="acoustic model trained on awb (recipes/awb_tts)")
     ap.add_argument("--parts", default="ru,en,sing", help="which parts to run: ru, en, sing (comma-separated)")
     ap.add_argument("--lines", type=int, default=20)
     args = ap.parse_args()
@@ -217,7 +220,6 @@ def main() -> int:
     rows: list[tuple[str, str, str]] = []
     voice_ru, voice_en = load_voice(args.voice_ru), load_voice(args.voice_en)
     tag_ru = "espeak-ng + conversion" if voice_ru else "base espeak-ng, no conversion"
-    tag_en = "converted" if voice_en else "base piper joe, no conversion"
 
     parts = set(args.parts.split(","))
     held = festvox_heldout(args.lines)
@@ -230,14 +232,9 @@ def main() -> int:
             tag_model = "trained model, no conversion"
             model_rows, sims[tag_model] = russian_rows(None, f"model:{args.model_ru}", tag_model, held, out)
             rows += model_rows
-        scored = {tag: sim for tag, sim in sims.items() if sim}
-        if len(scored) == 2:
-            # wins on the judges: higher on both speaker encoders (or on their mean when they disagree)
-            best = max(scored, key=lambda tag: float(np.mean(list(scored[tag].values()))))
-            both = all(scored[best][k] >= v for tag, sim in scored.items() for k, v in sim.items())
-            rows.append(("ru winner on the judges", "", f"{best} ({'both judges' if both else 'mean of the judges'})"))
+        rows += winner_row("ru", sims)
     if "en" in parts:
-        rows += english_rows(voice_en, tag_en, args)
+        rows += english_rows(voice_en, args, out)
     if "sing" in parts:
         rows += singing_rows(voice_ru, tag_ru, held, out, args.model_ru)
 
@@ -248,21 +245,43 @@ def main() -> int:
     return 0
 
 
-def english_rows(voice_en, tag_en: str, args) -> list:
-    rows = []
-    en_clips, s = bench_speak(voice_en, EN_LINES[: args.lines], "en")
+def winner_row(language: str, sims: dict[str, dict]) -> list:
+    """Which system wins on the judges: higher on both speaker encoders (or on their mean when they disagree)."""
+    scored = {tag: sim for tag, sim in sims.items() if sim}
+    if len(scored) < 2:
+        return []
+    best = max(scored, key=lambda tag: float(np.mean(list(scored[tag].values()))))
+    both = all(scored[best][k] >= v for tag, sim in scored.items() for k, v in sim.items())
+    return [(f"{language} winner on the judges", "", f"{best} ({'both judges' if both else 'mean of the judges'})")]
+
+
+def english_rows(voice_en, args, out: Path) -> list:
+    """The 20 sentences spoken by piper joe + conversion into --voice-en (``base="piper"``, so a model inside the
+    voice is not used) and, with --model-en, by the trained model alone; WER, speed and similarity of each."""
+    from voicetwin.audio import save_audio
     from voicetwin.eval import wer_report
 
-    wer = wer_report(list(zip(en_clips, EN_LINES[: args.lines])))
-    rows.append(("en Whisper tiny.en WER", "<= 10%", f"{100 * wer['wer']:.1f}% ({tag_en})"))
-    rows.append(("en speak speed, natural pace", "> 3x real time", f"{s['speed']:.1f}x ({tag_en})"))
-    if voice_en and args.refs_en:
-        refs = sorted(Path(args.refs_en).glob("*.wav"))
-        sim = similarity(en_clips, refs)
-        rows.append(("en GE2E / d-vector similarity", ">= 0.85 / >= 0.75", " / ".join(f"{v:.3f}" for v in sim.values())))
-    else:
-        rows.append(("en GE2E / d-vector similarity", ">= 0.85 / >= 0.75", "not measured: no --voice-en/--refs-en"))
-    return rows
+    lines = EN_LINES[: args.lines]
+    systems = [("piper joe + conversion" if voice_en else "base piper joe, no conversion", voice_en, "piper")]
+    if args.model_en:
+        systems.append(("trained model, no conversion", None, f"model:{args.model_en}"))
+    refs = sorted(Path(args.refs_en).glob("*.wav")) if args.refs_en else []
+    rows, sims = [], {}
+    for tag, voice, base in systems:
+        clips, s = bench_speak(voice, lines, "en", base)
+        wer = wer_report(list(zip(clips, lines)))
+        rows.append(("en Whisper tiny.en WER", "<= 10%", f"{100 * wer['wer']:.1f}% ({tag})"))
+        rows.append(("en speak speed, natural pace", "> 3x real time", f"{s['speed']:.1f}x ({tag})"))
+        if refs and (voice is not None or base.startswith("model:")):
+            sims[tag] = similarity(clips, refs)
+            rows.append(("en GE2E / d-vector similarity", ">= 0.85 / >= 0.75",
+                         " / ".join(f"{v:.3f}" for v in sims[tag].values()) + f" ({tag})"))
+        else:
+            rows.append(("en GE2E / d-vector similarity", ">= 0.85 / >= 0.75", f"not measured: no --refs-en ({tag})"))
+        folder = out / "en" / tag.split()[0]
+        for i, (audio, sr) in enumerate(clips[:3]):
+            save_audio(folder / f"en_{i:02d}.wav", audio, sr)
+    return rows + winner_row("en", sims)
 
 
 def singing_rows(voice_ru, tag_ru: str, held: list[tuple[str, str]], out: Path, model_ru: str | None = None) -> list:

@@ -26,7 +26,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import random
 import subprocess
 import sys
 import time
@@ -52,6 +51,7 @@ from prepare import (  # noqa: E402
 )
 from voicetwin import eval as judges  # noqa: E402
 from voicetwin.audio import load_audio  # noqa: E402
+from voicetwin.examples import english_sentences  # noqa: E402
 from voicetwin.files import write_json  # noqa: E402
 from voicetwin.manifest import Clip, is_dataset, write_manifest  # noqa: E402
 from voicetwin.pitch import PitchStats, map_speech, track_f0, transpose  # noqa: E402
@@ -63,34 +63,6 @@ LIMIT = 1000  # sources per set (--limit, for quick checks)
 
 
 # --- data ---------------------------------------------------------------------------------------
-
-SUBJECTS = ["the old man", "my sister", "a young doctor", "the farmer", "our neighbour", "the little girl", "his brother",
-            "the teacher", "a tired soldier", "the captain", "her father", "the baker", "a quiet student", "the driver",
-            "my grandmother", "the fisherman", "a tall woman", "the children", "the new manager", "an old friend"]
-VERBS = ["carried", "painted", "found", "opened", "cleaned", "bought", "sold", "watched", "fixed", "lost", "followed",
-         "built", "cooked", "washed", "moved", "pushed", "pulled", "held", "dropped", "wrapped", "kept", "left"]
-OBJECTS = ["a heavy basket", "the wooden door", "a red bicycle", "the small boat", "an old letter", "the green bottle",
-           "a warm blanket", "the broken window", "a silver key", "the brown horse", "a long rope", "the kitchen table",
-           "a paper bag", "the morning paper", "a bright lamp", "the yellow coat", "a glass of milk", "the garden gate",
-           "a box of apples", "the black piano"]
-PLACES = ["across the bridge", "near the river", "before dinner", "in the morning", "after the storm",
-          "behind the house", "on a cold night", "at the station", "under the table", "during the long summer",
-          "by the old church", "in the dark hall", "on the first day of spring", "at the end of the road",
-          "outside the market", "next to the fire"]
-LINKS = ["and then", "because", "while", "but", "so"]
-
-
-def english_sentences(n: int, seed: int) -> list[str]:
-    """Generated everyday sentences (8 to 20 words)."""
-    rng = random.Random(seed)
-    out = []
-    for _ in range(n):
-        s = f"{rng.choice(SUBJECTS)} {rng.choice(VERBS)} {rng.choice(OBJECTS)} {rng.choice(PLACES)}"
-        if rng.random() < 0.5:
-            s += f", {rng.choice(LINKS)} {rng.choice(SUBJECTS)} {rng.choice(VERBS)} {rng.choice(OBJECTS)}"
-        out.append(s[0].upper() + s[1:] + ".")
-    return out
-
 
 def flite(text: str, wav: Path, voice: str = "awb") -> Path:
     if not wav.exists():
@@ -172,7 +144,7 @@ def sung_line(speech: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray,
 
 def naive(x: np.ndarray, voice: Voice, mode: str, semitones: float = 0.0) -> np.ndarray:
     """WORLD resynthesis with F0 moved into the target's range (speech) or transposed (singing)."""
-    f0 = track_f0(x, SR, 10.0, (50.0, 1100.0) if mode == "singing" else (50.0, 600.0))
+    f0 = track_f0(x, SR, 10.0, (50.0, 1100.0) if mode == "singing" else (50.0, 600.0), repair=mode == "speech")
     frames = analyze(x, SR, 10.0, f0=f0)
     new = transpose(f0, semitones) if mode == "singing" else map_speech(f0, PitchStats.from_f0(f0), voice.pitch)
     return synthesize(new, frames.sp, frames.ap, SR, 10.0, len(x))

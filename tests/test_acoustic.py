@@ -219,3 +219,65 @@ def test_a_model_base_sings_long_notes_with_the_model_not_stretched(tiny_model, 
     vowel = max(range(len(phones)), key=lambda i: frames[i] if phones[i][0] in "aeiouy" else -1)
     hop = tiny_model.config.frame_period / 1000
     assert phones[vowel] in ("a", "aa") and frames[vowel] * hop > 1.2  # the vowel fills most of the 1.5 s note
+
+
+def test_english_front_end_gives_stressed_cmu_phones_and_words():
+    import shutil
+
+    from voicetwin.acoustic import CMU_PHONES, is_vowel
+
+    if shutil.which("t2p") is None:
+        pytest.skip("flite is not installed")
+    marked = front_end_phones("The market opens at seven, but the bread is gone.", "flite")
+    assert marked[0] == ("pau", -1) and marked[-1] == ("pau", -1)
+    assert all(p in CMU_PHONES for p, _ in marked)
+    words = [w for p, w in marked if p != "pau"]
+    assert words == sorted(words) and set(words) == set(range(10))  # every word, in order
+    by_word = {}
+    for p, w in marked:
+        by_word.setdefault(w, []).append(p)
+    assert by_word[1] == ["m", "aa1", "r", "k", "ax", "t"]  # "market": stress on the first syllable only
+    assert by_word[4] == ["s", "eh1", "v", "ax", "n"]
+    assert ("pau", -1) in marked[1:-1]  # the comma's phrase break
+    assert is_vowel("aa1", "en") and is_vowel("ax", "en") and not is_vowel("y", "en")
+    assert is_vowel("y", "ru") and not is_vowel("zh", "ru")
+
+
+def test_training_is_deterministic_and_refuses_unknown_phones():
+    from voicetwin.acoustic_train import TrainSettings, train, utterance
+
+    audio = _vowel()
+    labels = [("pau", 0.05), ("a", 0.55), ("pau", 0.8)]
+    utt = utterance(audio, 16_000, labels, TINY)
+    assert utt["frames"].tolist() == [5, 50, 25] and len(utt["features"]) == 80
+    with pytest.raises(InputError, match="phone set"):
+        utterance(audio, 16_000, [("pau", 0.1), ("th", 0.8)], TINY)
+    data = [utt, {**utt, "phones": np.array([0, 7, 0])}]
+    settings = TrainSettings(steps=4, batch_size=2, seed=3, warmup=1)
+    first = train(data, data[:1], TINY, settings, progress=False)
+    second = train(data, data[:1], TINY, settings, progress=False)
+    for (name, a), (_, b) in zip(first.state_dict().items(), second.state_dict().items()):
+        assert torch.equal(a, b), name
+    assert not torch.equal(first.state_dict()["embed.weight"], AcousticNet(TINY).state_dict()["embed.weight"])
+
+
+def test_a_model_alone_speaks_and_sings_only_with_its_own_consent_record(tmp_path, tiny_model):
+    from voicetwin.consent import ConsentRecord, save_consent
+    from voicetwin.errors import ConsentError
+    from voicetwin.sing import Note, Score, SingOptions, sing
+    from voicetwin.tts import SpeakOptions, speak
+
+    model_dir = tiny_model.save(tmp_path / "model")
+    options = SpeakOptions(language="ru", base=f"model:{model_dir}")
+    song = Score([Note(0.1, 0.4, 57.0, "ма")])
+    with pytest.raises(ConsentError, match="no consent record"):
+        speak(None, "Она пришла.", options)
+    with pytest.raises(ConsentError, match="no consent record"):
+        sing(None, song, SingOptions(language="ru", base=f"model:{model_dir}", breaths=False))
+    save_consent(model_dir, ConsentRecord(subject="festvox-ru speaker", granted_by="festvox-ru speaker",
+                                          document="test model", scope=("speech",)))
+    audio, sr = speak(None, "Она пришла.", options)
+    assert sr == 16_000 and len(audio) > 0.3 * sr
+    with pytest.raises(ConsentError, match="singing"):
+        sing(None, song, SingOptions(language="ru", base=f"model:{model_dir}", breaths=False))
+    speak(None, "She came home.", SpeakOptions(language="en"))  # a synthetic base voice needs no record

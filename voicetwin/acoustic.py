@@ -46,6 +46,21 @@ FESTVOX_RU_PHONES = (
 )
 PAUSE = "pau"
 
+# the CMU phone set of flite's US English front end (``t2p``); a "1" marks a vowel with lexical stress
+CMU_VOWELS = ("aa", "ae", "ah", "ao", "aw", "ax", "ay", "eh", "er", "ey", "ih", "iy", "ow", "oy", "uh", "uw")
+CMU_PHONES = (
+    "pau", *CMU_VOWELS, *(v + "1" for v in CMU_VOWELS),
+    "b", "ch", "d", "dh", "f", "g", "hh", "jh", "k", "l", "m", "n", "ng", "p", "r", "s", "sh", "t", "th", "v", "w",
+    "y", "z", "zh",
+)
+
+
+def is_vowel(phone: str, language: str) -> bool:
+    """Whether ``phone`` of the model's phone set is a vowel (a syllable nucleus)."""
+    if language == "en":
+        return phone.rstrip("1") in CMU_VOWELS
+    return phone[:1] in "aeiouy"
+
 
 @dataclass(frozen=True)
 class AcousticConfig:
@@ -53,7 +68,8 @@ class AcousticConfig:
 
     Frames are ``frame_period`` ms apart. Each frame's features are ``envelope_dims`` coded envelope coefficients,
     log F0 (interpolated through unvoiced frames), a voicing logit and ``aperiodicity_bands`` band aperiodicities
-    in dB. ``front_end`` names the phone front end (``festival:VOICE``) whose phone set is ``phones``.
+    in dB. ``front_end`` names the phone front end whose phone set is ``phones``: ``festival:VOICE`` (festival's
+    text analysis with that voice, e.g. the festvox-ru phones) or ``flite`` (flite's US English, ``CMU_PHONES``).
     """
 
     phones: tuple[str, ...] = FESTVOX_RU_PHONES
@@ -297,7 +313,7 @@ class AcousticModel:
             path = resolve(name_or_path, kind="acoustic")
         except ModelNotFoundError as exc:
             raise ModelNotFoundError(f"no acoustic model at '{name_or_path}'",
-                                     fix="train one with python recipes/festvox_ru_tts/train.py --out DIR "
+                                     fix="train one with python recipes/festvox_ru_tts/train.py (or awb_tts) --out DIR "
                                          "and pass DIR/model") from exc
         if path.is_file():
             path = path.parent
@@ -305,7 +321,7 @@ class AcousticModel:
         weights = path / "model.safetensors"
         if not weights.exists():
             raise ModelNotFoundError("acoustic model directory has no model.safetensors", path=path,
-                                     fix="train one with recipes/festvox_ru_tts/train.py")
+                                     fix="train one with recipes/festvox_ru_tts/train.py or recipes/awb_tts/train.py")
         from safetensors.torch import load_file
 
         net = AcousticNet(config)
@@ -450,11 +466,59 @@ def _close(proc: subprocess.Popen) -> None:
         proc.kill()
 
 
+class _FliteFrontEnd:
+    """flite's US English text analysis (``t2p``: CMU lexicon, letter-to-sound rules, phrasing, lexical stress),
+    a few milliseconds a line, no waveform. Words are found by asking for every word alone as well (each then
+    ends in a pause) and matching those phones to the line's."""
+
+    def __init__(self):
+        if shutil.which("t2p") is None:
+            raise MissingDependencyError("flite", None, "the English phone front end (apt-get install flite)")
+
+    @staticmethod
+    def _t2p(text: str) -> list[str]:
+        run = subprocess.run(["t2p", text], capture_output=True, text=True, encoding="utf-8", errors="replace",
+                             timeout=60)
+        if run.returncode != 0:
+            raise ModelNotFoundError("flite's t2p failed", fix="check that flite is installed (apt-get install flite)")
+        return [p[:-1] + ("1" if p[-1] != "0" else "") if p[-1].isdigit() else p for p in run.stdout.split()]
+
+    def phones(self, text: str) -> list[tuple[str, int]]:
+        import difflib
+
+        line = self._t2p(" ".join(text.split()))
+        words = [w for w in (t.strip(".,;:!?\"()[]") for t in text.split()) if w]
+        alone, chunk, after_pause = [], -1, True
+        for p in self._t2p(". ".join(words) + ".") if words else []:
+            if p == PAUSE:
+                after_pause = True
+                continue
+            chunk, after_pause = chunk + after_pause, False
+            alone.append((p, chunk))
+        said = [(i, p.rstrip("1")) for i, p in enumerate(line) if p != PAUSE]
+        ref = [(w, p.rstrip("1")) for p, w in alone]
+        owner: dict[int, int] = {}
+        matcher = difflib.SequenceMatcher(None, [p for _, p in said], [p for _, p in ref], autojunk=False)
+        for a, b, n in matcher.get_matching_blocks():
+            for k in range(n):
+                owner[said[a + k][0]] = ref[b + k][0]
+        out, last = [], 0
+        for i, p in enumerate(line):
+            if p == PAUSE:
+                out.append((PAUSE, -1))
+                continue
+            last = owner.get(i, last)
+            out.append((p, last))
+        return out
+
+
 @functools.lru_cache(maxsize=4)
-def _front_end(spec: str) -> _FestivalFrontEnd:
+def _front_end(spec: str) -> _FestivalFrontEnd | _FliteFrontEnd:
     kind, _, arg = spec.partition(":")
+    if kind == "flite":
+        return _FliteFrontEnd()
     if kind != "festival":
-        raise ConfigError(f"unknown phone front end '{spec}'", fix="use festival:VOICE")
+        raise ConfigError(f"unknown phone front end '{spec}'", fix="use festival:VOICE or flite")
     return _FestivalFrontEnd(arg or "msu_ru_nsh_clunits")
 
 
@@ -520,6 +584,6 @@ class AcousticBase:
         for (sym, word), n, end in zip(marked, frames, ends):
             if n == 0:
                 continue
-            kind = "pause" if sym == PAUSE else ("vowel" if sym[0] in "aeiouy" else "consonant")
+            kind = "pause" if sym == PAUSE else ("vowel" if is_vowel(sym, self.language) else "consonant")
             timed.append(Phone(sym, float(end - n * hop), float(end), kind, word))
         return Synthesis(audio, self.sample_rate, timed, scale)

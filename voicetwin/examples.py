@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import io
 import json
+import random
 import re
 import shutil
 import subprocess
@@ -41,6 +42,35 @@ GUEST_LINES = (
     "Sorry to interrupt, but the tape is running out.",
     "My father knew him from the factory.",
 )
+# everyday sentences for English voices (flite awb speaking them stands in for an archive speaker)
+SUBJECTS = ["the old man", "my sister", "a young doctor", "the farmer", "our neighbour", "the little girl", "his brother",
+            "the teacher", "a tired soldier", "the captain", "her father", "the baker", "a quiet student", "the driver",
+            "my grandmother", "the fisherman", "a tall woman", "the children", "the new manager", "an old friend"]
+VERBS = ["carried", "painted", "found", "opened", "cleaned", "bought", "sold", "watched", "fixed", "lost", "followed",
+         "built", "cooked", "washed", "moved", "pushed", "pulled", "held", "dropped", "wrapped", "kept", "left"]
+OBJECTS = ["a heavy basket", "the wooden door", "a red bicycle", "the small boat", "an old letter", "the green bottle",
+           "a warm blanket", "the broken window", "a silver key", "the brown horse", "a long rope", "the kitchen table",
+           "a paper bag", "the morning paper", "a bright lamp", "the yellow coat", "a glass of milk", "the garden gate",
+           "a box of apples", "the black piano"]
+PLACES = ["across the bridge", "near the river", "before dinner", "in the morning", "after the storm",
+          "behind the house", "on a cold night", "at the station", "under the table", "during the long summer",
+          "by the old church", "in the dark hall", "on the first day of spring", "at the end of the road",
+          "outside the market", "next to the fire"]
+LINKS = ["and then", "because", "while", "but", "so"]
+
+
+def english_sentences(n: int, seed: int) -> list[str]:
+    """Generated everyday sentences (8 to 20 words)."""
+    rng = random.Random(seed)
+    out = []
+    for _ in range(n):
+        s = f"{rng.choice(SUBJECTS)} {rng.choice(VERBS)} {rng.choice(OBJECTS)} {rng.choice(PLACES)}"
+        if rng.random() < 0.5:
+            s += f", {rng.choice(LINKS)} {rng.choice(SUBJECTS)} {rng.choice(VERBS)} {rng.choice(OBJECTS)}"
+        out.append(s[0].upper() + s[1:] + ".")
+    return out
+
+
 KINDS = ("target", "interviewer", "guest", "music", "noise", "silence")
 
 
