@@ -144,7 +144,7 @@ def sung_line(speech: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray,
 
 def naive(x: np.ndarray, voice: Voice, mode: str, semitones: float = 0.0) -> np.ndarray:
     """WORLD resynthesis with F0 moved into the target's range (speech) or transposed (singing)."""
-    f0 = track_f0(x, SR, 10.0, (50.0, 1100.0) if mode == "singing" else (50.0, 600.0), repair=mode == "speech")
+    f0 = track_f0(x, SR, 10.0, (50.0, 1100.0) if mode == "singing" else (50.0, 600.0))
     frames = analyze(x, SR, 10.0, f0=f0)
     new = transpose(f0, semitones) if mode == "singing" else map_speech(f0, PitchStats.from_f0(f0), voice.pitch)
     return synthesize(new, frames.sp, frames.ap, SR, 10.0, len(x))
