@@ -50,3 +50,14 @@ def sine():
         return (amp * np.sin(2 * np.pi * freq * t)).astype(np.float32)
 
     return make
+
+
+@pytest.fixture(scope="module")
+def one_torch_thread():
+    """Small LSTMs run fastest on one thread, and a second one stalls badly on a busy shared machine."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

@@ -18,15 +18,7 @@ SR = 16_000
 EN_TEXT = "The quick brown fox jumps over the lazy dog near the river bank."
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread():
-    """Small LSTMs run fastest on one thread, and a second one stalls badly on a busy shared machine."""
-    import torch
-
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # the speaker encoders' small LSTMs
 
 
 def tone(f0: np.ndarray, harmonics: int = 1, sr: int = SR) -> np.ndarray:

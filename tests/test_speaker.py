@@ -17,15 +17,7 @@ from voicetwin.speaker_train import FinetuneOptions, finetune, ge2e_loss, split_
 RU_TEXT = "Со спокойным мужеством он ожидал всего в этом безумном городе."
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread():
-    """Small LSTMs run fastest on one thread, and a second one stalls badly on a busy shared machine."""
-    import torch
-
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # the speaker encoders' small LSTMs
 
 
 @pytest.fixture(scope="module")
