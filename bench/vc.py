@@ -144,7 +144,7 @@ def sung_line(speech: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray,
 
 def naive(x: np.ndarray, voice: Voice, mode: str, semitones: float = 0.0) -> np.ndarray:
     """WORLD resynthesis with F0 moved into the target's range (speech) or transposed (singing)."""
-    f0 = track_f0(x, SR, 10.0, (50.0, 1100.0) if mode == "singing" else (50.0, 600.0))
+    f0 = track_f0(x, SR, 10.0, (50.0, 1100.0) if mode == "singing" else (50.0, 600.0), ConvertOptions(mode=mode).tracker)
     frames = analyze(x, SR, 10.0, f0=f0)
     new = transpose(f0, semitones) if mode == "singing" else map_speech(f0, PitchStats.from_f0(f0), voice.pitch)
     return synthesize(new, frames.sp, frames.ap, SR, 10.0, len(x))
@@ -290,17 +290,18 @@ def singing(out: Path, voice: Voice, lines: int = 10) -> list[dict]:
         refs_f0.append(f0)
     refs = [load_audio(FESTVOX_RU / "wav" / f"{u}.wav", SR)[0] for u in ids_in("560:580")]
     options = ConvertOptions(mode="singing", transpose="auto")
-    kind, semitones = voice.pitch_plan([track_f0(x, SR, 10.0, (50.0, 1100.0)) for x in sources], options)
+    # auto transposition is chosen per input (each line is its own call), so each line is judged at its own shift
+    shifts = [voice.pitch_plan([track_f0(x, SR, 10.0, (50.0, 1100.0), options.tracker)], options)[1] for x in sources]
     outs, speed = convert_all(voice, sources, options)
-    base = [naive(x, voice, "singing", semitones) for x in sources]
+    base = [naive(x, voice, "singing", shift) for x, shift in zip(sources, shifts)]
 
     sharp, _ = convert_all(voice, sources, ConvertOptions(mode="singing", transpose="auto", postfilter=1.0))
 
-    def pitch(clips, shift=semitones):
+    def pitch(clips, transposed=True):
         """F0 RMSE (cents) and octave errors against the melody on frames voiced in both, leaving out the two
         frames either side of each voicing edge of the melody (the tracker's 64 ms window straddles silence)."""
         cents, octave = [], []
-        for y, f0 in zip(clips, refs_f0):
+        for y, f0, shift in zip(clips, refs_f0, shifts if transposed else [0.0] * len(clips)):
             voiced = f0 > 0
             edge = np.convolve(np.abs(np.diff(voiced.astype(int), prepend=0, append=0)), np.ones(5), "same")[:-1] > 0
             f0 = np.where(edge, 0.0, f0)
@@ -312,7 +313,8 @@ def singing(out: Path, voice: Voice, lines: int = 10) -> list[dict]:
 
     del texts
     return [
-        row("sing", f"source ({semitones:+.0f} st auto)", **similarity(sources, refs), **pitch(sources, 0.0)),
+        row("sing", f"source ({min(shifts):+.0f}..{max(shifts):+.0f} st auto)", **similarity(sources, refs),
+            **pitch(sources, transposed=False)),
         row("sing", "naive WORLD transpose", **similarity(base, refs), **pitch(base)),
         row("sing", "voicetwin", **similarity(outs, refs), **pitch(outs), duration_error=duration_error(sources, outs),
             speed=speed),

@@ -24,6 +24,7 @@ from voicetwin.consent import ConsentRecord  # noqa: E402
 from voicetwin.errors import ConfigError, InputNotFoundError, ModelNotFoundError  # noqa: E402
 from voicetwin.manifest import Clip, write_manifest  # noqa: E402
 from voicetwin.pitch import PitchStats, fix_octave_jumps, map_speech, track_f0  # noqa: E402
+from voicetwin.vocoder import keep_fundamental  # noqa: E402
 from voicetwin.voice import (BuildOptions, ConvertOptions, Voice, global_variance, match_global_variance,  # noqa: E402
                              split_at_pauses)
 
@@ -206,6 +207,40 @@ def test_pitch_helpers():
     f0[25:] = 400.0  # a real leap
     fixed = fix_octave_jumps(f0)
     assert np.allclose(fixed[10:13], 200.0) and np.allclose(fixed[30:], 400.0)
+
+
+def test_singing_tracker_hears_breathy_high_notes():
+    """A breathy sung note (half the energy aperiodic) with vibrato: DIO alone voices few of its frames; DIO with
+    SwiftF0 where DIO is silent tracks the note."""
+    pw = pytest.importorskip("pyworld")
+    frames, bins = 120, 513
+    for note in (300.0, 740.0):
+        f0 = note * 2 ** (30 * np.sin(2 * np.pi * 5.5 * np.arange(frames) / 100) / 1200)
+        freqs = np.arange(bins) * SR / 1024
+        sp = np.tile(np.exp(-((freqs - 600) / 900) ** 2) + 0.05, (frames, 1)) * 1e-3
+        x = pw.synthesize(f0, sp, np.full((frames, bins), 0.5), SR, 10.0)
+        dio = track_f0(x, SR, f0_range=(50, 1100), method="dio")[:frames]
+        both = track_f0(x, SR, f0_range=(50, 1100), method="dio+swift")[:frames]
+        v = both > 0
+        cents = 1200 * np.log2(both[v] / f0[v])
+        assert v.mean() > 0.9 and v.mean() > (dio > 0).mean() + 0.3
+        assert np.sqrt(np.mean(cents**2)) < 60 and (np.abs(cents) > 600).mean() == 0
+    assert ConvertOptions(mode="singing").tracker == "dio+swift" and ConvertOptions().tracker == "dio"
+    assert ConvertOptions(mode="singing", f0_method="harvest").tracker == "harvest"
+
+
+def test_keep_fundamental_raises_only_a_weak_first_harmonic():
+    bins, sr = 513, SR
+    freqs = np.arange(bins) * sr / 1024
+    sp = np.tile(np.where(freqs < 150, 1e-6, 1e-3), (3, 1))  # nothing below 150 Hz
+    f0 = np.array([100.0, 0.0, 300.0])
+    out = keep_fundamental(sp, f0, sr, -3.0)
+    h1, h2 = np.interp(100, freqs, out[0]), np.interp(200, freqs, out[0])
+    assert 10 * np.log10(h1 / h2) == pytest.approx(-3.0, abs=0.1)
+    np.testing.assert_array_equal(out[0][freqs >= 180], sp[0][freqs >= 180])  # H2 and above untouched
+    np.testing.assert_array_equal(out[1:], sp[1:])  # unvoiced frame, and a fundamental already strong enough
+    with pytest.raises(ConfigError):
+        ConvertOptions(fundamental_db=20)
 
 
 def test_options_and_loading_errors(tmp_path, voice):

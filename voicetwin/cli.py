@@ -422,6 +422,8 @@ def _add_convert(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--energy", choices=("performer", "target"), default=None,
                    help="frame energy: the performance's, or the new envelope's (default: target in speech, "
                         "performer in singing)")
+    p.add_argument("--f0-method", choices=("dio", "harvest", "dio+swift"), default=None,
+                   help="pitch tracker (default: dio in speech; in singing dio, with SwiftF0 where dio hears no pitch)")
     p.add_argument("--production", default=None, metavar="NAME",
                    help="the production the outputs are for (required when the voice's consent names productions)")
     p.add_argument("--overwrite", action="store_true", help="replace existing outputs")
@@ -433,7 +435,7 @@ def _run_convert(args: argparse.Namespace) -> int:
     from .voice import ConvertOptions, Voice, convert_files
 
     options = ConvertOptions(mode=args.mode, transpose=args.transpose, retrieval=args.retrieval,
-                             strategy=args.strategy, energy=args.energy)
+                             strategy=args.strategy, energy=args.energy, f0_method=args.f0_method)
     voice = Voice.load(args.voice)
     results = convert_files(voice, args.inputs, args.out, options, progress=not args.json, overwrite=args.overwrite,
                             production=args.production)

@@ -16,14 +16,18 @@ from .errors import InputError, require
 
 SPEECH_RANGE_HZ = (50.0, 600.0)
 SINGING_RANGE_HZ = (50.0, 1100.0)
+F0_METHODS = ("dio", "harvest", "dio+swift")
 
 
 def track_f0(audio: np.ndarray, sample_rate: int, frame_period: float = 10.0,
              f0_range: tuple[float, float] = SPEECH_RANGE_HZ, method: str = "dio") -> np.ndarray:
     """``(samples,)`` -> ``(frames,)`` F0 in Hz (0 = unvoiced), one frame per ``frame_period`` ms.
 
-    ``method``: ``"dio"`` (DIO + StoneMask refinement, ~45x real time) or ``"harvest"`` (slower, fewer
-    voicing errors). The frame count is ``samples / (sample_rate * frame_period / 1000) + 1``.
+    ``method``: ``"dio"`` (DIO + StoneMask refinement, gaps at voicing edges filled by ``fill_voicing``, ~45x
+    real time), ``"harvest"`` (slower, fewer voicing errors) or ``"dio+swift"`` (for singing: DIO + StoneMask
+    where DIO finds a pitch, elsewhere SwiftF0, a small pitch network whose weights ship in its pip package).
+    DIO misses whole high or breathy notes, and filling them from the neighbouring notes' period lands on the
+    wrong note; SwiftF0 hears them. The frame count is ``samples / (sample_rate * frame_period / 1000) + 1``.
     """
     pw = require("pyworld", "eval", "WORLD pitch tracking")
     x = np.ascontiguousarray(audio, dtype=np.float64)
@@ -31,11 +35,39 @@ def track_f0(audio: np.ndarray, sample_rate: int, frame_period: float = 10.0,
     if method == "dio":
         f0, t = pw.dio(x, sample_rate, f0_floor=floor, f0_ceil=ceil, frame_period=frame_period)
         f0 = fill_voicing(x, sample_rate, pw.stonemask(x, f0, t, sample_rate), frame_period)
+    elif method == "dio+swift":
+        f0, t = pw.dio(x, sample_rate, f0_floor=floor, f0_ceil=ceil, frame_period=frame_period)
+        f0 = pw.stonemask(x, f0, t, sample_rate)
+        f0 = np.where(f0 > 0, f0, swift_f0(audio, sample_rate, len(f0), frame_period, f0_range))
     elif method == "harvest":
         f0, t = pw.harvest(x, sample_rate, f0_floor=floor, f0_ceil=ceil, frame_period=frame_period)
     else:
-        raise InputError(f"unknown F0 method '{method}'", fix="use 'dio' or 'harvest'")
+        raise InputError(f"unknown F0 method '{method}'", fix="use " + ", ".join(map(repr, F0_METHODS)))
     return fix_octave_jumps(f0)
+
+
+_SWIFT = None
+
+
+def swift_f0(audio: np.ndarray, sample_rate: int, frames: int, frame_period: float = 10.0,
+             f0_range: tuple[float, float] = SINGING_RANGE_HZ, threshold: float = 0.5) -> np.ndarray:
+    """``(samples,)`` -> ``(frames,)`` F0 in Hz from SwiftF0 (16 ms hops), resampled to one value per
+    ``frame_period`` ms: log-F0 interpolated between its voiced frames, voiced where the nearest frame's
+    confidence is at least ``threshold`` and the pitch is inside ``f0_range``."""
+    global _SWIFT
+    if _SWIFT is None:
+        module = require("swift_f0", None, "singing pitch tracking: pip install swift-f0")
+        _SWIFT = module.SwiftF0(threads=1)
+    result = _SWIFT.detect(np.asarray(audio, dtype=np.float32), sample_rate)
+    t = np.arange(frames) * frame_period / 1000.0
+    ok = (result.confidence >= threshold) & (result.pitch_hz >= f0_range[0]) & (result.pitch_hz <= f0_range[1])
+    if ok.sum() < 1:
+        return np.zeros(frames)
+    log_f0 = np.interp(t, result.timestamps[ok], np.log(result.pitch_hz[ok]))
+    nearest = np.clip(np.searchsorted(result.timestamps, t), 0, len(result.timestamps) - 1)
+    earlier = np.clip(nearest - 1, 0, len(result.timestamps) - 1)
+    pick = np.where(np.abs(result.timestamps[earlier] - t) < np.abs(result.timestamps[nearest] - t), earlier, nearest)
+    return np.where(ok[pick], np.exp(log_f0), 0.0)
 
 
 def fill_voicing(audio: np.ndarray, sample_rate: int, f0: np.ndarray, frame_period: float = 10.0,

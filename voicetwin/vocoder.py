@@ -96,3 +96,32 @@ def warp_envelope(sp: np.ndarray, ratio: float) -> np.ndarray:
 def frame_energy(sp: np.ndarray) -> np.ndarray:
     """``(frames, bins)`` power envelope -> ``(frames,)`` log energy."""
     return np.log(np.maximum(sp.sum(axis=1), 1e-20))
+
+
+def keep_fundamental(sp: np.ndarray, f0: np.ndarray, sample_rate: int, min_db: float = -3.0) -> np.ndarray:
+    """Raise the envelope around each voiced frame's F0 where the first harmonic would be more than ``-min_db``
+    dB weaker than the second (H1-H2 < ``min_db``): ``(frames, bins)`` power envelopes and ``(frames,)`` F0 ->
+    a new envelope. The gain is full up to 1.2 F0 and fades out (raised cosine) by 1.8 F0, so the second
+    harmonic and above are untouched. A sung note far below the voice's speaking range falls where its
+    envelope was never observed, and a weak fundamental there is heard (and tracked) an octave up."""
+    sp = np.array(sp, dtype=np.float64)
+    voiced = np.flatnonzero(f0 > 0)
+    if voiced.size == 0:
+        return sp
+    bins = sp.shape[1]
+    per_bin = sample_rate / (2 * (bins - 1))  # Hz between envelope bins
+    rows = sp[voiced]
+    f = np.asarray(f0, dtype=np.float64)[voiced]
+
+    def level(hz: np.ndarray) -> np.ndarray:
+        pos = np.clip(hz / per_bin, 0, bins - 1.001)
+        lo = pos.astype(int)
+        frac = pos - lo
+        take = np.arange(len(rows))
+        return rows[take, lo] * (1 - frac) + rows[take, lo + 1] * frac
+
+    gain = np.maximum(level(2 * f) * 10 ** (min_db / 10) / np.maximum(level(f), 1e-30), 1.0)
+    ratio = (np.arange(bins) * per_bin)[None, :] / f[:, None]
+    shape = 0.5 - 0.5 * np.cos(np.pi * np.clip((1.8 - ratio) / 0.6, 0.0, 1.0))
+    sp[voiced] = rows * gain[:, None] ** shape
+    return sp

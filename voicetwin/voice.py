@@ -9,7 +9,8 @@ shifted pitch and formants, still asked for the original envelope, so that it le
 speaker's traits. The network sees each input's content frames minus their mean (what stays constant over an
 input is more the speaker and the channel than the words). Predicted envelopes are smoother than real ones, so
 a global-variance postfilter gives each coded dimension the target's own spread over speech frames. In singing
-each output frame keeps the performer's frame energy, so dynamics and silences survive.
+each output frame keeps the performer's frame energy, so dynamics and silences survive, each note's first harmonic
+is kept within 3 dB of its second, and pitch is tracked with DIO plus SwiftF0 where DIO hears none.
 
     voice = Voice.build("datasets/grandpa", "voices/grandpa")
     voice = Voice.load("voices/grandpa")
@@ -41,8 +42,10 @@ from .errors import ConfigError, EmptyAudioError, InputError, InputNotFoundError
 from .files import atomic_path, sha256_file, write_json
 from .hub import config_from_dict, config_to_dict, read_config
 from .manifest import dataset_clips, is_dataset
-from .pitch import SINGING_RANGE_HZ, SPEECH_RANGE_HZ, PitchStats, auto_transpose, map_speech, track_f0, transpose
-from .vocoder import analyze, code_envelope, decode_envelope, frame_energy, synthesize, warp_envelope
+from .pitch import (F0_METHODS, SINGING_RANGE_HZ, SPEECH_RANGE_HZ, PitchStats, auto_transpose, map_speech, track_f0,
+                    transpose)
+from .vocoder import (analyze, code_envelope, decode_envelope, frame_energy, keep_fundamental, synthesize,
+                      warp_envelope)
 
 MODEL_TYPE = "voicetwin-voice"
 FORMAT_VERSION = 1
@@ -109,12 +112,16 @@ class ConvertOptions:
     averaged envelopes are smoother than real ones (formant peaks flattened); each coded dimension's spread over
     the piece's speech frames is moved towards the target's own spread (its global variance, in ``stats.json``)
     by this power: 1 all the way, 0 off; ``None``: 1 in speech mode, 0 in singing mode (at sung pitches the
-    sharper envelope can favour the second harmonic over the fundamental).
+    sharper envelope can favour the second harmonic over the fundamental). ``fundamental_db``: each voiced
+    frame's first harmonic is kept at least this many dB relative to its second
+    (``voicetwin.vocoder.keep_fundamental``); ``None``: -3 in singing mode (a note sung below the voice's speaking
+    range falls where its envelope was never observed, and a weak fundamental is heard an octave up), off in
+    speech mode. ``f0_method``: ``None`` is DIO in speech and DIO + SwiftF0 in singing (``ConvertOptions.tracker``).
     """
 
     mode: str = "speech"
     transpose: float | str | None = None
-    f0_method: str = "dio"
+    f0_method: str | None = None  # None: "dio" in speech, "dio+swift" in singing (voicetwin.pitch.track_f0)
     chunk_seconds: float = 25.0
     retrieval: float = 0.0  # 0..1: blend of the predicted envelope with the mean of its 4 nearest real target frames
     strategy: str = "network"  # "match" is close behind (see bench/vc.py): higher d-vector, lower GE2E, higher WER
@@ -122,8 +129,11 @@ class ConvertOptions:
     smooth: int = 0
     energy: str | None = None
     postfilter: float | None = None
+    fundamental_db: float | None = None
 
     def __post_init__(self):
+        if self.fundamental_db is not None and not -30.0 <= self.fundamental_db <= 10.0:
+            raise ConfigError("fundamental_db must be between -30 and 10 (dB of the first harmonic over the second)")
         if self.postfilter is not None and not 0.0 <= self.postfilter <= 1.5:
             raise ConfigError("postfilter must be between 0 and 1.5")
         if self.strategy not in STRATEGIES:
@@ -139,8 +149,14 @@ class ConvertOptions:
                 raise ConfigError(f"transpose must be a number of semitones or 'auto', not '{self.transpose}'")
         elif self.transpose is not None and not -36 <= float(self.transpose) <= 36:
             raise ConfigError("transpose must be within +-36 semitones")
-        if self.f0_method not in ("dio", "harvest"):
-            raise ConfigError(f"unknown F0 method '{self.f0_method}'", fix="use 'dio' or 'harvest'")
+        if self.f0_method is not None and self.f0_method not in F0_METHODS:
+            raise ConfigError(f"unknown F0 method '{self.f0_method}'", fix="use " + ", ".join(map(repr, F0_METHODS)))
+
+    @property
+    def tracker(self) -> str:
+        """The F0 tracker used: ``f0_method``, or the mode's own (DIO for speech; DIO with SwiftF0 where DIO
+        hears no pitch for singing, whose high and breathy notes DIO misses)."""
+        return self.f0_method or ("dio+swift" if self.mode == "singing" else "dio")
         if not 2.0 <= self.chunk_seconds <= 60.0:
             raise ConfigError("chunk_seconds must be between 2 and 60")
         if not 0.0 <= self.retrieval <= 1.0:
@@ -437,7 +453,7 @@ class Voice:
             raise EmptyAudioError("the performance is shorter than 50 ms")
         f0_range = SINGING_RANGE_HZ if options.mode == "singing" else SPEECH_RANGE_HZ
         pieces = split_at_pauses(x, sr, options.chunk_seconds)
-        f0s = [track_f0(x[a:b], sr, fp, f0_range, options.f0_method) for a, b in pieces]
+        f0s = [track_f0(x[a:b], sr, fp, f0_range, options.tracker) for a, b in pieces]
         new_f0s = self._map_pitch(f0s, options)
         if options.strategy == "match" and self.index is None:
             raise ModelNotFoundError("the voice has no content-matching index (index.safetensors)", path=self.path,
@@ -483,6 +499,10 @@ class Voice:
         energy = options.energy or ("performer" if options.mode == "singing" else "target")
         if energy == "performer":
             sp *= np.exp(frame_energy(frames.sp) - frame_energy(sp))[:, None]  # keep the performer's dynamics
+        fundamental = options.fundamental_db if options.fundamental_db is not None else (
+            -3.0 if options.mode == "singing" else None)
+        if fundamental is not None:
+            sp = keep_fundamental(sp, new_f0, sr, fundamental)
         return synthesize(new_f0, sp, frames.ap, sr, fp, len(x))
 
     def predict_envelope(self, content: np.ndarray, retrieval: float = 0.0) -> np.ndarray:
