@@ -248,6 +248,9 @@ def test_options_and_loading_errors(tmp_path, voice):
         ConvertOptions(mode="rap")
     with pytest.raises(ConfigError):
         ConvertOptions(transpose="up")
+    for bad in ({"chunk_seconds": 1.0}, {"chunk_seconds": 90.0}, {"retrieval": 1.5}, {"f0_method": "yin"}):
+        with pytest.raises(ConfigError):
+            ConvertOptions(**bad)
     with pytest.raises(ModelNotFoundError):
         Voice.load(tmp_path / "missing")
     newer = tmp_path / "newer"

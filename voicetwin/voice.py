@@ -151,16 +151,16 @@ class ConvertOptions:
             raise ConfigError("transpose must be within +-36 semitones")
         if self.f0_method is not None and self.f0_method not in F0_METHODS:
             raise ConfigError(f"unknown F0 method '{self.f0_method}'", fix="use " + ", ".join(map(repr, F0_METHODS)))
+        if not 2.0 <= self.chunk_seconds <= 60.0:
+            raise ConfigError("chunk_seconds must be between 2 and 60")
+        if not 0.0 <= self.retrieval <= 1.0:
+            raise ConfigError("retrieval must be between 0 and 1")
 
     @property
     def tracker(self) -> str:
         """The F0 tracker used: ``f0_method``, or the mode's own (DIO for speech; DIO with SwiftF0 where DIO
         hears no pitch for singing, whose high and breathy notes DIO misses)."""
         return self.f0_method or ("dio+swift" if self.mode == "singing" else "dio")
-        if not 2.0 <= self.chunk_seconds <= 60.0:
-            raise ConfigError("chunk_seconds must be between 2 and 60")
-        if not 0.0 <= self.retrieval <= 1.0:
-            raise ConfigError("retrieval must be between 0 and 1")
 
 
 # --- the network -----------------------------------------------------------------------------
