@@ -13,7 +13,9 @@ Sets (all generated or read from installed packages; nothing downloaded):
   against the transposed melody on frames voiced in both.
 
 The naive baseline is WORLD resynthesis of the source with its F0 moved into the target's range (speech) or
-transposed (singing): no spectral change. Judges come from voicetwin.eval and are never training targets.
+transposed (singing): no spectral change. The "ceiling" rows are what a perfect envelope model would give: the
+target's real recording of the same text, its envelope aligned onto the source and resynthesised with the
+source's intonation, voicing, aperiodicity and timing (speech), or sung on melodies in the voice's key (singing). Judges come from voicetwin.eval and are never training targets.
 Conversion speed is measured with one thread (torch, CTranslate2, WORLD). Voices are cached in --out and
 reused when present (their build time is read from their report).
 
@@ -54,8 +56,9 @@ from voicetwin.audio import load_audio  # noqa: E402
 from voicetwin.examples import english_sentences  # noqa: E402
 from voicetwin.files import write_json  # noqa: E402
 from voicetwin.manifest import Clip, is_dataset, write_manifest  # noqa: E402
-from voicetwin.pitch import PitchStats, map_speech, track_f0, transpose  # noqa: E402
-from voicetwin.vocoder import analyze, synthesize  # noqa: E402
+from voicetwin.pitch import PitchStats, auto_transpose, map_speech, track_f0, transpose  # noqa: E402
+from voicetwin.content import resample_frames  # noqa: E402
+from voicetwin.vocoder import analyze, code_envelope, decode_envelope, synthesize  # noqa: E402
 from voicetwin.voice import BuildOptions, ConvertOptions, Voice  # noqa: E402
 
 SR = 16_000
@@ -150,6 +153,28 @@ def naive(x: np.ndarray, voice: Voice, mode: str, semitones: float = 0.0) -> np.
     return synthesize(new, frames.sp, frames.ap, SR, 10.0, len(x))
 
 
+def own_envelope(x: np.ndarray, real: np.ndarray, voice: Voice) -> np.ndarray:
+    """The ceiling of any converter that replaces only the envelope: the target's *real* recording of the same
+    text, its coded envelope aligned onto the source by DTW over content frames, resynthesised with what the
+    converter keeps from the source (its F0 contour moved into the target's range, its voicing, aperiodicity and
+    timing). A perfect envelope model would score this; the gap from here to the real target is the source's
+    prosody."""
+    import librosa
+
+    content = voice.content
+    cx, cr = content.frames(x), content.frames(real)
+    _, path = librosa.sequence.dtw(X=cx.T, Y=cr.T, metric="cosine")
+    warp = np.zeros(len(cx), dtype=int)
+    warp[path[::-1, 0]] = path[::-1, 1]  # for each source content frame, the target frame aligned to it
+    f0 = track_f0(x, SR, 10.0, (50.0, 600.0), "dio")
+    src, tgt = analyze(x, SR, 10.0, f0=f0), analyze(real, SR, 10.0)
+    code = code_envelope(tgt.sp, SR, voice.config.envelope_dims)
+    t = (np.arange(len(cr)) + 0.5) * content.hop_seconds
+    code = np.stack([np.interp(t, np.arange(tgt.frames) / 100.0, code[:, d]) for d in range(code.shape[1])], 1)
+    sp = decode_envelope(resample_frames(code[warp], content.hop_seconds, src.frames, 10.0), SR)
+    return synthesize(map_speech(f0, PitchStats.from_f0(f0), voice.pitch), sp, src.ap, SR, 10.0, len(x))
+
+
 def convert_all(voice: Voice, sources: list[np.ndarray], options: ConvertOptions) -> tuple[list[np.ndarray], float]:
     """Convert each source with one thread; returns outputs and the speed (audio seconds per second)."""
     threads = torch.get_num_threads()
@@ -234,6 +259,7 @@ def russian(out: Path, options: BuildOptions) -> tuple[list[dict], Voice]:
     plain, plain_speed = convert_all(voice, sources, ConvertOptions(strategy="network", postfilter=0.0))
     matched, match_speed = convert_all(voice, sources, ConvertOptions(strategy="match"))
     base = [naive(x, voice, "speech") for x in sources]
+    ceiling = [own_envelope(x, r, voice) for x, r in zip(sources, real)]
     report = json.loads((voice.path / "report.json").read_text())
     rows = [
         row("ru", "source (espeak-ng)", **similarity(sources, refs)),
@@ -244,6 +270,7 @@ def russian(out: Path, options: BuildOptions) -> tuple[list[dict], Voice]:
         row("ru", "voicetwin, no postfilter", **similarity(plain, refs), **f0_corr(sources, plain), speed=plain_speed),
         row("ru", "voicetwin, match k=4", **similarity(matched, refs), **f0_corr(sources, matched),
             duration_error=duration_error(sources, matched), speed=match_speed),
+        row("ru", "ceiling: target's envelope", **similarity(ceiling, refs), **f0_corr(sources, ceiling)),
         row("ru", "real target", **similarity(real, refs)),
     ]
     print(f"ru voice: {report['minutes']} min, built in {report['build_seconds']} s", flush=True)
@@ -263,6 +290,7 @@ def english(out: Path, options: BuildOptions) -> list[dict]:
     plain, plain_speed = convert_all(voice, sources, ConvertOptions(strategy="network", postfilter=0.0))
     matched, match_speed = convert_all(voice, sources, ConvertOptions(strategy="match"))
     base = [naive(x, voice, "speech") for x in sources]
+    ceiling = [own_envelope(x, r, voice) for x, r in zip(sources, real)]
 
     def wer(clips):
         return judges.wer_report([((c, SR), t) for c, t in zip(clips, test_texts)])["wer"]
@@ -275,6 +303,8 @@ def english(out: Path, options: BuildOptions) -> list[dict]:
         row("en", "voicetwin, no postfilter", **similarity(plain, refs), wer=wer(plain), speed=plain_speed),
         row("en", "voicetwin, match k=4", **similarity(matched, refs), wer=wer(matched),
             **f0_corr(sources, matched), duration_error=duration_error(sources, matched), speed=match_speed),
+        row("en", "ceiling: target's envelope", **similarity(ceiling, refs), wer=wer(ceiling),
+            **f0_corr(sources, ceiling)),
         row("en", "real target (awb)", **similarity(real, refs), wer=wer(real)),
     ]
 
@@ -296,12 +326,23 @@ def singing(out: Path, voice: Voice, lines: int = 10) -> list[dict]:
     base = [naive(x, voice, "singing", shift) for x, shift in zip(sources, shifts)]
 
     sharp, _ = convert_all(voice, sources, ConvertOptions(mode="singing", transpose="auto", postfilter=1.0))
+    # the ceiling: the target's own recordings of the same lines sung on other melodies, in the voice's key
+    ceiling, ceiling_f0, ceiling_shifts, tune = [], [], [], np.random.default_rng(8)
+    for uid in ids_in("590:620")[:len(sources)]:
+        real = load_audio(FESTVOX_RU / "wav" / f"{uid}.wav", SR)[0]
+        frames = analyze(real, SR, 10.0, f0_method="harvest")
+        f0 = np.where(frames.f0 > 0, melody(frames.frames, tune), 0.0)
+        shift = auto_transpose(PitchStats.from_f0(f0), voice.pitch)
+        ceiling.append(synthesize(transpose(f0, shift), frames.sp, frames.ap, SR, 10.0, len(real)))
+        ceiling_f0.append(f0)
+        ceiling_shifts.append(float(shift))
 
-    def pitch(clips, transposed=True):
+    def pitch(clips, transposed=True, melodies=None, keys=None):
         """F0 RMSE (cents) and octave errors against the melody on frames voiced in both, leaving out the two
         frames either side of each voicing edge of the melody (the tracker's 64 ms window straddles silence)."""
         cents, octave = [], []
-        for y, f0, shift in zip(clips, refs_f0, shifts if transposed else [0.0] * len(clips)):
+        keys = keys or (shifts if transposed else [0.0] * len(clips))
+        for y, f0, shift in zip(clips, melodies or refs_f0, keys):
             voiced = f0 > 0
             edge = np.convolve(np.abs(np.diff(voiced.astype(int), prepend=0, append=0)), np.ones(5), "same")[:-1] > 0
             f0 = np.where(edge, 0.0, f0)
@@ -319,6 +360,8 @@ def singing(out: Path, voice: Voice, lines: int = 10) -> list[dict]:
         row("sing", "voicetwin", **similarity(outs, refs), **pitch(outs), duration_error=duration_error(sources, outs),
             speed=speed),
         row("sing", "voicetwin, postfilter 1", **similarity(sharp, refs), **pitch(sharp)),
+        row("sing", "ceiling: target's envelope", **similarity(ceiling, refs),
+            **pitch(ceiling, melodies=ceiling_f0, keys=ceiling_shifts)),
     ]
 
 
