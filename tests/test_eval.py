@@ -127,6 +127,17 @@ def test_one_semitone_offset_gives_100_cents():
     assert judges.f0_agreement(ref, up, transpose_semitones=1).rmse_cents < 20
 
 
+def test_pyin_judge_follows_a_vibrato_and_sees_a_semitone():
+    f0 = vibrato()
+    ref = judges.extract_f0((tone(f0, harmonics=5), SR), method="pyin", frame_period_ms=10.0)
+    up = judges.extract_f0((tone(f0 * 2 ** (1 / 12), harmonics=5), SR), method="pyin", frame_period_ms=10.0)
+    truth = f0[::SR // 100]  # the true F0 at each 10 ms frame's centre
+    assert len(ref) == pytest.approx(len(truth), abs=1) and (ref > 0).mean() > 0.9
+    assert judges.f0_agreement(truth, ref).rmse_cents < 30
+    assert judges.f0_agreement(ref, up).rmse_cents == pytest.approx(100, abs=15)
+    assert judges.f0_agreement(ref, up, transpose_semitones=1).rmse_cents < 30
+
+
 def test_harvest_on_a_harmonic_tone_and_octave_errors():
     f0 = vibrato()
     ref = judges.extract_f0((tone(f0, harmonics=5), SR), method="harvest")

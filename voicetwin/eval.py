@@ -421,15 +421,25 @@ def extract_f0(audio: AudioLike, sample_rate: int | None = None, method: str = "
                frame_period_ms: float = 5.0, f0_floor: float = 50.0, f0_ceil: float = 1100.0) -> np.ndarray:
     """WORLD pitch track: ``(frames,)`` F0 in Hz every ``frame_period_ms``, 0 where unvoiced.
 
-    ``method``: ``"harvest"`` (robust, slower), ``"dio"`` (DIO refined by StoneMask, fast) or ``"crepe"`` (the
+    ``method``: ``"harvest"`` (robust, slower), ``"dio"`` (DIO refined by StoneMask, fast), ``"crepe"`` (the
     CREPE tiny network, ``voicetwin.crepe``: independent of the WORLD trackers the pipeline uses, no octave slips
-    on buzzy synthetic voices; frames with confidence below 0.5 are unvoiced).
+    on buzzy synthetic voices; frames with confidence below 0.5 are unvoiced) or ``"pyin"`` (librosa's
+    probabilistic YIN with its HMM voicing, 64 ms windows centred on the frames: a second judge independent of
+    both the WORLD trackers and CREPE, slower than real time).
     """
     wav, sr = normalize_input(audio, sample_rate)
     if method == "crepe":
         from .crepe import crepe_f0
 
         return crepe_f0(wav, sr, frame_period_ms, "tiny", f0_range=(f0_floor, f0_ceil))[0].astype(np.float64)
+    if method == "pyin":
+        import librosa
+
+        hop = int(round(sr * frame_period_ms / 1000))
+        window = 1 << int(np.ceil(np.log2(0.064 * sr)))
+        f0, voiced, _ = librosa.pyin(wav.astype(np.float64), fmin=f0_floor, fmax=f0_ceil, sr=sr,
+                                     frame_length=window, hop_length=hop)
+        return np.where(voiced, np.nan_to_num(f0), 0.0).astype(np.float64)
     pyworld = require("pyworld", "eval", "pitch extraction")
     x = wav.astype(np.float64)
     if method == "harvest":
@@ -438,7 +448,7 @@ def extract_f0(audio: AudioLike, sample_rate: int | None = None, method: str = "
         f0, t = pyworld.dio(x, sr, f0_floor=f0_floor, f0_ceil=f0_ceil, frame_period=frame_period_ms)
         f0 = pyworld.stonemask(x, f0, t, sr)
     else:
-        raise ConfigError(f"unknown pitch method '{method}'", fix="choose 'harvest', 'dio' or 'crepe'")
+        raise ConfigError(f"unknown pitch method '{method}'", fix="choose 'harvest', 'dio', 'crepe' or 'pyin'")
     return f0.astype(np.float64)
 
 
