@@ -24,7 +24,7 @@ from voicetwin.consent import ConsentRecord  # noqa: E402
 from voicetwin.errors import ConfigError, InputNotFoundError, ModelNotFoundError  # noqa: E402
 from voicetwin.manifest import Clip, write_manifest  # noqa: E402
 from voicetwin.pitch import PitchStats, fix_octave_jumps, map_speech, track_f0  # noqa: E402
-from voicetwin.vocoder import keep_fundamental  # noqa: E402
+from voicetwin.vocoder import follow_dynamics, frame_energy, keep_fundamental  # noqa: E402
 from voicetwin.voice import (BuildOptions, ConvertOptions, Voice, global_variance, match_global_variance,  # noqa: E402
                              split_at_pauses)
 
@@ -241,6 +241,32 @@ def test_keep_fundamental_raises_only_a_weak_first_harmonic():
     np.testing.assert_array_equal(out[1:], sp[1:])  # unvoiced frame, and a fundamental already strong enough
     with pytest.raises(ConfigError):
         ConvertOptions(fundamental_db=20)
+
+
+def test_follow_dynamics_keeps_the_phrase_level_and_the_targets_syllables():
+    """Performer: a loud phrase, a pause, a phrase 20 dB softer, each flat. New envelope: the same level
+    throughout, with syllables alternating 6 dB. Out: each phrase at the performer's level on average, the
+    target's 6 dB syllables kept inside it, and the pause given a gain between its two phrases' (the performer's
+    silence, 60 dB down, does not pull the phrases around it down)."""
+    frames, bins = 400, 65
+    perf = np.ones((frames, bins))
+    perf[200:] *= 0.01
+    perf[180:220] *= 1e-6  # the pause
+    voiced = np.ones(frames, bool)
+    voiced[180:220] = False
+    syllable = np.where((np.arange(frames) // 10) % 2 == 0, 4.0, 1.0)  # +6 dB every other 100 ms
+    new = np.ones((frames, bins)) * 3.0 * syllable[:, None]
+    out = follow_dynamics(new, perf, voiced, window=100)
+    db = 10 / np.log(10) * (frame_energy(out) - frame_energy(perf))
+    loud, soft = slice(20, 160), slice(240, 380)  # away from the window's reach of the change
+    assert abs(db[loud].mean()) < 0.5 and abs(db[soft].mean()) < 0.5
+    inner = 10 / np.log(10) * np.diff(frame_energy(out))[loud]
+    assert np.abs(inner).max() == pytest.approx(6.02, abs=0.1)  # the target's syllables are still there
+    gain = frame_energy(out) - frame_energy(new)
+    assert gain[300] < gain[185] < gain[100] and gain[300] < gain[215] < gain[100]  # between its phrases' gains
+    with pytest.raises(ConfigError):
+        ConvertOptions(energy="loud")
+    assert ConvertOptions(energy="phrase").energy == "phrase"
 
 
 def test_options_and_loading_errors(tmp_path, voice):

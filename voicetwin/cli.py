@@ -419,9 +419,10 @@ def _add_convert(sub: argparse._SubParsersAction) -> None:
                    help="blend the predicted envelope with its 4 nearest real envelopes of the voice")
     p.add_argument("--strategy", choices=("network", "match"), default="network",
                    help="envelope from the voice's network, or from the target's frames nearest in content")
-    p.add_argument("--energy", choices=("performer", "target"), default=None,
-                   help="frame energy: the performance's, or the new envelope's (default: target in speech, "
-                        "performer in singing)")
+    p.add_argument("--energy", choices=("performer", "target", "phrase"), default=None,
+                   help="frame energy: the performance's, the new envelope's, or the performance's dynamics over "
+                        "about a second with the new envelope's level within (default: target in speech, phrase "
+                        "in singing)")
     p.add_argument("--f0-method", choices=("dio", "harvest", "dio+swift"), default=None,
                    help="pitch tracker (default: dio in speech; in singing dio, with SwiftF0 where dio hears no pitch)")
     p.add_argument("--production", default=None, metavar="NAME",

@@ -98,6 +98,23 @@ def frame_energy(sp: np.ndarray) -> np.ndarray:
     return np.log(np.maximum(sp.sum(axis=1), 1e-20))
 
 
+def follow_dynamics(sp: np.ndarray, performer_sp: np.ndarray, voiced: np.ndarray, window: int) -> np.ndarray:
+    """Give a new envelope the performer's slow dynamics and keep its own level from frame to frame:
+    ``(frames, bins)`` new and performer power envelopes, ``(frames,)`` voiced mask, ``window`` frames ->
+    the new envelope scaled per frame by the log-energy difference (performer minus new) averaged over the
+    voiced frames within ``window`` (unvoiced frames count a thousandth as much; a silent stretch takes the
+    level of the voiced frames nearest it). A crescendo or a soft verse survives; within a phrase the level
+    follows the target's own way of saying each sound, which speaker encoders hear as much as the formants."""
+    sp = np.asarray(sp, dtype=np.float64)
+    if len(sp) == 0:
+        return sp
+    diff = frame_energy(performer_sp) - frame_energy(sp)
+    weight = np.asarray(voiced, dtype=np.float64) + 1e-3
+    kernel = np.ones(max(1, int(window)))
+    gain = np.convolve(weight * diff, kernel, "same") / np.convolve(weight, kernel, "same")
+    return sp * np.exp(gain)[:, None]
+
+
 def keep_fundamental(sp: np.ndarray, f0: np.ndarray, sample_rate: int, min_db: float = -3.0) -> np.ndarray:
     """Raise the envelope around each voiced frame's F0 where the first harmonic would be more than ``-min_db``
     dB weaker than the second (H1-H2 < ``min_db``): ``(frames, bins)`` power envelopes and ``(frames,)`` F0 ->

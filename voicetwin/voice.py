@@ -44,8 +44,8 @@ from .hub import config_from_dict, config_to_dict, read_config
 from .manifest import dataset_clips, is_dataset
 from .pitch import (F0_METHODS, SINGING_RANGE_HZ, SPEECH_RANGE_HZ, PitchStats, auto_transpose, map_speech, track_f0,
                     transpose)
-from .vocoder import (analyze, code_envelope, decode_envelope, frame_energy, keep_fundamental, synthesize,
-                      warp_envelope)
+from .vocoder import (WorldFrames, analyze, code_envelope, decode_envelope, follow_dynamics, frame_energy,
+                      keep_fundamental, synthesize, warp_envelope)
 
 MODEL_TYPE = "voicetwin-voice"
 FORMAT_VERSION = 1
@@ -53,6 +53,8 @@ CONTENT_RATE = 16_000
 BANK_FRAMES = 20_000  # real target envelopes kept for retrieval
 INDEX_FRAMES = 120_000  # content-matching index: at most 40 min of target frames at 20 ms
 STRATEGIES = ("network", "match")
+ENERGIES = ("performer", "target", "phrase")
+PHRASE_SECONDS = 1.0  # energy="phrase": the span over which the performer's dynamics are followed
 
 
 @dataclass(frozen=True)
@@ -106,9 +108,11 @@ class ConvertOptions:
     of the target's own recordings and takes the log-domain mean of their real envelopes (the voice's
     ``index.safetensors``; ``Voice.add_index`` makes it for voices built without one). ``smooth``: frames
     (at the content rate) either side averaged after matching, 0 for none. ``energy``: ``"performer"`` gives
-    each frame the performance's frame energy (its dynamics); ``"target"`` keeps the level of the new envelope
-    (in speech it is the more like the target by both similarity judges); ``None``: ``"target"`` in speech
-    mode, ``"performer"`` in singing mode, where a song's dynamics must survive. ``postfilter``: predicted and
+    each frame the performance's frame energy; ``"target"`` keeps the level of the new envelope (in speech it is
+    the more like the target by both similarity judges); ``"phrase"`` follows the performance's dynamics over
+    about a second (``voicetwin.vocoder.follow_dynamics``) and the new envelope's level within it, so a song's
+    crescendos and soft verses survive while each sound keeps the target's own level; ``None``: ``"target"`` in
+    speech mode, ``"phrase"`` in singing mode. ``postfilter``: predicted and
     averaged envelopes are smoother than real ones (formant peaks flattened); each coded dimension's spread over
     the piece's speech frames is moved towards the target's own spread (its global variance, in ``stats.json``)
     by this power: 1 all the way, 0 off; ``None``: 1 in speech mode, 0 in singing mode (at sung pitches the
@@ -140,8 +144,8 @@ class ConvertOptions:
             raise ConfigError(f"unknown strategy '{self.strategy}'", fix="use " + " or ".join(map(repr, STRATEGIES)))
         if not 1 <= self.k <= 64 or not 0 <= self.smooth <= 10:
             raise ConfigError("k must be between 1 and 64 and smooth between 0 and 10")
-        if self.energy not in (None, "performer", "target"):
-            raise ConfigError(f"unknown energy '{self.energy}'", fix="use 'performer' or 'target'")
+        if self.energy not in (None, *ENERGIES):
+            raise ConfigError(f"unknown energy '{self.energy}'", fix="use " + ", ".join(map(repr, ENERGIES)))
         if self.mode not in ("speech", "singing"):
             raise ConfigError(f"unknown mode '{self.mode}'", fix="use 'speech' or 'singing'")
         if isinstance(self.transpose, str):
@@ -495,15 +499,25 @@ class Voice:
         postfilter = options.postfilter if options.postfilter is not None else float(options.mode == "speech")
         if postfilter > 0 and self.envelope_gv is not None:
             code = match_global_variance(code, self.envelope_gv, postfilter)
+        return self.resynthesize(frames, code, new_f0, options, len(x))
+
+    def resynthesize(self, frames: WorldFrames, code: np.ndarray, new_f0: np.ndarray, options: ConvertOptions,
+                     samples: int) -> np.ndarray:
+        """The performance's WORLD ``frames`` with a new ``(content frames, envelope_dims)`` coded envelope and
+        ``(frames,)`` F0 -> ``(samples,)`` audio: the level set by ``options.energy``, the fundamental kept
+        (``options.fundamental_db``), the performance's aperiodicity, WORLD synthesis."""
+        sr, fp = self.config.sample_rate, self.config.frame_period
         sp = decode_envelope(resample_frames(code, self.content.hop_seconds, frames.frames, fp), sr)
-        energy = options.energy or ("performer" if options.mode == "singing" else "target")
+        energy = options.energy or ("phrase" if options.mode == "singing" else "target")
         if energy == "performer":
             sp *= np.exp(frame_energy(frames.sp) - frame_energy(sp))[:, None]  # keep the performer's dynamics
+        elif energy == "phrase":
+            sp = follow_dynamics(sp, frames.sp, new_f0 > 0, round(PHRASE_SECONDS * 1000 / fp))
         fundamental = options.fundamental_db if options.fundamental_db is not None else (
             -3.0 if options.mode == "singing" else None)
         if fundamental is not None:
             sp = keep_fundamental(sp, new_f0, sr, fundamental)
-        return synthesize(new_f0, sp, frames.ap, sr, fp, len(x))
+        return synthesize(new_f0, sp, frames.ap, sr, fp, samples)
 
     def predict_envelope(self, content: np.ndarray, retrieval: float = 0.0) -> np.ndarray:
         """``(frames, content_dim)`` content -> ``(frames, envelope_dims)`` coded envelope of the target, both at
