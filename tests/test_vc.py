@@ -331,8 +331,23 @@ def test_transformers_content_with_a_tiny_random_wavlm(tmp_path, small_dataset):
     assert frames.shape == (50, 32)
     voice = Voice.build(small_dataset, tmp_path / "v", BuildOptions(content=str(tmp_path / "wavlm"), steps=3,
                                                                      augment=0, batch_size=2), consent=CONSENT)
-    y, sr = Voice.load(voice.path).convert(_sung_vowel(np.full(100, 150.0)), SR)
+    loaded = Voice.load(voice.path)
+    assert loaded.config.envelope_rate == 2 and loaded.envelope_hop == pytest.approx(0.01)  # 10 ms envelopes
+    assert loaded.predict_envelope(frames).shape == (100, loaded.config.envelope_dims)
+    y, sr = loaded.convert(_sung_vowel(np.full(100, 150.0)), SR)
     assert len(y) == SR and np.isfinite(y).all()
+
+
+def test_envelope_targets_at_two_per_content_frame():
+    """A code that rises 1 per 10 ms WORLD frame, taken at 20 ms content frames with two envelopes each: the
+    values at 5 and 15 ms into each content frame, side by side (one per frame: its centre, 10 ms in)."""
+    from voicetwin.voice import _to_content_rate
+
+    code = np.stack([np.arange(50.0), -np.arange(50.0)], axis=1)  # (frames, dims=2), frame i at 10 i ms
+    wide = _to_content_rate(code, 10.0, 20, 0.02, rate=2)
+    assert wide.shape == (20, 4)
+    np.testing.assert_allclose(wide[3], [6.5, -6.5, 7.5, -7.5])  # 65 and 75 ms
+    np.testing.assert_allclose(_to_content_rate(code, 10.0, 20, 0.02)[3], [7.0, -7.0])  # 70 ms
 
 
 @needs_festvox

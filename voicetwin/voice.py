@@ -71,6 +71,7 @@ class VoiceConfig:
     layers: int = 4
     kernel: int = 3
     content_mean_norm: bool = False  # the network sees each input's content minus its mean frame (new builds)
+    envelope_rate: int = 1  # envelopes predicted per content frame (new builds: 2, one every 10 ms on 20 ms content)
 
 
 @dataclass(frozen=True)
@@ -182,14 +183,15 @@ class _Block(nn.Module):
 
 
 class EnvelopeNet(nn.Module):
-    """``(batch, content_dim, frames)`` normalised content -> ``(batch, envelope_dims, frames)`` normalised code,
-    both at the content model's frame rate (20 ms for Whisper): residual dilated convolutions (dilations 1, 2, 4)."""
+    """``(batch, content_dim, frames)`` normalised content -> ``(batch, envelope_rate * envelope_dims, frames)``
+    normalised codes, ``envelope_rate`` consecutive envelopes per content frame (20 ms for Whisper): residual
+    dilated convolutions (dilations 1, 2, 4)."""
 
     def __init__(self, config: VoiceConfig):
         super().__init__()
         self.inp = nn.Conv1d(config.content_dim, config.hidden, 1)
         self.blocks = nn.ModuleList(_Block(config.hidden, config.kernel, 2 ** (i % 3)) for i in range(config.layers))
-        self.out = nn.Conv1d(config.hidden, config.envelope_dims, 1)
+        self.out = nn.Conv1d(config.hidden, config.envelope_dims * config.envelope_rate, 1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         h = self.inp(x)
@@ -207,11 +209,13 @@ def _content_frames(model, audio: np.ndarray, sample_rate: int) -> np.ndarray:
     return model.frames(x16.astype(np.float32))
 
 
-def _to_content_rate(code: np.ndarray, frame_period: float, n: int, hop_seconds: float) -> np.ndarray:
-    """``(WORLD frames, dims)`` every ``frame_period`` ms -> ``(n, dims)`` at the centres of ``n`` content frames."""
+def _to_content_rate(code: np.ndarray, frame_period: float, n: int, hop_seconds: float, rate: int = 1) -> np.ndarray:
+    """``(WORLD frames, dims)`` every ``frame_period`` ms -> ``(n, rate * dims)``: for each of ``n`` content frames
+    the codes at the centres of its ``rate`` equal parts, side by side (``rate`` 1: at the frame's centre)."""
     t_in = np.arange(code.shape[0]) * frame_period / 1000.0
-    t_out = (np.arange(n) + 0.5) * hop_seconds
-    return np.stack([np.interp(t_out, t_in, code[:, d]) for d in range(code.shape[1])], axis=1).astype(np.float32)
+    t_out = ((np.arange(n)[:, None] + (np.arange(rate)[None, :] + 0.5) / rate) * hop_seconds).ravel()
+    out = np.stack([np.interp(t_out, t_in, code[:, d]) for d in range(code.shape[1])], axis=1)
+    return out.reshape(n, rate * code.shape[1]).astype(np.float32)
 
 
 def split_at_pauses(audio: np.ndarray, sample_rate: int, max_seconds: float) -> list[tuple[int, int]]:
@@ -335,10 +339,12 @@ class Voice:
         clips = _read_dataset(dataset)
         content = load_content(options.content)
         config = VoiceConfig(sample_rate=options.sample_rate, content=options.content, content_dim=content.dim,
-                             content_hop=content.hop_seconds, content_mean_norm=True)
-        sr, fp = config.sample_rate, config.frame_period
+                             content_hop=content.hop_seconds, content_mean_norm=True,
+                             envelope_rate=max(1, round(content.hop_seconds * 1000 / VoiceConfig.frame_period)))
+        sr, fp, rate = config.sample_rate, config.frame_period, config.envelope_rate
 
         inputs, targets, f0s, codes_per_clip, contents_per_clip, seconds = [], [], [], [], [], 0.0
+        wide_per_clip = []  # training targets: envelope_rate codes per content frame
         for clip, wav in _bar(clips, progress, "analysing target"):
             audio, _ = load_audio(wav, sr)
             if len(audio) < sr * 0.2:
@@ -346,9 +352,12 @@ class Voice:
             seconds += len(audio) / sr
             frames = analyze(audio, sr, fp)
             x = _content_frames(content, audio, sr)
-            code = _to_content_rate(code_envelope(frames.sp, sr, config.envelope_dims), fp, len(x), content.hop_seconds)
+            coded = code_envelope(frames.sp, sr, config.envelope_dims)
+            code = _to_content_rate(coded, fp, len(x), content.hop_seconds)
+            wide = _to_content_rate(coded, fp, len(x), content.hop_seconds, rate)
             inputs.append(_center(x).astype(np.float16))
-            targets.append(code)
+            targets.append(wide)
+            wide_per_clip.append(wide)
             f0s.append(frames.f0)
             codes_per_clip.append(code)
             contents_per_clip.append((clip, x))
@@ -357,7 +366,7 @@ class Voice:
                 shift = float(2.0 ** rng.uniform(-0.6, 0.6))
                 y = synthesize(frames.f0 * shift, warp_envelope(frames.sp, ratio), frames.ap, sr, fp, len(audio))
                 inputs.append(_center(_content_frames(content, y, sr)).astype(np.float16))
-                targets.append(code)
+                targets.append(wide)
         if seconds < 5.0:
             raise InputError(f"only {seconds:.1f} s of usable target audio", path=dataset,
                              fix="give at least a few minutes of the target's speech (5 to 120+ minutes works)")
@@ -369,7 +378,7 @@ class Voice:
                  "envelope_gv": global_variance(np.concatenate(codes_per_clip)).tolist()}
         parallel_lines = 0
         if performer is not None:
-            pairs, performer_f0 = _performer_pairs(performer, contents_per_clip, codes_per_clip, content, config, progress)
+            pairs, performer_f0 = _performer_pairs(performer, contents_per_clip, wide_per_clip, content, config, progress)
             for x, code in pairs:
                 inputs.append(x.astype(np.float16))
                 targets.append(code)
@@ -383,7 +392,8 @@ class Voice:
         bank = bank[rng.permutation(len(bank))[:BANK_FRAMES]]
         norm = {
             "in_mean": X.astype(np.float32).mean(0), "in_std": X.astype(np.float32).std(0) + 1e-5,
-            "out_mean": Y.mean(0), "out_std": Y.std(0) + 1e-5,
+            "out_mean": Y.reshape(-1, config.envelope_dims).mean(0),  # per envelope dimension, shared by
+            "out_std": Y.reshape(-1, config.envelope_dims).std(0) + 1e-5,  # the envelope_rate codes of a frame
         }
         norm["bank"] = ((bank - norm["out_mean"]) / norm["out_std"]).astype(np.float32)
         net = EnvelopeNet(config)
@@ -493,21 +503,23 @@ class Voice:
         frames = analyze(x, sr, fp, f0=f0)
         content = _content_frames(self.content, x, sr)
         if options.strategy == "match":
-            code = self.match_envelope(content, options.k, options.smooth)
+            code, hop = self.match_envelope(content, options.k, options.smooth), self.config.content_hop
         else:
-            code = self.predict_envelope(content, options.retrieval)
+            code, hop = self.predict_envelope(content, options.retrieval), self.envelope_hop
         postfilter = options.postfilter if options.postfilter is not None else float(options.mode == "speech")
         if postfilter > 0 and self.envelope_gv is not None:
             code = match_global_variance(code, self.envelope_gv, postfilter)
-        return self.resynthesize(frames, code, new_f0, options, len(x))
+        return self.resynthesize(frames, code, new_f0, options, len(x), hop)
 
     def resynthesize(self, frames: WorldFrames, code: np.ndarray, new_f0: np.ndarray, options: ConvertOptions,
-                     samples: int) -> np.ndarray:
-        """The performance's WORLD ``frames`` with a new ``(content frames, envelope_dims)`` coded envelope and
-        ``(frames,)`` F0 -> ``(samples,)`` audio: the level set by ``options.energy``, the fundamental kept
-        (``options.fundamental_db``), the performance's aperiodicity, WORLD synthesis."""
+                     samples: int, hop_seconds: float | None = None) -> np.ndarray:
+        """The performance's WORLD ``frames`` with a new ``(n, envelope_dims)`` coded envelope, one every
+        ``hop_seconds`` (default: the content hop), and ``(frames,)`` F0 -> ``(samples,)`` audio: the level set
+        by ``options.energy``, the fundamental kept (``options.fundamental_db``), the performance's
+        aperiodicity, WORLD synthesis."""
         sr, fp = self.config.sample_rate, self.config.frame_period
-        sp = decode_envelope(resample_frames(code, self.content.hop_seconds, frames.frames, fp), sr)
+        hop = hop_seconds or self.config.content_hop
+        sp = decode_envelope(resample_frames(code, hop, frames.frames, fp), sr)
         energy = options.energy or ("phrase" if options.mode == "singing" else "target")
         if energy == "performer":
             sp *= np.exp(frame_energy(frames.sp) - frame_energy(sp))[:, None]  # keep the performer's dynamics
@@ -519,15 +531,21 @@ class Voice:
             sp = keep_fundamental(sp, new_f0, sr, fundamental)
         return synthesize(new_f0, sp, frames.ap, sr, fp, samples)
 
+    @property
+    def envelope_hop(self) -> float:
+        """Seconds between the envelopes ``predict_envelope`` returns (the content hop / ``envelope_rate``)."""
+        return self.config.content_hop / self.config.envelope_rate
+
     def predict_envelope(self, content: np.ndarray, retrieval: float = 0.0) -> np.ndarray:
-        """``(frames, content_dim)`` content -> ``(frames, envelope_dims)`` coded envelope of the target, both at
-        the content rate."""
+        """``(frames, content_dim)`` content at the content rate -> ``(frames * envelope_rate, envelope_dims)``
+        coded envelopes of the target, one every ``envelope_hop`` seconds."""
         n = self.norm
         if self.config.content_mean_norm:
             content = _center(content)
         x = (content.astype(np.float32) - n["in_mean"]) / n["in_std"]
         with torch.inference_mode():
             y = self.net(torch.from_numpy(x.T.copy())[None])[0].numpy().T
+            y = np.ascontiguousarray(y.reshape(-1, self.config.envelope_dims))
             if retrieval > 0 and "bank" in n:
                 bank = torch.from_numpy(n["bank"])
                 q = torch.from_numpy(np.ascontiguousarray(y))
@@ -664,7 +682,8 @@ def _train(net: EnvelopeNet, X: np.ndarray, Y: np.ndarray, norm: dict, options: 
     warmup = max(1, options.steps // 20)  # linear warm-up, then cosine decay to zero
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda i: min((i + 1) / warmup, 0.5 * (1 + np.cos(np.pi * i / options.steps))))
     in_mean, in_std = torch.from_numpy(norm["in_mean"]), torch.from_numpy(norm["in_std"])
-    out_mean, out_std = torch.from_numpy(norm["out_mean"]), torch.from_numpy(norm["out_std"])
+    rate = Y.shape[1] // len(norm["out_mean"])
+    out_mean, out_std = (torch.from_numpy(np.tile(norm[k], rate)) for k in ("out_mean", "out_std"))
     losses, started = [], time.time()
     net.train()
     bar = _bar(range(options.steps), progress, "training")
