@@ -24,7 +24,7 @@ from voicetwin.consent import ConsentRecord  # noqa: E402
 from voicetwin.errors import ConfigError, InputNotFoundError, ModelNotFoundError  # noqa: E402
 from voicetwin.manifest import Clip, write_manifest  # noqa: E402
 from voicetwin.pitch import PitchStats, fix_octave_jumps, map_speech, track_f0  # noqa: E402
-from voicetwin.vocoder import follow_dynamics, frame_energy, keep_fundamental  # noqa: E402
+from voicetwin.vocoder import crossfade_bands, follow_dynamics, frame_energy, keep_fundamental  # noqa: E402
 from voicetwin.voice import (BuildOptions, ConvertOptions, Voice, global_variance, match_global_variance,  # noqa: E402
                              split_at_pauses)
 
@@ -227,6 +227,21 @@ def test_singing_tracker_hears_breathy_high_notes():
         assert np.sqrt(np.mean(cents**2)) < 60 and (np.abs(cents) > 600).mean() == 0
     assert ConvertOptions(mode="singing").tracker == "dio+swift" and ConvertOptions().tracker == "dio"
     assert ConvertOptions(mode="singing", f0_method="harvest").tracker == "harvest"
+
+
+def test_singing_postfilter_sharpens_only_above_the_first_formant_region():
+    bins, sr = 513, SR
+    freqs = np.arange(bins) * sr / 1024
+    low, high = np.full((2, bins), 1e-4), np.full((2, bins), 1e-2)
+    out = crossfade_bands(low, high, sr, 1200.0)
+    np.testing.assert_allclose(out[:, freqs <= 600], 1e-4)  # the fundamental's and first formant's region as predicted
+    np.testing.assert_allclose(out[:, freqs >= 1200], 1e-2)  # sharpened from 1200 Hz up
+    mid = out[0, (freqs > 650) & (freqs < 1150)]
+    assert np.all(np.diff(mid) > 0) and np.all((mid > 1e-4) & (mid < 1e-2))
+    assert ConvertOptions(mode="singing").postfilter_from_hz == 1200.0 and ConvertOptions().postfilter_from_hz == 0.0
+    assert ConvertOptions(mode="singing", postfilter_hz=0.0).postfilter_from_hz == 0.0
+    with pytest.raises(ConfigError):
+        ConvertOptions(postfilter_hz=-1.0)
 
 
 def test_keep_fundamental_raises_only_a_weak_first_harmonic():

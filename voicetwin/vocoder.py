@@ -115,6 +115,16 @@ def follow_dynamics(sp: np.ndarray, performer_sp: np.ndarray, voiced: np.ndarray
     return sp * np.exp(gain)[:, None]
 
 
+def crossfade_bands(low: np.ndarray, high: np.ndarray, sample_rate: int, from_hz: float) -> np.ndarray:
+    """Two ``(frames, bins)`` power envelopes -> one: ``low`` below ``from_hz / 2``, ``high`` from ``from_hz`` up,
+    their logs crossfaded (raised cosine) between."""
+    bins = low.shape[1]
+    hz = np.arange(bins) * sample_rate / (2 * (bins - 1))
+    t = np.clip((hz - from_hz / 2) / max(from_hz / 2, 1e-6), 0.0, 1.0)
+    w = 0.5 - 0.5 * np.cos(np.pi * t)
+    return np.exp((1 - w) * np.log(np.maximum(low, 1e-30)) + w * np.log(np.maximum(high, 1e-30)))
+
+
 def keep_fundamental(sp: np.ndarray, f0: np.ndarray, sample_rate: int, min_db: float = -3.0) -> np.ndarray:
     """Raise the envelope around each voiced frame's F0 where the first harmonic would be more than ``-min_db``
     dB weaker than the second (H1-H2 < ``min_db``): ``(frames, bins)`` power envelopes and ``(frames,)`` F0 ->

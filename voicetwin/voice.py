@@ -44,8 +44,8 @@ from .hub import config_from_dict, config_to_dict, read_config
 from .manifest import dataset_clips, is_dataset
 from .pitch import (F0_METHODS, SINGING_RANGE_HZ, SPEECH_RANGE_HZ, PitchStats, auto_transpose, map_speech, track_f0,
                     transpose)
-from .vocoder import (WorldFrames, analyze, code_envelope, decode_envelope, follow_dynamics, frame_energy,
-                      keep_fundamental, synthesize, warp_envelope)
+from .vocoder import (WorldFrames, analyze, code_envelope, crossfade_bands, decode_envelope, follow_dynamics,
+                      frame_energy, keep_fundamental, synthesize, warp_envelope)
 
 MODEL_TYPE = "voicetwin-voice"
 FORMAT_VERSION = 1
@@ -55,6 +55,7 @@ INDEX_FRAMES = 120_000  # content-matching index: at most 40 min of target frame
 STRATEGIES = ("network", "match")
 ENERGIES = ("performer", "target", "phrase")
 PHRASE_SECONDS = 1.0  # energy="phrase": the span over which the performer's dynamics are followed
+SINGING_POSTFILTER_HZ = 1200.0  # singing: the postfilter sharpens the envelope from here up (fading in from 600 Hz)
 
 
 @dataclass(frozen=True)
@@ -116,9 +117,11 @@ class ConvertOptions:
     speech mode, ``"phrase"`` in singing mode. ``postfilter``: predicted and
     averaged envelopes are smoother than real ones (formant peaks flattened); each coded dimension's spread over
     the piece's speech frames is moved towards the target's own spread (its global variance, in ``stats.json``)
-    by this power: 1 all the way, 0 off; ``None``: 1 in speech mode, 0 in singing mode (at sung pitches the
-    sharper envelope can favour the second harmonic over the fundamental). ``fundamental_db``: each voiced
-    frame's first harmonic is kept at least this many dB relative to its second
+    by this power: 1 all the way, 0 off; ``None``: 1. ``postfilter_hz``: the postfilter acts fully from this
+    frequency up and not at all below half of it (``voicetwin.vocoder.crossfade_bands``); ``None``: 0 (every
+    frequency) in speech mode, 1200 Hz in singing mode, where a sharpened first formant under a low sung note
+    can outweigh its fundamental with the 2nd or 3rd harmonic and the note is heard a fifth or an octave up.
+    ``fundamental_db``: each voiced frame's first harmonic is kept at least this many dB relative to its second
     (``voicetwin.vocoder.keep_fundamental``); ``None``: -3 in singing mode (a note sung below the voice's speaking
     range falls where its envelope was never observed, and a weak fundamental is heard an octave up), off in
     speech mode. ``f0_method``: ``None`` is DIO in speech and DIO + SwiftF0 in singing (``ConvertOptions.tracker``).
@@ -134,6 +137,7 @@ class ConvertOptions:
     smooth: int = 0
     energy: str | None = None
     postfilter: float | None = None
+    postfilter_hz: float | None = None
     fundamental_db: float | None = None
 
     def __post_init__(self):
@@ -141,6 +145,8 @@ class ConvertOptions:
             raise ConfigError("fundamental_db must be between -30 and 10 (dB of the first harmonic over the second)")
         if self.postfilter is not None and not 0.0 <= self.postfilter <= 1.5:
             raise ConfigError("postfilter must be between 0 and 1.5")
+        if self.postfilter_hz is not None and not 0.0 <= self.postfilter_hz <= 6000.0:
+            raise ConfigError("postfilter_hz must be between 0 and 6000")
         if self.strategy not in STRATEGIES:
             raise ConfigError(f"unknown strategy '{self.strategy}'", fix="use " + " or ".join(map(repr, STRATEGIES)))
         if not 1 <= self.k <= 64 or not 0 <= self.smooth <= 10:
@@ -166,6 +172,13 @@ class ConvertOptions:
         """The F0 tracker used: ``f0_method``, or the mode's own (DIO for speech; DIO with SwiftF0 where DIO
         hears no pitch for singing, whose high and breathy notes DIO misses)."""
         return self.f0_method or ("dio+swift" if self.mode == "singing" else "dio")
+
+    @property
+    def postfilter_from_hz(self) -> float:
+        """The frequency from which the postfilter acts fully: ``postfilter_hz``, or the mode's own."""
+        if self.postfilter_hz is not None:
+            return self.postfilter_hz
+        return SINGING_POSTFILTER_HZ if self.mode == "singing" else 0.0
 
 
 # --- the network -----------------------------------------------------------------------------
@@ -506,20 +519,27 @@ class Voice:
             code, hop = self.match_envelope(content, options.k, options.smooth), self.config.content_hop
         else:
             code, hop = self.predict_envelope(content, options.retrieval), self.envelope_hop
-        postfilter = options.postfilter if options.postfilter is not None else float(options.mode == "speech")
+        postfilter = options.postfilter if options.postfilter is not None else 1.0
+        sharp = None
         if postfilter > 0 and self.envelope_gv is not None:
-            code = match_global_variance(code, self.envelope_gv, postfilter)
-        return self.resynthesize(frames, code, new_f0, options, len(x), hop)
+            sharp = match_global_variance(code, self.envelope_gv, postfilter)
+            if options.postfilter_from_hz <= 0:
+                code, sharp = sharp, None
+        return self.resynthesize(frames, code, new_f0, options, len(x), hop, sharp)
 
     def resynthesize(self, frames: WorldFrames, code: np.ndarray, new_f0: np.ndarray, options: ConvertOptions,
-                     samples: int, hop_seconds: float | None = None) -> np.ndarray:
+                     samples: int, hop_seconds: float | None = None, sharp: np.ndarray | None = None) -> np.ndarray:
         """The performance's WORLD ``frames`` with a new ``(n, envelope_dims)`` coded envelope, one every
-        ``hop_seconds`` (default: the content hop), and ``(frames,)`` F0 -> ``(samples,)`` audio: the level set
-        by ``options.energy``, the fundamental kept (``options.fundamental_db``), the performance's
-        aperiodicity, WORLD synthesis."""
+        ``hop_seconds`` (default: the content hop), and ``(frames,)`` F0 -> ``(samples,)`` audio: ``sharp`` (the
+        postfiltered code, same shape) taking over from ``options.postfilter_from_hz`` up, the level set by
+        ``options.energy``, the fundamental kept (``options.fundamental_db``), the performance's aperiodicity,
+        WORLD synthesis."""
         sr, fp = self.config.sample_rate, self.config.frame_period
         hop = hop_seconds or self.config.content_hop
         sp = decode_envelope(resample_frames(code, hop, frames.frames, fp), sr)
+        if sharp is not None:
+            high = decode_envelope(resample_frames(sharp, hop, frames.frames, fp), sr)
+            sp = crossfade_bands(sp, high, sr, options.postfilter_from_hz)
         energy = options.energy or ("phrase" if options.mode == "singing" else "target")
         if energy == "performer":
             sp *= np.exp(frame_energy(frames.sp) - frame_energy(sp))[:, None]  # keep the performer's dynamics
