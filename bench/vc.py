@@ -10,7 +10,8 @@ Sets (all generated or read from installed packages; nothing downloaded):
   voice speaking 25 held-out sentences; WER by Whisper tiny.en against the sentence texts.
 * sing: the ru voice, singing mode, transpose auto; sources are espeak-ng ru lines resynthesised onto
   generated melodies (notes 200-800 Hz, octave leaps, 5.5 Hz vibrato); F0 RMSE (cents) and octave errors
-  against the transposed melody on frames voiced in both, by CREPE tiny and by pYIN.
+  against the transposed melody on frames voiced in both, by CREPE tiny and by pYIN, and ("c src") the RMSE
+  against what the same judge hears in the source, transposed.
 
 The naive baseline is WORLD resynthesis of the source with its F0 moved into the target's range (speech) or
 transposed (singing): no spectral change. The "ceiling" rows are what a perfect envelope model would give: the
@@ -336,7 +337,8 @@ def singing(out: Path, voice: Voice, lines: int = 10) -> list[dict]:
     base = [naive(x, voice, "singing", shift) for x, shift in zip(sources, shifts)]
 
     level, _ = convert_all(voice, sources, ConvertOptions(mode="singing", transpose="auto", energy="performer"))
-    sharp, _ = convert_all(voice, sources, ConvertOptions(mode="singing", transpose="auto", postfilter=0.5))
+    plain, _ = convert_all(voice, sources, ConvertOptions(mode="singing", transpose="auto", postfilter=0.0))
+    full, _ = convert_all(voice, sources, ConvertOptions(mode="singing", transpose="auto", postfilter_hz=0.0))
     # the ceiling: the target's real recordings of the same lines, their envelopes aligned onto the sung lines
     recordings = [load_audio(FESTVOX_RU / "wav" / f"{u}.wav", SR)[0] for u in ids_in("590:620")[:len(sources)]]
     ceiling_src = [own_envelope(x, r, voice, options) for x, r in zip(sources, recordings)]
@@ -351,14 +353,23 @@ def singing(out: Path, voice: Voice, lines: int = 10) -> list[dict]:
         ceiling_f0.append(f0)
         ceiling_shifts.append(float(shift))
 
+    heard_sources: dict[str, list[np.ndarray]] = {}
+
     def pitch(clips, transposed=True, melodies=None, keys=None):
         """F0 RMSE (cents) and octave errors against the melody on frames voiced in both, leaving out the two
         frames either side of each voicing edge of the melody (the tracker's 64 ms window straddles silence), by
-        two judges: CREPE tiny and pYIN (they disagree by tens of cents on low sung notes; neither is exact)."""
+        two judges: CREPE tiny and pYIN (they disagree by tens of cents on low sung notes; neither is exact).
+        For the sung lines' conversions also the RMSE against the same judge's F0 of the source, transposed,
+        on the frames where that judge hears the source within 50 cents of its melody: the usual protocol for
+        singing conversion, in which what the judge smooths or mishears in the melody itself cancels out."""
         found = {}
         for judge, name in ((F0_JUDGE, ""), ("pyin", "_pyin")):
-            cents, octave = [], []
-            for y, f0, shift in zip(clips, melodies or refs_f0, keys or (shifts if transposed else [0.0] * len(clips))):
+            if judge not in heard_sources:
+                heard_sources[judge] = [judges.extract_f0((x, SR), method=judge, frame_period_ms=10.0, f0_floor=40.0)
+                                        for x in sources]
+            cents, octave, against_source = [], [], []
+            for y, f0, shift, hx in zip(clips, melodies or refs_f0, keys or (shifts if transposed else [0.0] * len(clips)),
+                                        heard_sources[judge]):
                 voiced = f0 > 0
                 edge = np.convolve(np.abs(np.diff(voiced.astype(int), prepend=0, append=0)), np.ones(5), "same")[:-1] > 0
                 f0 = np.where(edge, 0.0, f0)
@@ -366,8 +377,13 @@ def singing(out: Path, voice: Voice, lines: int = 10) -> list[dict]:
                 a = judges.f0_agreement(f0, heard, shift)
                 cents.append(a.rmse_cents)
                 octave.append(a.octave_error_rate)
+                n = min(len(f0), len(hx))
+                right = (f0[:n] > 0) & (hx[:n] > 0) & (np.abs(np.log2(np.maximum(hx[:n], 1e-3) / np.maximum(f0[:n], 1e-3))) < 50 / 1200)
+                against_source.append(judges.f0_agreement(np.where(right, hx[:n], 0.0), heard, shift).rmse_cents)
             found[f"f0_rmse_cents{name}"] = float(np.nanmean(cents))
             found[f"octave_errors{name}"] = float(np.nanmean(octave))
+            if transposed and melodies is None:
+                found[f"f0_rmse_source_cents{name}"] = float(np.nanmean(against_source))
         return found
 
     return [
@@ -377,7 +393,8 @@ def singing(out: Path, voice: Voice, lines: int = 10) -> list[dict]:
         row("sing", "voicetwin", **similarity(outs, refs), **pitch(outs), duration_error=duration_error(sources, outs),
             speed=speed),
         row("sing", "voicetwin, performer's level", **similarity(level, refs), **pitch(level)),
-        row("sing", "voicetwin, postfilter 0.5", **similarity(sharp, refs), **pitch(sharp)),
+        row("sing", "voicetwin, no postfilter", **similarity(plain, refs), **pitch(plain)),
+        row("sing", "voicetwin, postfilter 0 Hz up", **similarity(full, refs), **pitch(full)),
         row("sing", "ceiling: target's envelope", **similarity(ceiling_src, refs), **pitch(ceiling_src)),
         row("sing", "target's lines on melodies", **similarity(ceiling, refs),
             **pitch(ceiling, melodies=ceiling_f0, keys=ceiling_shifts)),
@@ -401,7 +418,8 @@ COLUMNS = [("ge2e", "GE2E", "{:.3f}"), ("dvector", "d-vector", "{:.3f}"), ("f0_c
            ("f0_gross", "F0 gross", "{:.1%}"),
            ("duration_error", "dur err", "{:.2%}"), ("wer", "WER", "{:.3f}"), ("f0_rmse_cents", "F0 RMSE c", "{:.1f}"),
            ("octave_errors", "oct err", "{:.2%}"), ("f0_rmse_cents_pyin", "pYIN c", "{:.1f}"),
-           ("octave_errors_pyin", "pYIN oct", "{:.2%}"), ("speed", "x real time", "{:.1f}")]
+           ("octave_errors_pyin", "pYIN oct", "{:.2%}"), ("f0_rmse_source_cents", "CREPE c src", "{:.1f}"),
+           ("f0_rmse_source_cents_pyin", "pYIN c src", "{:.1f}"), ("speed", "x real time", "{:.1f}")]
 
 
 def table(rows: list[dict]) -> str:
