@@ -240,6 +240,8 @@ def test_singing_postfilter_sharpens_only_above_the_first_formant_region():
     assert np.all(np.diff(mid) > 0) and np.all((mid > 1e-4) & (mid < 1e-2))
     assert ConvertOptions(mode="singing").postfilter_from_hz == 1200.0 and ConvertOptions().postfilter_from_hz == 0.0
     assert ConvertOptions(mode="singing", postfilter_hz=0.0).postfilter_from_hz == 0.0
+    assert ConvertOptions().postfilter_power == 0.75 and ConvertOptions(mode="singing").postfilter_power == 1.0
+    assert ConvertOptions(postfilter=0.0).postfilter_power == 0.0
     with pytest.raises(ConfigError):
         ConvertOptions(postfilter_hz=-1.0)
 

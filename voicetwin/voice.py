@@ -56,6 +56,7 @@ STRATEGIES = ("network", "match")
 ENERGIES = ("performer", "target", "phrase")
 PHRASE_SECONDS = 1.0  # energy="phrase": the span over which the performer's dynamics are followed
 SINGING_POSTFILTER_HZ = 1200.0  # singing: the postfilter sharpens the envelope from here up (fading in from 600 Hz)
+SPEECH_POSTFILTER = 0.75  # speech: the postfilter's power at every frequency (1: the target's full spread)
 
 
 @dataclass(frozen=True)
@@ -117,7 +118,9 @@ class ConvertOptions:
     speech mode, ``"phrase"`` in singing mode. ``postfilter``: predicted and
     averaged envelopes are smoother than real ones (formant peaks flattened); each coded dimension's spread over
     the piece's speech frames is moved towards the target's own spread (its global variance, in ``stats.json``)
-    by this power: 1 all the way, 0 off; ``None``: 1. ``postfilter_hz``: the postfilter acts fully from this
+    by this power: 1 all the way, 0 off; ``None``: 0.75 in speech mode (at the full spread the sharpened first
+    and second formants cost intelligibility and, in English, similarity), 1 in singing mode (where it acts only
+    above ``postfilter_hz``). ``postfilter_hz``: the postfilter acts fully from this
     frequency up and not at all below half of it (``voicetwin.vocoder.crossfade_bands``); ``None``: 0 (every
     frequency) in speech mode, 1200 Hz in singing mode, where a sharpened first formant under a low sung note
     can outweigh its fundamental with the 2nd or 3rd harmonic and the note is heard a fifth or an octave up.
@@ -172,6 +175,13 @@ class ConvertOptions:
         """The F0 tracker used: ``f0_method``, or the mode's own (DIO for speech; DIO with SwiftF0 where DIO
         hears no pitch for singing, whose high and breathy notes DIO misses)."""
         return self.f0_method or ("dio+swift" if self.mode == "singing" else "dio")
+
+    @property
+    def postfilter_power(self) -> float:
+        """The postfilter's power: ``postfilter``, or the mode's own."""
+        if self.postfilter is not None:
+            return self.postfilter
+        return 1.0 if self.mode == "singing" else SPEECH_POSTFILTER
 
     @property
     def postfilter_from_hz(self) -> float:
@@ -519,7 +529,7 @@ class Voice:
             code, hop = self.match_envelope(content, options.k, options.smooth), self.config.content_hop
         else:
             code, hop = self.predict_envelope(content, options.retrieval), self.envelope_hop
-        postfilter = options.postfilter if options.postfilter is not None else 1.0
+        postfilter = options.postfilter_power
         sharp = None
         if postfilter > 0 and self.envelope_gv is not None:
             sharp = match_global_variance(code, self.envelope_gv, postfilter)
