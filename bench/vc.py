@@ -7,7 +7,7 @@ Sets (all generated or read from installed packages; nothing downloaded):
   reference centroid comes from 20 other held-out recordings (560:580); "real target" is the held-out
   recordings themselves.
 * en: a voice built from >= 20 min of flite's awb speaking generated sentences; sources are the piper joe
-  voice speaking 25 held-out sentences; WER by Whisper tiny.en against the sentence texts.
+  voice speaking 100 held-out sentences; WER by Whisper tiny.en against the sentence texts.
 * sing: the ru voice, singing mode, transpose auto; sources are espeak-ng ru lines resynthesised onto
   generated melodies (notes 200-800 Hz, octave leaps, 5.5 Hz vibrato); F0 RMSE (cents) and octave errors
   against the transposed melody on frames voiced in both, by CREPE tiny and by pYIN, and ("c src") the RMSE
@@ -66,6 +66,7 @@ from voicetwin.voice import BuildOptions, ConvertOptions, Voice  # noqa: E402
 
 SR = 16_000
 LIMIT = 1000  # sources per set (--limit, for quick checks)
+EN_LINES = 100  # English sources: Whisper tiny.en's WER on 25 lines moved by 6 points between sentence draws
 
 
 # --- data ---------------------------------------------------------------------------------------
@@ -269,6 +270,7 @@ def russian(out: Path, voice: Voice) -> list[dict]:
     refs = [load_audio(FESTVOX_RU / "wav" / f"{u}.wav", SR)[0] for u in ref_ids]
     outs, speed = convert_all(voice, sources, ConvertOptions(strategy="network"))
     plain, plain_speed = convert_all(voice, sources, ConvertOptions(strategy="network", postfilter=0.0))
+    full, _ = convert_all(voice, sources, ConvertOptions(strategy="network", postfilter=1.0))
     matched, match_speed = convert_all(voice, sources, ConvertOptions(strategy="match"))
     base = [naive(x, voice, "speech") for x in sources]
     ceiling = [own_envelope(x, r, voice) for x, r in zip(sources, real)]
@@ -280,6 +282,7 @@ def russian(out: Path, voice: Voice) -> list[dict]:
         row("ru", "voicetwin, network (default)", **similarity(outs, refs), **f0_corr(sources, outs),
             duration_error=duration_error(sources, outs), speed=speed),
         row("ru", "voicetwin, no postfilter", **similarity(plain, refs), **f0_corr(sources, plain), speed=plain_speed),
+        row("ru", "voicetwin, full postfilter", **similarity(full, refs), **f0_corr(sources, full)),
         row("ru", "voicetwin, match k=4", **similarity(matched, refs), **f0_corr(sources, matched),
             duration_error=duration_error(sources, matched), speed=match_speed),
         row("ru", "ceiling: target's envelope", **similarity(ceiling, refs), **f0_corr(sources, ceiling)),
@@ -292,7 +295,7 @@ def russian(out: Path, voice: Voice) -> list[dict]:
 def english(out: Path, options: BuildOptions) -> list[dict]:
     dataset = awb_dataset(out / "en" / "awb", 21.0)
     voice = build_voice(dataset, out / "en" / "voice", options, "flite awb voice")
-    test_texts = english_sentences(25, seed=1000)[:LIMIT]
+    test_texts = english_sentences(EN_LINES, seed=1000)[:LIMIT]
     ref_texts = english_sentences(20, seed=2000)
     sources = [load_audio(p, SR)[0] for p in piper_lines(test_texts, out / "en" / "joe")]
     (out / "en" / "real").mkdir(parents=True, exist_ok=True)
@@ -300,6 +303,7 @@ def english(out: Path, options: BuildOptions) -> list[dict]:
     refs = [load_audio(flite(t, out / "en" / "real" / f"r{i:03d}.wav"), SR)[0] for i, t in enumerate(ref_texts)]
     outs, speed = convert_all(voice, sources, ConvertOptions(strategy="network"))
     plain, plain_speed = convert_all(voice, sources, ConvertOptions(strategy="network", postfilter=0.0))
+    full, _ = convert_all(voice, sources, ConvertOptions(strategy="network", postfilter=1.0))
     matched, match_speed = convert_all(voice, sources, ConvertOptions(strategy="match"))
     base = [naive(x, voice, "speech") for x in sources]
     ceiling = [own_envelope(x, r, voice) for x, r in zip(sources, real)]
@@ -313,6 +317,7 @@ def english(out: Path, options: BuildOptions) -> list[dict]:
         row("en", "voicetwin, network (default)", **similarity(outs, refs), wer=wer(outs), **f0_corr(sources, outs),
             duration_error=duration_error(sources, outs), speed=speed),
         row("en", "voicetwin, no postfilter", **similarity(plain, refs), wer=wer(plain), speed=plain_speed),
+        row("en", "voicetwin, full postfilter", **similarity(full, refs), wer=wer(full)),
         row("en", "voicetwin, match k=4", **similarity(matched, refs), wer=wer(matched),
             **f0_corr(sources, matched), duration_error=duration_error(sources, matched), speed=match_speed),
         row("en", "ceiling: target's envelope", **similarity(ceiling, refs), wer=wer(ceiling),
