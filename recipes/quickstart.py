@@ -36,14 +36,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import numpy as np  # noqa: E402
 
-from voicetwin.audio import load_audio  # noqa: E402
+from voicetwin.audio.io import load_audio  # noqa: E402
 from voicetwin.cli import report_summary  # noqa: E402
-from voicetwin.eval import SPEAKER_JUDGES, similarity_report  # noqa: E402
+from voicetwin.eval.judges import SPEAKER_JUDGES, similarity_report  # noqa: E402
 from voicetwin.examples import load_truth, make_archive, score_clips  # noqa: E402
 from voicetwin.files import write_json  # noqa: E402
-from voicetwin.ingest import IngestOptions, ingest  # noqa: E402
+from voicetwin.ingest.pipeline import IngestOptions, ingest  # noqa: E402
 from voicetwin.manifest import read_manifest  # noqa: E402
-from voicetwin.speaker import SpeakerEncoder  # noqa: E402
+from voicetwin.speaker.encoder import SpeakerEncoder  # noqa: E402
 
 Context = dict
 
@@ -131,9 +131,9 @@ def step_dub(ctx: Context) -> None:
     sys.path.insert(0, str(Path(__file__).resolve().parent / "dub_example"))
     from make_scene import make_scene
 
-    from voicetwin.dub import DubOptions, ProgressBars, check_consents, dub
+    from voicetwin.production.dub import DubOptions, ProgressBars, check_consents, dub
     from voicetwin.errors import VoiceTwinError
-    from voicetwin.scene import load_scene
+    from voicetwin.production.scene import load_scene
 
     voice = ctx.get("voice")  # a voice built by an earlier step, when there is one
     scene = make_scene(ctx["out"] / "dub_scene", minutes=0.5, n_lines=4, voice=voice)
@@ -165,7 +165,7 @@ SONG = [(62, 0.5), (64, 0.5), (66, 0.5), (67, 0.5), (69, 1.0), (74, 1.0), (71, 0
 def step_voice(ctx: Context) -> None:
     """Record the example's consent and build a voice from the ingested dataset."""
     from voicetwin.consent import ConsentRecord, save_consent
-    from voicetwin.voice import BuildOptions, Voice
+    from voicetwin.voice.model import BuildOptions, Voice
 
     voice_dir = ctx["out"] / "voice"
     record = ConsentRecord(
@@ -190,7 +190,7 @@ def step_voice(ctx: Context) -> None:
 def _finish(ctx: Context, audio, sr: int, name: str, inputs: list, what: str) -> Path:
     """Watermark and save a generated file with its provenance sidecar."""
     from voicetwin.consent import load_consent
-    from voicetwin.provenance import finalize_output
+    from voicetwin.production.render import finalize_output
 
     path = ctx["out"] / name
     finalize_output(audio, sr, path, voice_id=ctx["voice"].name, inputs=inputs,
@@ -200,9 +200,9 @@ def _finish(ctx: Context, audio, sr: int, name: str, inputs: list, what: str) ->
 
 def step_convert(ctx: Context) -> None:
     """Convert a performer's line (espeak-ng as a stand-in performer) into the voice."""
-    from voicetwin.audio import save_audio
-    from voicetwin.tts import SpeakOptions, synthesize
-    from voicetwin.voice import ConvertOptions
+    from voicetwin.audio.io import save_audio
+    from voicetwin.synth.speak import SpeakOptions, synthesize
+    from voicetwin.voice.model import ConvertOptions
 
     syn = synthesize(PERFORMER_TEXT, SpeakOptions(language="ru", base="espeak:ru"))
     before = ctx["out"] / "before.wav"
@@ -221,7 +221,7 @@ def step_convert(ctx: Context) -> None:
 
 def step_speak(ctx: Context) -> None:
     """Say a new Russian line in the voice, fitted to exactly 4.0 seconds."""
-    from voicetwin.tts import SpeakOptions, speak
+    from voicetwin.synth.speak import SpeakOptions, speak
 
     audio, sr = speak(ctx["voice_obj"], NEW_LINE, SpeakOptions(language="ru", duration=4.0))
     path = _finish(ctx, audio, sr, "speak.wav", [], "speak")
@@ -231,7 +231,7 @@ def step_speak(ctx: Context) -> None:
 
 def step_sing(ctx: Context) -> None:
     """Sing a short song from a MIDI file with lyrics in the voice."""
-    from voicetwin.sing import Note, Score, SingOptions, set_lyrics, sing, write_midi
+    from voicetwin.synth.sing import Note, Score, SingOptions, set_lyrics, sing, write_midi
 
     beat = 60.0 / 90
     notes, t = [], 0.0

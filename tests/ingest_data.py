@@ -23,7 +23,7 @@ def example_archive(root: Path, minutes: float = 1.0, container: str = "mp3"):
 def encoder():
     """The pretrained GE2E encoder, loaded once."""
     if "encoder" not in _CACHE:
-        from voicetwin.speaker import SpeakerEncoder
+        from voicetwin.speaker.encoder import SpeakerEncoder
 
         _CACHE["encoder"] = SpeakerEncoder.load("ge2e")
     return _CACHE["encoder"]

@@ -11,7 +11,7 @@ import torch
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from voicetwin.acoustic import (  # noqa: E402
+from voicetwin.synth.acoustic import (  # noqa: E402
     FESTVOX_RU_PHONES,
     AcousticBase,
     AcousticConfig,
@@ -93,7 +93,7 @@ def test_one_training_step_on_real_features_lowers_the_loss():
 
 
 def test_render_gives_exact_length_and_keeps_pitch():
-    from voicetwin.eval import extract_f0
+    from voicetwin.eval.judges import extract_f0
 
     feats = world_features(_vowel(), 16_000, TINY)
     audio = render_features(feats, TINY)
@@ -147,7 +147,7 @@ def test_duration_scaling_is_exact():
 
 
 def test_model_base_speaks_russian_at_a_requested_length(tiny_model):
-    from voicetwin.tts import SpeakOptions, base_synthesizer, speak, synthesize, voice_model
+    from voicetwin.synth.speak import SpeakOptions, base_synthesizer, speak, synthesize, voice_model
 
     text = "Она завела прядь волнистых вол+ос за ухо."
     phones = front_end_phones(text)
@@ -185,8 +185,8 @@ def test_model_base_speaks_russian_at_a_requested_length(tiny_model):
     audio, sr = speak(FakeVoice(), text, SpeakOptions(language="ru", duration=2.0))
     assert sr == 16_000 and abs(len(audio) / sr / 2.0 - 1) <= 0.01
     # singing in that voice uses its model too (no conversion); auto picks the key from the voice's pitch
-    from voicetwin.pitch import PitchStats
-    from voicetwin.sing import Note, Score, SingOptions, sing
+    from voicetwin.audio.pitch import PitchStats
+    from voicetwin.synth.sing import Note, Score, SingOptions, sing
 
     FakeVoice.pitch = PitchStats(log_mean=np.log(110.0), log_std=0.2, median_hz=110.0, p05_hz=80.0, p95_hz=160.0,
                                  voiced_frames=1000)
@@ -200,7 +200,7 @@ def test_model_base_speaks_russian_at_a_requested_length(tiny_model):
 
 
 def test_a_model_base_sings_long_notes_with_the_model_not_stretched(tiny_model, monkeypatch):
-    from voicetwin.sing import Note, Score, SingOptions, render
+    from voicetwin.synth.sing import Note, Score, SingOptions, render
 
     asked = []
     original = AcousticBase.features
@@ -224,7 +224,7 @@ def test_a_model_base_sings_long_notes_with_the_model_not_stretched(tiny_model, 
 def test_english_front_end_gives_stressed_cmu_phones_and_words():
     import shutil
 
-    from voicetwin.acoustic import CMU_PHONES, is_vowel
+    from voicetwin.synth.acoustic import CMU_PHONES, is_vowel
 
     if shutil.which("t2p") is None:
         pytest.skip("flite is not installed")
@@ -244,7 +244,7 @@ def test_english_front_end_gives_stressed_cmu_phones_and_words():
 
 
 def test_training_is_deterministic_and_refuses_unknown_phones():
-    from voicetwin.acoustic_train import TrainSettings, train, utterance
+    from voicetwin.synth.acoustic_train import TrainSettings, train, utterance
 
     audio = _vowel()
     labels = [("pau", 0.05), ("a", 0.55), ("pau", 0.8)]
@@ -264,8 +264,8 @@ def test_training_is_deterministic_and_refuses_unknown_phones():
 def test_a_model_alone_speaks_and_sings_only_with_its_own_consent_record(tmp_path, tiny_model):
     from voicetwin.consent import ConsentRecord, save_consent
     from voicetwin.errors import ConsentError
-    from voicetwin.sing import Note, Score, SingOptions, sing
-    from voicetwin.tts import SpeakOptions, speak
+    from voicetwin.synth.sing import Note, Score, SingOptions, sing
+    from voicetwin.synth.speak import SpeakOptions, speak
 
     model_dir = tiny_model.save(tmp_path / "model")
     options = SpeakOptions(language="ru", base=f"model:{model_dir}")

@@ -7,7 +7,7 @@ import os
 import numpy as np
 import pytest
 
-from voicetwin.audio import (
+from voicetwin.audio.io import (
     ensure_audible,
     load_audio,
     loudness_lufs,

@@ -9,7 +9,7 @@ import pytest
 import soundfile as sf
 
 from ingest_data import example_archive
-from voicetwin.audio import save_audio
+from voicetwin.audio.io import save_audio
 from voicetwin.cli import build_parser, main
 from voicetwin.examples import write_video
 

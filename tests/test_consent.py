@@ -130,7 +130,7 @@ def _record(**kw) -> ConsentRecord:
 
 
 def _tiny():
-    from voicetwin.voice import BuildOptions
+    from voicetwin.voice.model import BuildOptions
 
     return BuildOptions(content="mfcc", steps=3, augment=0, batch_size=2)
 
@@ -161,7 +161,7 @@ def dataset(tmp_path_factory) -> Path:
 @pytest.fixture(scope="module")
 def voice(dataset, tmp_path_factory):
     """A tiny voice built on a speech-only consent for one production; the record goes into its folder."""
-    from voicetwin.voice import Voice
+    from voicetwin.voice.model import Voice
 
     out = tmp_path_factory.mktemp("voices") / "nsh"
     built = Voice.build(dataset, out, _tiny(), consent=_record())
@@ -177,7 +177,7 @@ def _performance(seconds: float = 1.5, sr: int = 16_000) -> np.ndarray:
 
 
 def test_build_refuses_without_a_valid_record_before_any_work(dataset, tmp_path, capsys):
-    from voicetwin.voice import Voice
+    from voicetwin.voice.model import Voice
 
     out = tmp_path / "v"
     with pytest.raises(ConsentError) as refused:
@@ -199,7 +199,7 @@ def test_build_refuses_without_a_valid_record_before_any_work(dataset, tmp_path,
 
 
 def test_build_on_a_record_created_first_or_passed_as_a_file(dataset, voice, tmp_path, capsys):
-    from voicetwin.voice import Voice
+    from voicetwin.voice.model import Voice
 
     # 'voicetwin consent create' first, then build into the same folder
     out = tmp_path / "v1"
@@ -218,7 +218,7 @@ def test_build_on_a_record_created_first_or_passed_as_a_file(dataset, voice, tmp
 
 
 def test_convert_checks_scope_production_and_expiry(voice, tmp_path):
-    from voicetwin.voice import ConvertOptions, Voice
+    from voicetwin.voice.model import ConvertOptions, Voice
 
     x = _performance()
     with pytest.raises(ConsentError, match="singing with festvox-ru speaker's voice is outside the consent's scope"):
@@ -246,9 +246,10 @@ def test_convert_checks_scope_production_and_expiry(voice, tmp_path):
 def test_convert_files_watermarks_and_records_the_consent(voice, tmp_path, capsys):
     import soundfile as sf
 
-    from voicetwin.provenance import sidecar_path
-    from voicetwin.voice import ConvertOptions, convert_files
-    from voicetwin.watermark import detect_file
+    from voicetwin.production.provenance import sidecar_path
+    from voicetwin.production.render import convert_files
+    from voicetwin.voice.model import ConvertOptions
+    from voicetwin.production.watermark import detect_file
 
     wav = tmp_path / "take.wav"
     sf.write(wav, _performance(3.0), 16_000)
@@ -273,8 +274,8 @@ def test_convert_files_watermarks_and_records_the_consent(voice, tmp_path, capsy
 
 
 def test_speak_and_sing_check_the_consent_before_synthesis(tmp_path):
-    from voicetwin.sing import sing
-    from voicetwin.tts import speak
+    from voicetwin.synth.sing import sing
+    from voicetwin.synth.speak import speak
 
     save_consent(tmp_path, _record())
 

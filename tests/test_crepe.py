@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from voicetwin.crepe import crepe_f0, decode, weights_path
+from voicetwin.audio.crepe import crepe_f0, decode, weights_path
 from voicetwin.errors import ConfigError
 
 SR = 16_000

@@ -15,16 +15,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from voicetwin import jobs
-from voicetwin.audio import save_audio
+from voicetwin.production import jobs
+from voicetwin.audio.io import save_audio
 from voicetwin.errors import InputError, VoiceTwinError
 from voicetwin.manifest import Clip, write_manifest
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "demo"))
+from voicetwin.demo import app
+from voicetwin.demo import project as P
 
-import app  # noqa: E402
-import project as P  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
 
 TOY = '''
 import time
@@ -207,7 +206,7 @@ def test_progress_html_shows_step_detail_and_percentage():
 
 
 def test_the_library_does_not_import_gradio():
-    code = "import sys, voicetwin, voicetwin.jobs, voicetwin.cli; sys.exit('gradio' in sys.modules)"
+    code = "import sys, voicetwin, voicetwin.production.jobs, voicetwin.cli; sys.exit('gradio' in sys.modules)"
     assert subprocess.run([sys.executable, "-c", code], cwd=ROOT).returncode == 0
 
 

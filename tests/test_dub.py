@@ -11,11 +11,11 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from voicetwin.dub import DubError, DubOptions, dub, mux_video, replace_line
-from voicetwin.fit import plan_fit, speech_bounds, time_stretch
-from voicetwin.mixdown import duck_envelope, edit_margin, limiter_gain, mix_scene, true_peak_db
+from voicetwin.production.dub import DubError, DubOptions, dub, mux_video, replace_line
+from voicetwin.production.fit import plan_fit, speech_bounds, time_stretch
+from voicetwin.production.mixdown import duck_envelope, edit_margin, limiter_gain, mix_scene, true_peak_db
 from voicetwin.errors import ConsentError
-from voicetwin.scene import Ducking, OutputSettings, load_scene
+from voicetwin.production.scene import Ducking, OutputSettings, load_scene
 
 SR = 48_000
 DELIVERABLES = ("dialogue.wav", "music_effects.wav", "mix.wav", "subtitles.srt", "subtitles.ass", "report.json")
@@ -108,7 +108,7 @@ def test_mix_edit_changes_only_its_window_and_me_is_untouched_outside_dialogue()
 def test_mux_copies_the_picture_and_adds_the_mix(tmp_path: Path):
     import av
 
-    from voicetwin.video import write_video
+    from voicetwin.video.io import write_video
 
     frames = [np.full((32, 48, 3), i * 20, np.uint8) for i in range(10)]
     video = write_video(tmp_path / "in.mp4", frames, 5)
@@ -127,7 +127,7 @@ def test_mux_copies_the_picture_and_adds_the_mix(tmp_path: Path):
 
 
 def _take(path: Path, text: str) -> None:
-    from voicetwin.tts import speak
+    from voicetwin.synth.speak import speak
 
     audio, sr = speak(None, text, language="en", base="espeak:en")
     pad = np.zeros(int(0.25 * sr), np.float32)
@@ -151,7 +151,7 @@ lines:
 
 
 def _write_scene(folder: Path, ducking: str = "off", t1_text: str = "Good evening, everyone.") -> Path:
-    from voicetwin.sing import Note, Score, write_midi
+    from voicetwin.synth.sing import Note, Score, write_midi
 
     folder.mkdir(parents=True, exist_ok=True)
     if not (folder / "take.wav").exists():
@@ -341,9 +341,9 @@ def test_lipsync_render_reworks_the_mouth_inside_the_line_only(tmp_path: Path):
     pytest.importorskip("skimage", reason="scikit-image (voicetwin[video]) is not installed")
     from skimage.data import astronaut
 
-    from voicetwin.lipsync import synthesize_talking_face
-    from voicetwin.tts import speak
-    from voicetwin.video import iter_frames, write_video
+    from voicetwin.video.lipsync import synthesize_talking_face
+    from voicetwin.synth.speak import speak
+    from voicetwin.video.io import iter_frames, write_video
 
     audio, sr = speak(None, "This is the original line, spoken by the actor.", language="en", base="espeak:en")
     audio = np.concatenate([np.zeros(sr // 2, np.float32), audio, np.zeros(sr // 2, np.float32)])
@@ -382,10 +382,10 @@ def test_lipsync_align_moves_a_late_line_onto_the_mouth(tmp_path: Path):
     pytest.importorskip("skimage", reason="scikit-image (voicetwin[video]) is not installed")
     from skimage.data import astronaut
 
-    from voicetwin.audio import resample
-    from voicetwin.lipsync import synthesize_talking_face
-    from voicetwin.tts import speak
-    from voicetwin.video import write_video
+    from voicetwin.audio.io import resample
+    from voicetwin.video.lipsync import synthesize_talking_face
+    from voicetwin.synth.speak import speak
+    from voicetwin.video.io import write_video
 
     speech, sr = speak(None, "I never said that I would stay here.", language="en", base="espeak:en")
     lead = np.zeros(sr // 2, np.float32)

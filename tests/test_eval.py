@@ -9,8 +9,8 @@ import subprocess
 import numpy as np
 import pytest
 
-from voicetwin import eval as judges
-from voicetwin.audio import load_audio, save_audio
+from voicetwin.eval import judges
+from voicetwin.audio.io import load_audio, save_audio
 from voicetwin.cli import main
 from voicetwin.errors import InputError
 

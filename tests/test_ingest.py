@@ -10,10 +10,10 @@ import pytest
 import soundfile as sf
 
 from ingest_data import encoder, example_archive
-from voicetwin import ingest as ingest_module
+from voicetwin.ingest import pipeline as ingest_module
 from voicetwin.errors import ConfigError, EmptyAudioError, InputError
 from voicetwin.examples import FESTVOX_RU, festvox_audio, score_clips
-from voicetwin.ingest import IngestOptions, ingest, read_transcripts
+from voicetwin.ingest.pipeline import IngestOptions, ingest, read_transcripts
 from voicetwin.manifest import read_manifest
 
 REQUIRED = ("id", "path", "source", "start", "end", "duration", "sample_rate", "text", "speaker_similarity",
@@ -214,7 +214,7 @@ def test_no_speech_without_references(tmp_path):
 
 
 def test_denoise_reduces_noise():
-    from voicetwin.denoise import denoise
+    from voicetwin.audio.denoise import denoise
 
     rng = np.random.default_rng(0)
     speech = festvox_audio("ru_0005")[:32_000]
@@ -233,7 +233,7 @@ def test_denoise_reduces_noise():
 def test_denoise_and_recogniser_in_ingest(tmp_path):
     import subprocess
 
-    from voicetwin.audio import load_audio
+    from voicetwin.audio.io import load_audio
 
     wav = tmp_path / "line.wav"
     subprocess.run(["flite", "-voice", "slt", "-t", "The weather is nice today. We walked along the river.",
@@ -255,8 +255,8 @@ def test_denoise_and_recogniser_in_ingest(tmp_path):
 def test_recogniser(tmp_path):
     import subprocess
 
-    from voicetwin.audio import load_audio
-    from voicetwin.ingest import load_recogniser, transcribe
+    from voicetwin.audio.io import load_audio
+    from voicetwin.ingest.pipeline import load_recogniser, transcribe
 
     with pytest.raises(ConfigError, match="English only"):
         load_recogniser("whisper-tiny.en", "ru")
@@ -271,7 +271,7 @@ def test_clip_measures():
     from scipy.signal import butter, sosfilt
 
     from voicetwin.examples import music, noise
-    from voicetwin.ingest import bandwidth_hz, clipping_fraction, music_score
+    from voicetwin.ingest.pipeline import bandwidth_hz, clipping_fraction, music_score
 
     rng = np.random.default_rng(0)
     speech = festvox_audio("ru_0008", trim=True)

@@ -20,15 +20,15 @@ pytest.importorskip("mediapipe", reason="needs the video extra: pip install 'voi
 pytest.importorskip("dlib", reason="needs the video extra: pip install 'voicetwin[video]'")
 skimage_data = pytest.importorskip("skimage.data", reason="needs scikit-image (test extra)")
 
-from voicetwin.audio import load_audio, save_audio  # noqa: E402
+from voicetwin.audio.io import load_audio, save_audio  # noqa: E402
 from voicetwin.cli import main  # noqa: E402
 from voicetwin.errors import ConfigError, InputError, InputNotFoundError  # noqa: E402
-from voicetwin.face import LAYOUTS, load_landmarker, mouth_opening  # noqa: E402
-from voicetwin.lipsync import (  # noqa: E402
+from voicetwin.video.face import LAYOUTS, load_landmarker, mouth_opening  # noqa: E402
+from voicetwin.video.lipsync import (  # noqa: E402
     ANALYSIS_RATE, AlignOptions, NoFaceError, RenderOptions, SyncOptions, align, find_phrases, mouth_jitter,
     render_frames, score, score_tracks, seam_sums, speech_envelope, synthesize_talking_face, track_mouth,
 )
-from voicetwin.video import VideoDecodeError, iter_frames, probe, write_video  # noqa: E402
+from voicetwin.video.io import VideoDecodeError, iter_frames, probe, write_video  # noqa: E402
 
 MEGAMIND = Path("/usr/share/doc/opencv-doc/examples/data/Megamind.avi")
 FPS = 25
@@ -191,7 +191,7 @@ def _mpeg4(path: Path, frames: list[np.ndarray], fps: int) -> Path:
 
 @pytest.mark.parametrize("size", [(96, 128), (97, 129)])
 def test_replace_audio_reencodes_other_codecs_to_h264_keeping_the_picture(tmp_path, size):
-    from voicetwin.video import replace_audio
+    from voicetwin.video.io import replace_audio
 
     h, w = size
     yy, xx = np.mgrid[0:h, 0:w]

@@ -9,7 +9,7 @@ import pytest
 import soundfile as sf
 
 from voicetwin.errors import ConfigError, InputNotFoundError
-from voicetwin.scene import (
+from voicetwin.production.scene import (
     Cue,
     SceneError,
     format_ass,

@@ -7,7 +7,7 @@ import pytest
 
 from voicetwin.errors import InputError
 from voicetwin.errors import ConfigError
-from voicetwin.sing import (Note, Score, SingOptions, f0_plan, key_shift, read_score, render, set_lyrics,
+from voicetwin.synth.sing import (Note, Score, SingOptions, f0_plan, key_shift, read_score, render, set_lyrics,
                             write_midi)
 
 MELODY = [(60, 1), (60, 1), (67, 1), (67, 1), (69, 1), (69, 1), (67, 2)]
@@ -115,7 +115,7 @@ def test_auto_transpose_sings_where_the_base_speaks():
 
     score = set_lyrics(_score(), "мо-ло-ко в ле-су _", "ru")
     audio, sr = render(score, SingOptions(language="ru", base="espeak", sample_rate=16000, transpose="auto"))
-    from voicetwin.tts import base_synthesizer
+    from voicetwin.synth.speak import base_synthesizer
 
     spoken = base_synthesizer("espeak", "ru").synthesize("молоко в лесу", 1.0)
     f0s, _ = pyworld.harvest(spoken.audio.astype(np.float64), spoken.sample_rate, f0_floor=60, f0_ceil=600)
@@ -137,7 +137,7 @@ def test_breath_in_a_rest():
 
 
 def test_vowel_spans_follow_the_sound_not_the_reported_phone_times():
-    from voicetwin.sing import _refine_vowels, _Syllable
+    from voicetwin.synth.sing import _refine_vowels, _Syllable
 
     fp = 0.005
     # a source: consonant 0-50 ms (quiet, voiced), vowel 50-150 ms (loud), stop closure 150-200 ms (silence)

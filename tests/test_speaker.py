@@ -8,11 +8,11 @@ import numpy as np
 import pytest
 import torch
 
-from voicetwin.audio import load_audio, save_audio
+from voicetwin.audio.io import load_audio, save_audio
 from voicetwin.cli import main
 from voicetwin.errors import ConfigError, InputError
-from voicetwin.speaker import SpeakerEncoder
-from voicetwin.speaker_train import FinetuneOptions, finetune, ge2e_loss, split_held_out
+from voicetwin.speaker.encoder import SpeakerEncoder
+from voicetwin.speaker.finetune import FinetuneOptions, finetune, ge2e_loss, split_held_out
 
 RU_TEXT = "Со спокойным мужеством он ожидал всего в этом безумном городе."
 
@@ -136,7 +136,7 @@ def test_cli_finetune_writes_encoder_and_report(real, synthetic, tmp_path, capsy
 
 
 def test_finetune_refuses_to_overwrite_a_folder_that_is_not_an_encoder(tmp_path, real, synthetic):
-    from voicetwin.speaker_train import finetune_speaker
+    from voicetwin.speaker.finetune import finetune_speaker
 
     (tmp_path / "notes.txt").write_text("keep me")
     with pytest.raises(InputError, match="not an encoder directory"):

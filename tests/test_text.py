@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from voicetwin.errors import InputError
-from voicetwin.text import detect_language, mark_stress, normalize, split_sentences, stressed_vowel, strip_stress, \
+from voicetwin.text.normalization import detect_language, mark_stress, normalize, split_sentences, stressed_vowel, strip_stress, \
     syllabify, words
 
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from voicetwin.errors import ConfigError, InputError
-from voicetwin.tts import SpeakOptions, base_synthesizer, fit_duration, speak, synthesize, trim_edges
+from voicetwin.synth.speak import SpeakOptions, base_synthesizer, fit_duration, speak, synthesize, trim_edges
 
 RU = "Она завела прядь волнистых вол+ос за ухо. В 1961 г. было 12 апреля."
 EN = "Doctor Smith paid five dollars. Twinkle, twinkle, little star!"
@@ -96,7 +96,7 @@ def test_trim_edges_keeps_margin():
 
 
 def test_cli_speak(tmp_path):
-    from voicetwin.audio import load_audio
+    from voicetwin.audio.io import load_audio
     from voicetwin.cli import main
 
     out = tmp_path / "line.wav"
@@ -107,7 +107,7 @@ def test_cli_speak(tmp_path):
     # every generated file is watermarked and has a provenance sidecar
     import json
 
-    from voicetwin.watermark import detect
+    from voicetwin.production.watermark import detect
 
     found = detect(audio, sr)
     assert found.detected and found.crc_ok

@@ -23,9 +23,9 @@ from voicetwin.cli import main  # noqa: E402
 from voicetwin.consent import ConsentRecord  # noqa: E402
 from voicetwin.errors import ConfigError, InputNotFoundError, ModelNotFoundError  # noqa: E402
 from voicetwin.manifest import Clip, write_manifest  # noqa: E402
-from voicetwin.pitch import PitchStats, fix_octave_jumps, map_speech, track_f0  # noqa: E402
-from voicetwin.vocoder import crossfade_bands, follow_dynamics, frame_energy, keep_fundamental  # noqa: E402
-from voicetwin.voice import (BuildOptions, ConvertOptions, Voice, global_variance, match_global_variance,  # noqa: E402
+from voicetwin.audio.pitch import PitchStats, fix_octave_jumps, map_speech, track_f0  # noqa: E402
+from voicetwin.audio.world import crossfade_bands, follow_dynamics, frame_energy, keep_fundamental  # noqa: E402
+from voicetwin.voice.model import (BuildOptions, ConvertOptions, Voice, global_variance, match_global_variance,  # noqa: E402
                              split_at_pauses)
 
 FESTVOX = Path("/usr/share/festival/voices/russian/msu_ru_nsh_clunits")
@@ -327,7 +327,7 @@ def test_performer_lines_with_the_same_text_are_aligned(small_dataset, tmp_path)
 
 def test_whisper_content_frames():
     pytest.importorskip("faster_whisper")
-    from voicetwin.content import load_content
+    from voicetwin.voice.content import load_content
 
     model = load_content("whisper-tiny.en")
     frames = model.frames(_sung_vowel(np.full(130, 200.0)))  # 1.3 s
@@ -340,7 +340,7 @@ def test_transformers_content_with_a_tiny_random_wavlm(tmp_path, small_dataset):
                                       conv_dim=(32, 32), conv_stride=(5, 64), conv_kernel=(10, 64),
                                       num_conv_pos_embeddings=16, num_conv_pos_embedding_groups=2)
     transformers.WavLMModel(config).save_pretrained(tmp_path / "wavlm")
-    from voicetwin.content import load_content
+    from voicetwin.voice.content import load_content
 
     model = load_content(str(tmp_path / "wavlm"))
     assert model.dim == 32 and model.hop_seconds == pytest.approx(0.02)
@@ -358,7 +358,7 @@ def test_transformers_content_with_a_tiny_random_wavlm(tmp_path, small_dataset):
 def test_envelope_targets_at_two_per_content_frame():
     """A code that rises 1 per 10 ms WORLD frame, taken at 20 ms content frames with two envelopes each: the
     values at 5 and 15 ms into each content frame, side by side (one per frame: its centre, 10 ms in)."""
-    from voicetwin.voice import _to_content_rate
+    from voicetwin.voice.model import _to_content_rate
 
     code = np.stack([np.arange(50.0), -np.arange(50.0)], axis=1)  # (frames, dims=2), frame i at 10 i ms
     wide = _to_content_rate(code, 10.0, 20, 0.02, rate=2)

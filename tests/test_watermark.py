@@ -8,12 +8,13 @@ import json
 import numpy as np
 import pytest
 
-from voicetwin.audio import load_audio, resample, save_audio
+from voicetwin.audio.io import load_audio, resample, save_audio
 from voicetwin.cli import main
 from voicetwin.errors import ConfigError, EmptyAudioError, InputError
 from voicetwin.files import sha256_file
-from voicetwin.provenance import finalize_output, sidecar_path, write_provenance
-from voicetwin.watermark import (
+from voicetwin.production.provenance import sidecar_path, write_provenance
+from voicetwin.production.render import finalize_output
+from voicetwin.production.watermark import (
     PAYLOAD_BITS,
     Payload,
     WatermarkConfig,

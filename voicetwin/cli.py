@@ -54,7 +54,7 @@ def _add_ingest(sub: argparse._SubParsersAction) -> None:
 
 
 def _run_ingest(args: argparse.Namespace) -> int:
-    from .ingest import IngestOptions, ingest
+    from .ingest.pipeline import IngestOptions, ingest
 
     options = IngestOptions(
         language=args.language,
@@ -114,24 +114,12 @@ def _add_speak(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=_run_speak)
 
 
-def _write_generated(out, audio, sample_rate: int, voice, inputs: list, extra: dict) -> None:
-    """Save generated audio with voicetwin's watermark and a provenance sidecar (``OUT.provenance.json``)."""
-    from pathlib import Path
-
-    from .consent import consent_path
-    from .provenance import finalize_output
-
-    voice_dir = Path(voice) if voice else None
-    consent = voice_dir if voice_dir is not None and consent_path(voice_dir).exists() else None
-    finalize_output(audio, sample_rate, out, voice_id=voice_dir.name if voice_dir else "base", inputs=inputs,
-                    consent=consent, extra=extra)
-
-
 def _run_speak(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from .errors import InputError, InputNotFoundError
-    from .tts import SpeakOptions, speak
+    from .production.render import RenderRequest, render_file
+    from .synth.speak import SpeakOptions
 
     if args.text_file:
         path = Path(args.text_file)
@@ -145,11 +133,11 @@ def _run_speak(args: argparse.Namespace) -> int:
         line = args.text
     options = SpeakOptions(language=args.language, base=args.base, duration=args.duration, rate=args.rate,
                            production=args.production)
-    audio, sr = speak(args.voice, line, options)
-    _write_generated(args.out, audio, sr, args.voice, inputs=[args.text_file] if args.text_file else [],
-                     extra={"command": "speak", "text": line, "production": args.production})
-    summary = {"output": str(args.out), "seconds": round(len(audio) / sr, 3), "sample_rate": sr,
-               "requested_seconds": args.duration, "voice": args.voice}
+    result = render_file(RenderRequest("text", line, args.voice, options, args.production), args.out,
+                         extra={"command": "speak", "text_file": args.text_file})
+    summary = {"output": str(args.out), "seconds": round(len(result.audio) / result.sample_rate, 3),
+               "sample_rate": result.sample_rate, "requested_seconds": args.duration, "voice": args.voice,
+               "provenance": str(result.provenance)}
     if args.json:
         _print_json(summary)
     else:
@@ -186,16 +174,17 @@ def _add_sing(sub: argparse._SubParsersAction) -> None:
 
 
 def _run_sing(args: argparse.Namespace) -> int:
-    from .sing import SingOptions, read_score, sing
+    from .production.render import RenderRequest, render_file
+    from .synth.sing import SingOptions, read_score
 
     score = read_score(args.score, lyrics=args.lyrics, language=args.language)
     options = SingOptions(language=args.language, base=args.base, tempo=args.tempo, transpose=args.transpose,
                           vibrato_cents=args.vibrato, production=args.production)
-    audio, sr = sing(args.voice, score, options)
-    _write_generated(args.out, audio, sr, args.voice, inputs=[args.score],
-                     extra={"command": "sing", "production": args.production})
-    summary = {"output": str(args.out), "seconds": round(len(audio) / sr, 3), "sample_rate": sr,
-               "notes": len(score.notes), "voice": args.voice}
+    result = render_file(RenderRequest("score", args.score, args.voice, options, args.production, lyrics=args.lyrics),
+                         args.out, extra={"command": "sing"})
+    summary = {"output": str(args.out), "seconds": round(len(result.audio) / result.sample_rate, 3),
+               "sample_rate": result.sample_rate, "notes": len(score.notes), "voice": args.voice,
+               "provenance": str(result.provenance)}
     if args.json:
         _print_json(summary)
     else:
@@ -229,8 +218,8 @@ def _add_watermark(sub: argparse._SubParsersAction) -> None:
 
 
 def _run_watermark_embed(args: argparse.Namespace) -> int:
-    from .provenance import new_render_id, write_provenance
-    from .watermark import DEFAULT_KEY, embed_file, payload_for
+    from .production.provenance import new_render_id, write_provenance
+    from .production.watermark import DEFAULT_KEY, embed_file, payload_for
 
     key = args.key or DEFAULT_KEY
     render_id = args.render_id or new_render_id()
@@ -250,7 +239,7 @@ def _run_watermark_embed(args: argparse.Namespace) -> int:
 
 
 def _run_watermark_detect(args: argparse.Namespace) -> int:
-    from .watermark import DEFAULT_KEY, detect_file
+    from .production.watermark import DEFAULT_KEY, detect_file
 
     found = detect_file(args.file, key=args.key or DEFAULT_KEY)
     result = {"file": str(args.file), **found.to_dict()}
@@ -363,7 +352,7 @@ def _add_voice(sub: argparse._SubParsersAction) -> None:
 
 
 def _run_voice_add_index(args: argparse.Namespace) -> int:
-    from .voice import Voice
+    from .voice.model import Voice
 
     voice = Voice.load(args.voice)
     print(f"index written: {voice.add_index(args.dataset, progress=True)} ({voice.index['content'].shape[0]} frames)")
@@ -371,7 +360,7 @@ def _run_voice_add_index(args: argparse.Namespace) -> int:
 
 
 def _run_voice_build(args: argparse.Namespace) -> int:
-    from .voice import BuildOptions, Voice
+    from .voice.model import BuildOptions, Voice
 
     options = BuildOptions(content=args.content, steps=args.steps, augment=args.augment)
     log = None if args.json else (lambda msg: print(msg, file=sys.stderr))
@@ -433,7 +422,8 @@ def _add_convert(sub: argparse._SubParsersAction) -> None:
 
 
 def _run_convert(args: argparse.Namespace) -> int:
-    from .voice import ConvertOptions, Voice, convert_files
+    from .production.render import convert_files
+    from .voice.model import ConvertOptions, Voice
 
     options = ConvertOptions(mode=args.mode, transpose=args.transpose, retrieval=args.retrieval,
                              strategy=args.strategy, energy=args.energy, f0_method=args.f0_method)
@@ -493,7 +483,7 @@ def _add_lipsync(sub: argparse._SubParsersAction) -> None:
 
 
 def _run_lipsync_score(args: argparse.Namespace) -> int:
-    from .lipsync import SyncOptions, score
+    from .video.lipsync import SyncOptions, score
 
     report = score(args.video, args.audio, SyncOptions(landmarker=args.landmarks, face=args.face),
                    progress=not args.json)
@@ -509,7 +499,7 @@ def _run_lipsync_score(args: argparse.Namespace) -> int:
 
 
 def _run_lipsync_align(args: argparse.Namespace) -> int:
-    from .lipsync import AlignOptions, SyncOptions, align
+    from .video.lipsync import AlignOptions, SyncOptions, align
 
     result = align(args.video, args.audio, args.output, AlignOptions(max_shift_ms=args.max_shift),
                    SyncOptions(landmarker=args.landmarks, face=args.face), progress=not args.json)
@@ -522,7 +512,7 @@ def _run_lipsync_align(args: argparse.Namespace) -> int:
 
 
 def _run_lipsync_render(args: argparse.Namespace) -> int:
-    from .lipsync import RenderOptions, render
+    from .video.lipsync import RenderOptions, render
 
     result = render(args.video, args.audio, args.output, RenderOptions(landmarker=args.landmarks, face=args.face),
                     progress=not args.json)
@@ -555,25 +545,18 @@ def _add_demo(sub: argparse._SubParsersAction) -> None:
 
 
 def _run_demo(args: argparse.Namespace) -> int:
-    import importlib.util
     import os
-    from pathlib import Path
 
-    from .errors import InputNotFoundError, require
+    from .errors import require
 
     require("gradio", "demo", "the web demo")
-    app_file = Path(__file__).resolve().parents[1] / "demo" / "app.py"
-    if not app_file.is_file():
-        raise InputNotFoundError("the demo's app is missing", path=app_file,
-                                 fix="run the demo from a source checkout: pip install -e '.[demo]' in the repository")
     password = args.password or os.environ.get("VOICETWIN_DEMO_PASSWORD") or None
     if args.host not in ("127.0.0.1", "localhost", "::1") and not password:
         print(f"voicetwin: warning: the demo is open to anyone who can reach {args.host}; set --password",
               file=sys.stderr)
-    spec = importlib.util.spec_from_file_location("voicetwin_demo_app", app_file)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    module.launch(args.project_dir, args.host, args.port, password)
+    from .demo.app import launch
+
+    launch(args.project_dir, args.host, args.port, password)
     return 0
 
 
@@ -609,7 +592,7 @@ def _add_dub(sub: argparse._SubParsersAction) -> None:
 
 
 def _run_dub(args: argparse.Namespace) -> int:
-    from .dub import DubOptions, ProgressBars, dub
+    from .production.dub import DubOptions, ProgressBars, dub
 
     options = DubOptions(workers=args.workers, executor=args.executor, resume=args.resume, only=tuple(args.only),
                          ray_address=args.ray_address, mux_video=not args.no_video,
@@ -657,8 +640,8 @@ def _add_similarity(sub: argparse._SubParsersAction) -> None:
 
 
 def _run_similarity(args: argparse.Namespace) -> int:
-    from .eval import clip_paths
-    from .speaker import SpeakerEncoder
+    from .eval.judges import clip_paths
+    from .speaker.encoder import SpeakerEncoder
 
     a, b = clip_paths(args.a), clip_paths(args.b)  # check both inputs before loading the model
     encoder = SpeakerEncoder.load(args.encoder)
@@ -701,8 +684,8 @@ def _add_speaker(sub: argparse._SubParsersAction) -> None:
 def _run_speaker_finetune(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from .eval import clip_paths
-    from .speaker_train import FinetuneOptions, finetune_speaker
+    from .eval.judges import clip_paths
+    from .speaker.finetune import FinetuneOptions, finetune_speaker
 
     options = FinetuneOptions(steps=args.steps, learning_rate=args.learning_rate, held_out=args.held_out,
                               seed=args.seed)
@@ -777,13 +760,13 @@ def _add_eval(sub: argparse._SubParsersAction) -> None:
 
 
 def _clips_of(specs: list[str]) -> list:
-    from .eval import clip_paths
+    from .eval.judges import clip_paths
 
     return [path for spec in specs for path in clip_paths(spec)]
 
 
 def _run_eval_similarity(args: argparse.Namespace) -> int:
-    from .eval import similarity_report
+    from .eval.judges import similarity_report
 
     candidates, references, others = _clips_of(args.candidates), _clips_of(args.reference), _clips_of(args.others)
     report = similarity_report(candidates, references, others, judges=args.judge)
@@ -802,7 +785,7 @@ def _run_eval_wer(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from .errors import InputError
-    from .eval import clip_paths, clip_texts, wer_report
+    from .eval.judges import clip_paths, clip_texts, wer_report
 
     items = []
     for spec in args.audio:
@@ -826,7 +809,7 @@ def _run_eval_wer(args: argparse.Namespace) -> int:
 
 
 def _run_eval_f0(args: argparse.Namespace) -> int:
-    from .eval import f0_agreement_audio
+    from .eval.judges import f0_agreement_audio
 
     result = f0_agreement_audio(args.reference, args.audio, transpose_semitones=args.semitones,
                                 align=not args.no_align, method=args.method).to_dict()
@@ -840,7 +823,7 @@ def _run_eval_f0(args: argparse.Namespace) -> int:
 
 
 def _run_eval_mcd(args: argparse.Namespace) -> int:
-    from .eval import mel_cepstral_distortion
+    from .eval.judges import mel_cepstral_distortion
 
     result = mel_cepstral_distortion(args.reference, args.audio)
     if args.json:

@@ -42,6 +42,10 @@ class EmptyAudioError(InputError):
     """The audio is empty, too short, or silent."""
 
 
+class OutputError(VoiceTwinError):
+    """An output cannot be written where it was asked for (missing folder, no permission, a file in the way)."""
+
+
 class ConfigError(VoiceTwinError):
     """A config or options object is invalid (unknown key, bad value, wrong format version)."""
 

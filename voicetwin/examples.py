@@ -125,7 +125,7 @@ def parse_festival_transcripts(text: str) -> dict[str, str]:
 
 def festvox_audio(utterance: str, root: Path = FESTVOX_RU, trim: bool = False) -> np.ndarray:
     """One festvox-ru utterance as ``(samples,)`` float32 at 16 kHz (``trim``: without edge silence)."""
-    from .audio import load_audio
+    from .audio.io import load_audio
 
     audio = load_audio(root / "wav" / f"{utterance}.wav", SAMPLE_RATE)[0]
     return audio if not trim else _trim(audio)
@@ -145,7 +145,7 @@ def flite(text: str, voice: str = GUEST_VOICE) -> np.ndarray:
     """Synthesise English ``text`` with a flite voice; ``(samples,)`` float32 at 16 kHz."""
     import tempfile
 
-    from .audio import load_audio
+    from .audio.io import load_audio
 
     if shutil.which("flite") is None:
         raise MissingDependencyError("flite", purpose="example voices (Debian package: apt-get install flite)")
@@ -161,7 +161,7 @@ def espeak(text: str, voice: str = INTERVIEWER_VOICE, speed: int = 160) -> np.nd
     """Synthesise ``text`` with espeak-ng; ``(samples,)`` float32 at 16 kHz."""
     import soundfile as sf
 
-    from .audio import resample
+    from .audio.io import resample
 
     if shutil.which("espeak-ng") is None:
         raise MissingDependencyError("espeak-ng", purpose="example voices (Debian package: apt-get install espeak-ng)")
@@ -369,7 +369,7 @@ def load_truth(path: str | Path) -> ExampleArchive:
 
 
 def _write_references(folder: Path, ref_pool: list[str], n: int, rng: np.random.Generator) -> list[Path]:
-    from .audio import save_audio
+    from .audio.io import save_audio
 
     if not 1 <= n <= len(ref_pool):
         raise ConfigError(f"n_references must be between 1 and {len(ref_pool)}, got {n}")
@@ -378,7 +378,7 @@ def _write_references(folder: Path, ref_pool: list[str], n: int, rng: np.random.
 
 
 def _write_container(path: Path, audio: np.ndarray, container: str) -> None:
-    from .audio import save_audio
+    from .audio.io import save_audio
 
     audio = np.clip(audio, -1, 1)
     if container != "mp4":

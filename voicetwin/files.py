@@ -10,7 +10,7 @@ import tempfile
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
-from .errors import InputError, InputNotFoundError
+from .errors import InputError, InputNotFoundError, OutputError
 
 AUDIO_EXTENSIONS = (".wav", ".flac", ".mp3", ".ogg", ".opus", ".m4a", ".aac", ".aif", ".aiff")
 VIDEO_EXTENSIONS = (".mp4", ".mkv", ".avi", ".mov", ".webm", ".m4v")
@@ -86,3 +86,30 @@ def expand_media(paths: Iterable[str | Path], extensions: tuple[str, ...] = MEDI
             seen.add(key)
             unique.append(p)
     return unique
+
+
+def check_output_path(path: str | Path) -> Path:
+    """Refuse, before any work, an output file that could not be written: its folder is missing and cannot be made
+    (a file stands in the way), is not writable, or the output itself is a folder. Creates missing folders.
+    Returns the path."""
+    path = Path(path)
+    if path.is_dir():
+        raise OutputError("the output is a folder", path=path, fix="give a file name, e.g. OUT/name.wav")
+    parent = path.parent if str(path.parent) else Path(".")
+    for up in [parent, *parent.parents]:
+        if up.exists():
+            if not up.is_dir():
+                raise OutputError(f"cannot create the output's folder: {up} is a file", path=path,
+                                  fix="choose another output folder")
+            if not os.access(up, os.W_OK | os.X_OK):
+                raise OutputError(f"no permission to write in {up}", path=path,
+                                  fix="choose a folder you can write to, or change its permissions")
+            break
+    try:
+        parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise OutputError(f"cannot create the output's folder ({exc.strerror})", path=path,
+                          fix="choose another output folder") from exc
+    if path.exists() and not os.access(path, os.W_OK):
+        raise OutputError("the output exists and is not writable", path=path, fix="choose another name")
+    return path

@@ -14,7 +14,7 @@ records its own transcribed corpus:
    digits, acronyms or symbols left out), spoken by ``flite -voice awb`` until ``corpus.minutes`` of audio, with
    phone end times from ``-psdur`` and lexical stress from flite's own text analysis (``t2p``, the phone front
    end the model speaks with: ``front_end="flite"``); cached per utterance in OUT/features/ (resumable);
-2. train:    voicetwin.acoustic_train.train, as for the festvox-ru model (recipes/festvox_ru_tts);
+2. train:    voicetwin.synth.acoustic_train.train, as for the festvox-ru model (recipes/festvox_ru_tts);
 3. save:     OUT/model/ = config.json + model.safetensors (``--base model:OUT/model``, or ``--voice VOICE``).
 
 bench/tts.py's 20 English test sentences are written by hand and occur in neither source. Settings are in
@@ -42,9 +42,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 import numpy as np  # noqa: E402
 from tqdm import tqdm  # noqa: E402
 
-from voicetwin.acoustic import CMU_PHONES, PAUSE, AcousticConfig, AcousticModel, _FliteFrontEnd  # noqa: E402
-from voicetwin.acoustic_train import TrainSettings, train, utterance  # noqa: E402
-from voicetwin.audio import load_audio  # noqa: E402
+from voicetwin.synth.acoustic import CMU_PHONES, PAUSE, AcousticConfig, AcousticModel, _FliteFrontEnd  # noqa: E402
+from voicetwin.synth.acoustic_train import TrainSettings, train, utterance  # noqa: E402
+from voicetwin.audio.io import load_audio  # noqa: E402
 from voicetwin.consent import ConsentRecord, save_consent  # noqa: E402
 from voicetwin.errors import MissingDependencyError  # noqa: E402
 from voicetwin.examples import english_sentences  # noqa: E402

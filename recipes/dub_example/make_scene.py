@@ -58,7 +58,7 @@ def espeak_take(text: str, voice: str, rng: np.random.Generator, speed: int = 16
     import soundfile as sf
     import io
 
-    from voicetwin.audio import resample
+    from voicetwin.audio.io import resample
 
     if shutil.which("espeak-ng") is None:
         raise MissingDependencyError("espeak-ng", purpose="performer takes (apt-get install espeak-ng)")
@@ -72,7 +72,7 @@ def espeak_take(text: str, voice: str, rng: np.random.Generator, speed: int = 16
 
 
 def speech_seconds(audio: np.ndarray, sr: int) -> float:
-    from voicetwin.fit import speech_bounds
+    from voicetwin.production.fit import speech_bounds
 
     a, b = speech_bounds(audio, sr)
     return (b - a) / sr
@@ -123,7 +123,7 @@ def music_and_effects(seconds: float, rng: np.random.Generator, sr: int = ME_RAT
 
 def picture(path: Path, seconds: float, audio: np.ndarray, fps: int = 25, size: tuple[int, int] = (160, 96)) -> Path:
     """A small H.264 test picture (moving bar, frame counter as a binary strip) with ``audio`` (48 kHz)."""
-    from voicetwin.video import write_video
+    from voicetwin.video.io import write_video
 
     w, h = size
 
@@ -144,7 +144,7 @@ def picture(path: Path, seconds: float, audio: np.ndarray, fps: int = 25, size: 
 
 
 def write_score(path: Path, tempo: float = 100.0) -> Path:
-    from voicetwin.sing import Note, Score, write_midi
+    from voicetwin.synth.sing import Note, Score, write_midi
 
     notes, t = [], 0.0
     for pitch, beats in MELODY:
@@ -163,8 +163,8 @@ def make_scene(out: str | Path, minutes: float = 2.0, n_lines: int = 12, voice: 
     import yaml
 
     from voicetwin.files import write_text
-    from voicetwin.scene import Cue, format_srt
-    from voicetwin.tts import speak
+    from voicetwin.production.scene import Cue, format_srt
+    from voicetwin.synth.speak import speak
 
     out = Path(out)
     (out / "takes").mkdir(parents=True, exist_ok=True)

@@ -25,10 +25,10 @@ from prepare import (  # noqa: E402
     prepare_archive,
     prepare_performer_lines,
 )
-from voicetwin.audio import load_audio, save_audio  # noqa: E402
-from voicetwin.eval import similarity_report  # noqa: E402
+from voicetwin.audio.io import load_audio, save_audio  # noqa: E402
+from voicetwin.eval.judges import similarity_report  # noqa: E402
 from voicetwin.files import write_json  # noqa: E402
-from voicetwin.voice import BuildOptions, ConvertOptions, Voice  # noqa: E402
+from voicetwin.voice.model import BuildOptions, ConvertOptions, Voice  # noqa: E402
 
 
 def main() -> None:

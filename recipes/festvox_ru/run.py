@@ -33,10 +33,11 @@ from prepare import (  # noqa: E402
     prepare_archive,
     prepare_performer_lines,
 )
-from voicetwin.audio import load_audio  # noqa: E402
-from voicetwin.eval import extract_f0, f0_agreement, similarity_report  # noqa: E402
+from voicetwin.audio.io import load_audio  # noqa: E402
+from voicetwin.eval.judges import extract_f0, f0_agreement, similarity_report  # noqa: E402
 from voicetwin.files import write_json  # noqa: E402
-from voicetwin.voice import BuildOptions, ConvertOptions, Voice, convert_files  # noqa: E402
+from voicetwin.production.render import convert_files  # noqa: E402
+from voicetwin.voice.model import BuildOptions, ConvertOptions, Voice  # noqa: E402
 
 
 def main() -> None:

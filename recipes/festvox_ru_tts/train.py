@@ -12,7 +12,7 @@ are never read: bench/tts.py speaks their texts; the 10 before them are the vali
 1. features: WORLD analysis of every training and validation recording (coded envelope, log F0, voicing, band
    aperiodicities every 10 ms) and the phone labels turned into frames per phone; cached per utterance in
    OUT/features/ (resumable: a finished utterance is not analysed again);
-2. train:    voicetwin.acoustic.AcousticNet on whole utterances: L1 loss on the normalised envelope, log F0 and
+2. train:    voicetwin.synth.acoustic.AcousticNet on whole utterances: L1 loss on the normalised envelope, log F0 and
    aperiodicity, cross-entropy on voicing, squared error on log durations (durations from the labels);
 3. save:     OUT/model/ = config.json + model.safetensors (load with AcousticModel.load or ``--base model:OUT/model``).
 
@@ -40,9 +40,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 import numpy as np  # noqa: E402
 from tqdm import tqdm  # noqa: E402
 
-from voicetwin.acoustic import AcousticConfig, AcousticModel  # noqa: E402
-from voicetwin.acoustic_train import TrainSettings, train, utterance  # noqa: E402
-from voicetwin.audio import load_audio  # noqa: E402
+from voicetwin.synth.acoustic import AcousticConfig, AcousticModel  # noqa: E402
+from voicetwin.synth.acoustic_train import TrainSettings, train, utterance  # noqa: E402
+from voicetwin.audio.io import load_audio  # noqa: E402
 from voicetwin.consent import ConsentRecord, save_consent  # noqa: E402
 from voicetwin.errors import InputNotFoundError  # noqa: E402
 from voicetwin.files import atomic_path  # noqa: E402

@@ -16,9 +16,9 @@ from pathlib import Path
 
 import numpy as np
 
-from voicetwin.audio import load_audio, save_audio
-from voicetwin.lipsync import align, render, score, synthesize_talking_face
-from voicetwin.video import write_video
+from voicetwin.audio.io import load_audio, save_audio
+from voicetwin.video.lipsync import align, render, score, synthesize_talking_face
+from voicetwin.video.io import write_video
 
 MEGAMIND = Path("/usr/share/doc/opencv-doc/examples/data/Megamind.avi")
 NEW_LINE = "Tonight I will tell you a secret. It is not what you think, so listen carefully."

@@ -24,9 +24,9 @@ def render_with_model(model_dir: str | Path, video: str | Path, audio: str | Pat
                       device: str | None = None, batch: int = 64) -> dict:
     import torch
 
-    from voicetwin.audio import load_audio
-    from voicetwin.lipsync import ANALYSIS_RATE, RenderOptions, audio_features, build_library, render_frames
-    from voicetwin.video import probe, write_video
+    from voicetwin.audio.io import load_audio
+    from voicetwin.video.lipsync import ANALYSIS_RATE, RenderOptions, audio_features, build_library, render_frames
+    from voicetwin.video.io import probe, write_video
 
     model, config, mean, std, reference = load(model_dir, device)
     dev = next(model.parameters()).device

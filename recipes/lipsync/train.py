@@ -178,7 +178,7 @@ def train(video: str | Path, out: str | Path, config: MouthNetConfig = MouthNetC
           train_config: TrainConfig = TrainConfig(), device: str | None = None) -> dict:
     import torch
 
-    from voicetwin.lipsync import RenderOptions, build_library
+    from voicetwin.video.lipsync import RenderOptions, build_library
 
     out = Path(out)
     torch.manual_seed(train_config.seed)

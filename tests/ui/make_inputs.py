@@ -35,7 +35,7 @@ def sung_phrase(seconds: float = 2.4) -> np.ndarray:
 
 
 def main(out: str = "out/ui-test/inputs") -> Path:
-    from voicetwin.audio import save_audio
+    from voicetwin.audio.io import save_audio
     from voicetwin.examples import espeak, make_archive
 
     out = Path(out)
@@ -49,8 +49,8 @@ def main(out: str = "out/ui-test/inputs") -> Path:
 
     from skimage import data
 
-    from voicetwin.lipsync import synthesize_talking_face
-    from voicetwin.video import write_video
+    from voicetwin.video.lipsync import synthesize_talking_face
+    from voicetwin.video.io import write_video
 
     frames = synthesize_talking_face(data.astronaut(), take, SR, fps=25.0, size=192)
     write_video(out / "face.mp4", frames, 25.0, take[: int(len(frames) / 25.0 * SR)], SR)

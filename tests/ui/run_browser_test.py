@@ -43,8 +43,7 @@ def wait_http(url: str, timeout: float) -> None:
 
 def stop_jobs(projects: Path) -> None:
     """Stop any background job the test left running (they run in their own process groups)."""
-    from voicetwin import jobs
-
+    from voicetwin.production import jobs
     for folder in projects.glob("*/jobs"):
         for state in jobs.list_jobs(folder):
             if state.active:

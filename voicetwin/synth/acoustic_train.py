@@ -1,0 +1,141 @@
+"""Training the text-to-speech acoustic model (``voicetwin.synth.acoustic``) on one speaker's transcribed recordings.
+
+Kept apart from ``acoustic.py`` so the inference path never imports training code. The recipes
+(``recipes/festvox_ru_tts``, ``recipes/awb_tts``) turn recordings and their phone labels into utterances and call
+``train``:
+
+    data = [utterance(audio, sr, [("pau", 0.25), ("hh", 0.3), ...], config), ...]
+    net = train(data[:-10], data[-10:], config, TrainSettings(steps=900))
+    AcousticModel(config, net).save("out/model")
+
+An utterance is a dict of ``phones`` (ids), ``frames`` (frames per phone, from the labels' end times) and
+``features`` (WORLD features, ``voicetwin.synth.acoustic.world_features``). Training runs on whole utterances grouped
+by length: L1 on the normalised envelope, log F0 and aperiodicities, cross-entropy on voicing, squared error on
+log durations. The validation loss printed only says that training converges; how the voice sounds is judged by
+``bench/tts.py`` with independent speaker encoders and a recogniser.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import time
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from .acoustic import AcousticConfig, AcousticNet, training_loss, world_features
+from ..errors import InputError
+
+
+@dataclass(frozen=True)
+class TrainSettings:
+    """Optimisation settings (stored in a recipe's ``config.json`` under ``train``)."""
+
+    steps: int = 900
+    batch_size: int = 8
+    learning_rate: float = 0.002
+    max_minutes: float = 25.0
+    seed: int = 0
+    threads: int = 1
+    warmup: int = 50
+
+
+def utterance(audio: np.ndarray, sample_rate: int, labels: list[tuple[str, float]], config: AcousticConfig) -> dict:
+    """A recording and its phone labels ``[(phone, end time in seconds), ...]`` -> a training utterance."""
+    index = {p: i for i, p in enumerate(config.phones)}
+    unknown = sorted({p for p, _ in labels if p not in index})
+    if unknown:
+        raise InputError(f"phones {unknown} are not in the model's phone set")
+    feats = world_features(audio, sample_rate, config)
+    hop = config.frame_period / 1000.0
+    ends = np.minimum(np.round(np.array([end for _, end in labels]) / hop).astype(np.int64), len(feats))
+    frames = np.diff(np.concatenate([[0], ends]))
+    phones = np.array([index[p] for p, _ in labels], dtype=np.int64)
+    return {"phones": phones, "frames": frames, "features": feats[: int(ends[-1])]}
+
+
+def normalisation(data: list[dict], config: AcousticConfig) -> dict[str, torch.Tensor]:
+    """Per-dimension mean and spread of the features (voicing left as 0/1), and the average within-utterance
+    spread of each envelope coefficient."""
+    allf = np.concatenate([d["features"] for d in data])
+    mean, std = allf.mean(axis=0), allf.std(axis=0) + 1e-4
+    v = config.voicing_index
+    mean[v], std[v] = 0.0, 1.0
+    spread = np.mean([d["features"][:, : config.envelope_dims].std(axis=0) for d in data], axis=0)
+    return {"mean": torch.tensor(mean, dtype=torch.float32), "std": torch.tensor(std, dtype=torch.float32),
+            "spread": torch.tensor(spread, dtype=torch.float32)}
+
+
+def batches(data: list[dict], size: int, rng: random.Random) -> list[list[int]]:
+    """Utterances grouped by length (little padding), groups in random order."""
+    order = sorted(range(len(data)), key=lambda i: len(data[i]["features"]) + rng.random() * 200)
+    groups = [order[i: i + size] for i in range(0, len(order), size)]
+    rng.shuffle(groups)
+    return groups
+
+
+def collate(data: list[dict], items: list[int]) -> tuple[torch.Tensor, ...]:
+    """Utterances -> phones, phone mask, frames per phone ``(batch, phones)``, features ``(batch, frames, dims)``."""
+    n_ph = max(len(data[i]["phones"]) for i in items)
+    n_fr = max(int(data[i]["frames"].sum()) for i in items)
+    dims = data[items[0]]["features"].shape[1]
+    phones = torch.zeros(len(items), n_ph, dtype=torch.long)
+    frames = torch.zeros(len(items), n_ph, dtype=torch.long)
+    pmask = torch.zeros(len(items), n_ph, dtype=torch.bool)
+    feats = torch.zeros(len(items), n_fr, dims)
+    for b, i in enumerate(items):
+        d = data[i]
+        n, t = len(d["phones"]), int(d["frames"].sum())
+        phones[b, :n] = torch.from_numpy(d["phones"])
+        frames[b, :n] = torch.from_numpy(d["frames"])
+        pmask[b, :n] = True
+        feats[b, :t] = torch.from_numpy(d["features"][:t])
+    return phones, pmask, frames, feats
+
+
+def train(train_data: list[dict], valid_data: list[dict], config: AcousticConfig, settings: TrainSettings,
+          progress: bool = True) -> AcousticNet:
+    """Train an ``AcousticNet`` from scratch; deterministic for given data, settings and torch build."""
+    from tqdm import tqdm
+
+    if not train_data or not valid_data:
+        raise InputError("training needs at least one training and one validation utterance")
+    torch.manual_seed(settings.seed)
+    rng = random.Random(settings.seed)
+    torch.set_num_threads(settings.threads)
+    net = AcousticNet(config)
+    for name, value in normalisation(train_data, config).items():
+        getattr(net, name).copy_(value)
+    with torch.no_grad():  # start the duration head at the average phone length
+        net.duration[-1].bias.fill_(float(np.mean(np.concatenate([np.log1p(d["frames"]) for d in train_data]))))
+    print(f"{sum(p.numel() for p in net.parameters()) / 1e6:.2f} M parameters")
+    steps = settings.steps
+    optim = torch.optim.AdamW(net.parameters(), lr=settings.learning_rate, weight_decay=1e-4)
+    sched = torch.optim.lr_scheduler.LambdaLR(
+        optim, lambda s: min(1.0, (s + 1) / settings.warmup) * 0.5 * (1 + math.cos(math.pi * min(1.0, s / steps))))
+    start, step, queue = time.time(), 0, []
+    bar = tqdm(total=steps, desc="training", unit="step", disable=not progress)
+    while step < steps and time.time() - start < 60 * settings.max_minutes:
+        if not queue:
+            queue = batches(train_data, settings.batch_size, rng)
+        net.train()
+        loss = training_loss(net, *collate(train_data, queue.pop()))
+        optim.zero_grad()
+        loss["total"].backward()
+        torch.nn.utils.clip_grad_norm_(net.parameters(), 1.0)
+        optim.step()
+        sched.step()
+        step += 1
+        bar.update(1)
+        bar.set_postfix({k: f"{v.item():.3f}" for k, v in loss.items()})
+        if step % 250 == 0 or step == steps:
+            net.eval()
+            with torch.no_grad():
+                val = [training_loss(net, *collate(valid_data, [i])) for i in range(len(valid_data))]
+            tqdm.write(f"step {step}: validation " + ", ".join(
+                f"{k} {np.mean([v[k].item() for v in val]):.3f}" for k in ("features", "voicing", "duration")))
+    bar.close()
+    print(f"trained {step} steps in {(time.time() - start) / 60:.1f} min")
+    return net.eval()

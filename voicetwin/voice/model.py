@@ -1,0 +1,750 @@
+"""A voice: what turns a performer's speech or singing into the recreated voice.
+
+How it works. The performance is analysed with WORLD. Its F0 contour is kept (moved into the target's range
+in speech mode, transposed note for note in singing mode) and so is its aperiodicity (breaths, sibilants);
+only the spectral envelope is replaced. The new envelope comes from a small convolutional network trained on
+the target's own recordings to predict the target's coded envelope from speaker-independent content features
+(Whisper encoder frames by default). The network is also trained on copies of the target's audio with
+shifted pitch and formants, still asked for the original envelope, so that it learns to undo another
+speaker's traits. The network sees each input's content frames minus their mean (what stays constant over an
+input is more the speaker and the channel than the words). Predicted envelopes are smoother than real ones, so
+a global-variance postfilter gives each coded dimension the target's own spread over speech frames. In singing
+each output frame keeps the performer's frame energy, so dynamics and silences survive, each note's first harmonic
+is kept within 3 dB of its second, and pitch is tracked with DIO plus SwiftF0 where DIO hears none.
+
+    voice = Voice.build("datasets/grandpa", "voices/grandpa")
+    voice = Voice.load("voices/grandpa")
+    audio, sr = voice.convert(performance, 16000, ConvertOptions(mode="singing", transpose="auto"))
+
+A voice directory holds ``config.json`` (architecture + format version), ``model.safetensors`` (network and
+normalisation), ``stats.json`` (pitch range), ``sources.json`` (what it was built from), ``report.json`` and
+``index.safetensors`` (for content matching: the target's content frames, float16, and their coded WORLD
+envelopes, float16; about 45 MB per 30 minutes of target audio).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from ..audio.io import AudioLike, load_audio, normalize_input, resample
+from ..consent import ConsentRecord, consent_for_build, save_consent, voice_consent
+from .content import load_content, resample_frames
+from ..errors import ConfigError, EmptyAudioError, InputError, InputNotFoundError, ModelNotFoundError
+from ..files import atomic_path, sha256_file, write_json
+from ..hub import config_from_dict, config_to_dict, read_config
+from ..manifest import dataset_clips, is_dataset
+from ..audio.pitch import (F0_METHODS, SINGING_RANGE_HZ, SPEECH_RANGE_HZ, PitchStats, auto_transpose, map_speech, track_f0,
+                    transpose)
+from ..audio.world import (WorldFrames, analyze, code_envelope, crossfade_bands, decode_envelope, follow_dynamics,
+                      frame_energy, keep_fundamental, synthesize, warp_envelope)
+
+MODEL_TYPE = "voicetwin-voice"
+FORMAT_VERSION = 1
+CONTENT_RATE = 16_000
+BANK_FRAMES = 20_000  # real target envelopes kept for retrieval
+INDEX_FRAMES = 120_000  # content-matching index: at most 40 min of target frames at 20 ms
+STRATEGIES = ("network", "match")
+ENERGIES = ("performer", "target", "phrase")
+PHRASE_SECONDS = 1.0  # energy="phrase": the span over which the performer's dynamics are followed
+SINGING_POSTFILTER_HZ = 1200.0  # singing: the postfilter sharpens the envelope from here up (fading in from 600 Hz)
+SPEECH_POSTFILTER = 0.75  # speech: the postfilter's power at every frequency (1: the target's full spread)
+
+
+@dataclass(frozen=True)
+class VoiceConfig:
+    """Architecture of a voice, stored in ``config.json``. Content is a name from ``voicetwin.voice.content``."""
+
+    sample_rate: int = 16_000
+    frame_period: float = 10.0  # ms
+    envelope_dims: int = 60
+    content: str = "whisper-tiny.en"
+    content_dim: int = 384
+    content_hop: float = 0.02  # s
+    hidden: int = 192
+    layers: int = 4
+    kernel: int = 3
+    content_mean_norm: bool = False  # the network sees each input's content minus its mean frame (new builds)
+    envelope_rate: int = 1  # envelopes predicted per content frame (new builds: 2, one every 10 ms on 20 ms content)
+
+
+@dataclass(frozen=True)
+class BuildOptions:
+    """How a voice is built. ``augment``: perturbed copies of the target audio (pitch and formant shifts)."""
+
+    content: str = "whisper-tiny.en"
+    sample_rate: int = 16_000
+    augment: int = 2
+    steps: int = 1200
+    batch_size: int = 16
+    segment_frames: int = 200
+    learning_rate: float = 2e-3
+    max_train_seconds: float = 600.0
+    seed: int = 0
+    threads: int = 1  # torch threads while training; more than one is slower on a busy machine
+
+    def __post_init__(self):
+        if self.augment < 0 or self.steps < 1 or self.batch_size < 1 or self.segment_frames < 8 or self.threads < 1:
+            raise ConfigError("augment must be >= 0, steps, batch_size and threads >= 1, segment_frames >= 8")
+        if self.sample_rate not in (16_000, 22_050, 24_000, 44_100, 48_000):
+            raise ConfigError(f"unsupported sample rate {self.sample_rate}", fix="use 16000, 22050, 24000, 44100 or 48000")
+
+
+@dataclass(frozen=True)
+class ConvertOptions:
+    """How a performance is converted.
+
+    ``mode``: ``"speech"`` maps intonation into the target's range; ``"singing"`` keeps every note.
+    ``transpose``: semitones (singing; also allowed in speech, applied after the range mapping), or ``"auto"``
+    (singing: the whole-semitone shift that brings the performance's median pitch nearest the target's).
+    ``chunk_seconds``: longest piece processed at once; longer inputs are cut at their quietest moments.
+    ``strategy``: where the target's envelope comes from. ``"network"``: predicted by the voice's network from
+    the content frames. ``"match"``: each content frame is matched (cosine) to its ``k`` nearest content frames
+    of the target's own recordings and takes the log-domain mean of their real envelopes (the voice's
+    ``index.safetensors``; ``Voice.add_index`` makes it for voices built without one). ``smooth``: frames
+    (at the content rate) either side averaged after matching, 0 for none. ``energy``: ``"performer"`` gives
+    each frame the performance's frame energy; ``"target"`` keeps the level of the new envelope (in speech it is
+    the more like the target by both similarity judges); ``"phrase"`` follows the performance's dynamics over
+    about a second (``voicetwin.audio.world.follow_dynamics``) and the new envelope's level within it, so a song's
+    crescendos and soft verses survive while each sound keeps the target's own level; ``None``: ``"target"`` in
+    speech mode, ``"phrase"`` in singing mode. ``postfilter``: predicted and
+    averaged envelopes are smoother than real ones (formant peaks flattened); each coded dimension's spread over
+    the piece's speech frames is moved towards the target's own spread (its global variance, in ``stats.json``)
+    by this power: 1 all the way, 0 off; ``None``: 0.75 in speech mode (at the full spread the sharpened first
+    and second formants cost intelligibility and, in English, similarity), 1 in singing mode (where it acts only
+    above ``postfilter_hz``). ``postfilter_hz``: the postfilter acts fully from this
+    frequency up and not at all below half of it (``voicetwin.audio.world.crossfade_bands``); ``None``: 0 (every
+    frequency) in speech mode, 1200 Hz in singing mode, where a sharpened first formant under a low sung note
+    can outweigh its fundamental with the 2nd or 3rd harmonic and the note is heard a fifth or an octave up.
+    ``fundamental_db``: each voiced frame's first harmonic is kept at least this many dB relative to its second
+    (``voicetwin.audio.world.keep_fundamental``); ``None``: -3 in singing mode (a note sung below the voice's speaking
+    range falls where its envelope was never observed, and a weak fundamental is heard an octave up), off in
+    speech mode. ``f0_method``: ``None`` is DIO in speech and DIO + SwiftF0 in singing (``ConvertOptions.tracker``).
+    """
+
+    mode: str = "speech"
+    transpose: float | str | None = None
+    f0_method: str | None = None  # None: "dio" in speech, "dio+swift" in singing (voicetwin.audio.pitch.track_f0)
+    chunk_seconds: float = 25.0
+    retrieval: float = 0.0  # 0..1: blend of the predicted envelope with the mean of its 4 nearest real target frames
+    strategy: str = "network"  # "match" is close behind (see bench/vc.py): higher d-vector, lower GE2E, higher WER
+    k: int = 4
+    smooth: int = 0
+    energy: str | None = None
+    postfilter: float | None = None
+    postfilter_hz: float | None = None
+    fundamental_db: float | None = None
+
+    def __post_init__(self):
+        if self.fundamental_db is not None and not -30.0 <= self.fundamental_db <= 10.0:
+            raise ConfigError("fundamental_db must be between -30 and 10 (dB of the first harmonic over the second)")
+        if self.postfilter is not None and not 0.0 <= self.postfilter <= 1.5:
+            raise ConfigError("postfilter must be between 0 and 1.5")
+        if self.postfilter_hz is not None and not 0.0 <= self.postfilter_hz <= 6000.0:
+            raise ConfigError("postfilter_hz must be between 0 and 6000")
+        if self.strategy not in STRATEGIES:
+            raise ConfigError(f"unknown strategy '{self.strategy}'", fix="use " + " or ".join(map(repr, STRATEGIES)))
+        if not 1 <= self.k <= 64 or not 0 <= self.smooth <= 10:
+            raise ConfigError("k must be between 1 and 64 and smooth between 0 and 10")
+        if self.energy not in (None, *ENERGIES):
+            raise ConfigError(f"unknown energy '{self.energy}'", fix="use " + ", ".join(map(repr, ENERGIES)))
+        if self.mode not in ("speech", "singing"):
+            raise ConfigError(f"unknown mode '{self.mode}'", fix="use 'speech' or 'singing'")
+        if isinstance(self.transpose, str):
+            if self.transpose != "auto":
+                raise ConfigError(f"transpose must be a number of semitones or 'auto', not '{self.transpose}'")
+        elif self.transpose is not None and not -36 <= float(self.transpose) <= 36:
+            raise ConfigError("transpose must be within +-36 semitones")
+        if self.f0_method is not None and self.f0_method not in F0_METHODS:
+            raise ConfigError(f"unknown F0 method '{self.f0_method}'", fix="use " + ", ".join(map(repr, F0_METHODS)))
+        if not 2.0 <= self.chunk_seconds <= 60.0:
+            raise ConfigError("chunk_seconds must be between 2 and 60")
+        if not 0.0 <= self.retrieval <= 1.0:
+            raise ConfigError("retrieval must be between 0 and 1")
+
+    @property
+    def tracker(self) -> str:
+        """The F0 tracker used: ``f0_method``, or the mode's own (DIO for speech; DIO with SwiftF0 where DIO
+        hears no pitch for singing, whose high and breathy notes DIO misses)."""
+        return self.f0_method or ("dio+swift" if self.mode == "singing" else "dio")
+
+    @property
+    def postfilter_power(self) -> float:
+        """The postfilter's power: ``postfilter``, or the mode's own."""
+        if self.postfilter is not None:
+            return self.postfilter
+        return 1.0 if self.mode == "singing" else SPEECH_POSTFILTER
+
+    @property
+    def postfilter_from_hz(self) -> float:
+        """The frequency from which the postfilter acts fully: ``postfilter_hz``, or the mode's own."""
+        if self.postfilter_hz is not None:
+            return self.postfilter_hz
+        return SINGING_POSTFILTER_HZ if self.mode == "singing" else 0.0
+
+
+# --- the network -----------------------------------------------------------------------------
+
+
+class _Block(nn.Module):
+    def __init__(self, hidden: int, kernel: int, dilation: int):
+        super().__init__()
+        self.norm = nn.GroupNorm(1, hidden)
+        self.conv = nn.Conv1d(hidden, hidden, kernel, padding=dilation * (kernel - 1) // 2, dilation=dilation)
+        self.mix = nn.Conv1d(hidden, hidden, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.mix(torch.nn.functional.gelu(self.conv(self.norm(x))))
+
+
+class EnvelopeNet(nn.Module):
+    """``(batch, content_dim, frames)`` normalised content -> ``(batch, envelope_rate * envelope_dims, frames)``
+    normalised codes, ``envelope_rate`` consecutive envelopes per content frame (20 ms for Whisper): residual
+    dilated convolutions (dilations 1, 2, 4)."""
+
+    def __init__(self, config: VoiceConfig):
+        super().__init__()
+        self.inp = nn.Conv1d(config.content_dim, config.hidden, 1)
+        self.blocks = nn.ModuleList(_Block(config.hidden, config.kernel, 2 ** (i % 3)) for i in range(config.layers))
+        self.out = nn.Conv1d(config.hidden, config.envelope_dims * config.envelope_rate, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = self.inp(x)
+        for block in self.blocks:
+            h = block(h)
+        return self.out(h)
+
+
+# --- analysis shared by build and convert ------------------------------------------------------
+
+
+def _content_frames(model, audio: np.ndarray, sample_rate: int) -> np.ndarray:
+    """``(samples,)`` -> ``(content frames, dim)`` at the content model's own rate."""
+    x16 = resample(audio, sample_rate, CONTENT_RATE) if sample_rate != CONTENT_RATE else audio
+    return model.frames(x16.astype(np.float32))
+
+
+def _to_content_rate(code: np.ndarray, frame_period: float, n: int, hop_seconds: float, rate: int = 1) -> np.ndarray:
+    """``(WORLD frames, dims)`` every ``frame_period`` ms -> ``(n, rate * dims)``: for each of ``n`` content frames
+    the codes at the centres of its ``rate`` equal parts, side by side (``rate`` 1: at the frame's centre)."""
+    t_in = np.arange(code.shape[0]) * frame_period / 1000.0
+    t_out = ((np.arange(n)[:, None] + (np.arange(rate)[None, :] + 0.5) / rate) * hop_seconds).ravel()
+    out = np.stack([np.interp(t_out, t_in, code[:, d]) for d in range(code.shape[1])], axis=1)
+    return out.reshape(n, rate * code.shape[1]).astype(np.float32)
+
+
+def split_at_pauses(audio: np.ndarray, sample_rate: int, max_seconds: float) -> list[tuple[int, int]]:
+    """Cut ``(samples,)`` into ``[(start, stop), ...]`` pieces no longer than ``max_seconds``, each cut at the
+    quietest 10 ms in the last 40 % of the allowed span (a pause, when there is one)."""
+    n, max_len = len(audio), int(max_seconds * sample_rate)
+    if n <= max_len:
+        return [(0, n)]
+    hop = sample_rate // 100
+    frames = len(audio) // hop
+    power = (audio[: frames * hop].reshape(frames, hop).astype(np.float64) ** 2).mean(axis=1)
+    power = np.convolve(power, np.ones(5) / 5, mode="same")
+    pieces, start = [], 0
+    while n - start > max_len:
+        lo, hi = (start + int(0.6 * max_len)) // hop, (start + max_len) // hop
+        cut = (lo + int(np.argmin(power[lo:hi]))) * hop
+        pieces.append((start, cut))
+        start = cut
+    pieces.append((start, n))
+    return pieces
+
+
+# --- the voice -----------------------------------------------------------------------------------
+
+
+class Voice:
+    """A built voice: ``Voice.build(...)``, ``Voice.load(path)``, ``voice.convert(audio, sr, options)``."""
+
+    def __init__(self, config: VoiceConfig, net: EnvelopeNet, norm: dict[str, np.ndarray], stats: dict,
+                 path: Path | None = None, index: dict[str, torch.Tensor] | None = None):
+        self.config = config
+        self.index = index  # {"content": (N, content_dim) unit rows, "code": (N, envelope_dims)} float16, or None
+        self.net = net.eval()
+        self.norm = norm
+        self.stats = stats
+        self.pitch = PitchStats(**stats["pitch"])
+        self.performer_pitch = PitchStats(**stats["performer_pitch"]) if stats.get("performer_pitch") else None
+        self.language = stats.get("language")  # most common language of the target's clips, or None
+        gv = stats.get("envelope_gv")
+        if gv is None and index is not None:  # voices built before stats.json carried it
+            gv = global_variance(index["code"].float().numpy()).tolist()
+        self.envelope_gv = np.asarray(gv, dtype=np.float32) if gv is not None else None
+        self.path = path
+        self._content = None
+        self._keys = None
+
+    # --- loading and saving
+
+    @classmethod
+    def load(cls, path: str | Path) -> "Voice":
+        """Load a voice directory written by ``Voice.build``."""
+        path = Path(path)
+        if not path.is_dir():
+            raise ModelNotFoundError("no voice directory here", path=path, fix="build one with 'voicetwin voice build'")
+        config = config_from_dict(VoiceConfig, read_config(path), MODEL_TYPE, FORMAT_VERSION, path / "config.json")
+        weights = path / "model.safetensors"
+        if not weights.exists():
+            raise ModelNotFoundError("the voice has no model.safetensors", path=path, fix="rebuild the voice")
+        from safetensors.torch import load_file
+
+        tensors = load_file(str(weights))
+        net = EnvelopeNet(config)
+        try:
+            net.load_state_dict({k[4:]: v for k, v in tensors.items() if k.startswith("net.")})
+        except RuntimeError as exc:
+            raise ConfigError(f"weights do not match config.json ({exc})", path=weights) from exc
+        norm = {k[5:]: v.numpy() for k, v in tensors.items() if k.startswith("norm.")}
+        stats = json.loads((path / "stats.json").read_text(encoding="utf-8"))
+        index = load_file(str(path / "index.safetensors")) if (path / "index.safetensors").exists() else None
+        return cls(config, net, norm, stats, path, index)
+
+    def save(self, out: str | Path, sources: dict, report: dict) -> Path:
+        from safetensors.torch import save_file
+
+        out = Path(out)
+        out.mkdir(parents=True, exist_ok=True)
+        tensors = {f"net.{k}": v.detach().contiguous() for k, v in self.net.state_dict().items()}
+        tensors.update({f"norm.{k}": torch.from_numpy(np.ascontiguousarray(v, dtype=np.float32)) for k, v in self.norm.items()})
+        with atomic_path(out / "model.safetensors") as tmp:
+            save_file(tensors, str(tmp))
+        if self.index is not None:
+            with atomic_path(out / "index.safetensors") as tmp:
+                save_file({k: v.contiguous() for k, v in self.index.items()}, str(tmp))
+        write_json(out / "stats.json", self.stats)
+        write_json(out / "sources.json", sources)
+        write_json(out / "report.json", report)
+        write_json(out / "config.json", config_to_dict(self.config, MODEL_TYPE, FORMAT_VERSION))
+        self.path = out
+        return out
+
+    @property
+    def content(self):
+        if self._content is None:
+            self._content = load_content(self.config.content)
+        return self._content
+
+    # --- building
+
+    @classmethod
+    def build(cls, dataset: str | Path, out: str | Path, options: BuildOptions | None = None,
+              performer: str | Path | None = None, progress: bool = False,
+              log: Callable[[str], None] | None = None,
+              consent: ConsentRecord | str | Path | None = None) -> "Voice":
+        """Build a voice from an ingested dataset of the target (and optionally the performer's dataset).
+
+        A voice is built only on a valid, unexpired consent record: ``consent`` (a ``ConsentRecord``, its JSON
+        file, or a directory holding ``consent.json``), written into ``out`` with the voice, or else the record
+        already in ``out`` (``voicetwin consent create OUT ...``). Without one, ``ConsentError`` is raised before
+        any work.
+
+        Where the performer's dataset has clips with the same text as the target's, those pairs are aligned
+        (DTW over content frames) and added to training as parallel examples; the performer's pitch range is
+        stored and used as the source range in speech mode.
+        """
+        options = options or BuildOptions()
+        record = consent_for_build(out, consent)  # refuse before any work
+        started = time.time()
+        say = log or (lambda _msg: None)
+        rng = np.random.default_rng(options.seed)
+        torch.manual_seed(options.seed)
+        clips = _read_dataset(dataset)
+        content = load_content(options.content)
+        config = VoiceConfig(sample_rate=options.sample_rate, content=options.content, content_dim=content.dim,
+                             content_hop=content.hop_seconds, content_mean_norm=True,
+                             envelope_rate=max(1, round(content.hop_seconds * 1000 / VoiceConfig.frame_period)))
+        sr, fp, rate = config.sample_rate, config.frame_period, config.envelope_rate
+
+        inputs, targets, f0s, codes_per_clip, contents_per_clip, seconds = [], [], [], [], [], 0.0
+        wide_per_clip = []  # training targets: envelope_rate codes per content frame
+        for clip, wav in _bar(clips, progress, "analysing target"):
+            audio, _ = load_audio(wav, sr)
+            if len(audio) < sr * 0.2:
+                continue
+            seconds += len(audio) / sr
+            frames = analyze(audio, sr, fp)
+            x = _content_frames(content, audio, sr)
+            coded = code_envelope(frames.sp, sr, config.envelope_dims)
+            code = _to_content_rate(coded, fp, len(x), content.hop_seconds)
+            wide = _to_content_rate(coded, fp, len(x), content.hop_seconds, rate)
+            inputs.append(_center(x).astype(np.float16))
+            targets.append(wide)
+            wide_per_clip.append(wide)
+            f0s.append(frames.f0)
+            codes_per_clip.append(code)
+            contents_per_clip.append((clip, x))
+            for _ in range(options.augment):
+                ratio = float(np.exp(rng.uniform(np.log(0.82), np.log(1.22))))
+                shift = float(2.0 ** rng.uniform(-0.6, 0.6))
+                y = synthesize(frames.f0 * shift, warp_envelope(frames.sp, ratio), frames.ap, sr, fp, len(audio))
+                inputs.append(_center(_content_frames(content, y, sr)).astype(np.float16))
+                targets.append(wide)
+        if seconds < 5.0:
+            raise InputError(f"only {seconds:.1f} s of usable target audio", path=dataset,
+                             fix="give at least a few minutes of the target's speech (5 to 120+ minutes works)")
+        say(f"analysed {seconds / 60:.1f} min of target audio ({len(codes_per_clip)} clips, {options.augment} perturbed copies)")
+
+        languages = [c.language for c, _ in clips if c.language]
+        stats = {"pitch": PitchStats.from_f0(f0s).to_dict(), "performer_pitch": None,
+                 "language": max(set(languages), key=languages.count) if languages else None,
+                 "envelope_gv": global_variance(np.concatenate(codes_per_clip)).tolist()}
+        parallel_lines = 0
+        if performer is not None:
+            pairs, performer_f0 = _performer_pairs(performer, contents_per_clip, wide_per_clip, content, config, progress)
+            for x, code in pairs:
+                inputs.append(x.astype(np.float16))
+                targets.append(code)
+            parallel_lines = len(pairs)
+            stats["performer_pitch"] = PitchStats.from_f0(performer_f0).to_dict()
+            say(f"performer: {parallel_lines} parallel lines aligned")
+
+        X = np.concatenate(inputs)
+        Y = np.concatenate(targets)
+        bank = np.concatenate(codes_per_clip)
+        bank = bank[rng.permutation(len(bank))[:BANK_FRAMES]]
+        norm = {
+            "in_mean": X.astype(np.float32).mean(0), "in_std": X.astype(np.float32).std(0) + 1e-5,
+            "out_mean": Y.reshape(-1, config.envelope_dims).mean(0),  # per envelope dimension, shared by
+            "out_std": Y.reshape(-1, config.envelope_dims).std(0) + 1e-5,  # the envelope_rate codes of a frame
+        }
+        norm["bank"] = ((bank - norm["out_mean"]) / norm["out_std"]).astype(np.float32)
+        net = EnvelopeNet(config)
+        losses, steps_done = _train(net, X, Y, norm, options, rng, progress)
+        voice = cls(config, net, norm, stats, index=make_index([x for _, x in contents_per_clip], codes_per_clip, rng))
+        sources = {
+            "dataset": str(Path(dataset).resolve()),
+            "manifest_sha256": sha256_file(Path(dataset) / "manifest.jsonl"),
+            "clips": [c.id for c, _ in clips],
+            "performer": str(Path(performer).resolve()) if performer else None,
+        }
+        report = {
+            "minutes": round(seconds / 60, 2),
+            "clips": len(codes_per_clip),
+            "augmented_copies": options.augment,
+            "parallel_performer_lines": parallel_lines,
+            "training_frames": int(X.shape[0]),
+            "steps": steps_done,
+            "final_training_loss": round(float(np.mean(losses[-50:])), 4) if losses else None,
+            "pitch_median_hz": round(stats["pitch"]["median_hz"], 1),
+            "pitch_range_hz": [round(stats["pitch"]["p05_hz"], 1), round(stats["pitch"]["p95_hz"], 1)],
+            "build_seconds": round(time.time() - started, 1),
+            "options": {k: getattr(options, k) for k in options.__dataclass_fields__},
+        }
+        voice.save(out, sources, report)
+        if consent is not None:
+            save_consent(out, record, overwrite=True)  # the record travels with the voice
+        say(f"voice written to {out} in {report['build_seconds']:.0f} s")
+        return voice
+
+    def add_index(self, dataset: str | Path | None = None, progress: bool = False) -> Path:
+        """Write ``index.safetensors`` (for ``strategy="match"``) into the voice directory from ``dataset``
+        (default: the dataset named in the voice's ``sources.json``): content frames and coded envelopes of
+        every clip. For voices built before voices carried an index."""
+        if self.path is None:
+            raise InputError("the voice has no directory yet", fix="save or load the voice first")
+        if dataset is None:
+            dataset = json.loads((self.path / "sources.json").read_text(encoding="utf-8"))["dataset"]
+        sr, fp, contents, codes = self.config.sample_rate, self.config.frame_period, [], []
+        for _clip, wav in _bar(_read_dataset(dataset), progress, "indexing target"):
+            audio, _ = load_audio(wav, sr)
+            if len(audio) < sr * 0.2:
+                continue
+            x = _content_frames(self.content, audio, sr)
+            frames = analyze(audio, sr, fp)
+            code = code_envelope(frames.sp, sr, self.config.envelope_dims)
+            contents.append(x)
+            codes.append(_to_content_rate(code, fp, len(x), self.content.hop_seconds))
+        self.index = make_index(contents, codes, np.random.default_rng(0))
+        self._keys = None
+        from safetensors.torch import save_file
+
+        with atomic_path(self.path / "index.safetensors") as tmp:
+            save_file({k: v.contiguous() for k, v in self.index.items()}, str(tmp))
+        return self.path / "index.safetensors"
+
+    # --- converting
+
+    def convert(self, audio: AudioLike, sample_rate: int | None = None,
+                options: ConvertOptions | None = None, production: str | None = None) -> tuple[np.ndarray, int]:
+        """Convert a performance: ``(samples,)`` at ``sample_rate`` (or a path) -> ``(samples', sr)`` float32 in
+        the voice, at the voice's rate; the duration is the input's (to one sample at the voice's rate).
+
+        The voice's consent record must be valid and cover ``options.mode`` (speech or singing) and, when it names
+        productions, ``production``; otherwise ``ConsentError``."""
+        options = options or ConvertOptions()
+        voice_consent(self, options.mode, production)
+        sr, fp = self.config.sample_rate, self.config.frame_period
+        x, _ = normalize_input(audio, sample_rate, sr)
+        if x.size < sr * 0.05:
+            raise EmptyAudioError("the performance is shorter than 50 ms")
+        f0_range = SINGING_RANGE_HZ if options.mode == "singing" else SPEECH_RANGE_HZ
+        pieces = split_at_pauses(x, sr, options.chunk_seconds)
+        f0s = [track_f0(x[a:b], sr, fp, f0_range, options.tracker) for a, b in pieces]
+        new_f0s = self._map_pitch(f0s, options)
+        if options.strategy == "match" and self.index is None:
+            raise ModelNotFoundError("the voice has no content-matching index (index.safetensors)", path=self.path,
+                                     fix="run 'voicetwin voice add-index VOICE', or convert with --strategy network")
+        out = [self._convert_piece(x[a:b], f0, new_f0, options)
+               for (a, b), f0, new_f0 in zip(pieces, f0s, new_f0s)]
+        return np.concatenate(out), sr
+
+    def pitch_plan(self, f0s: list[np.ndarray], options: ConvertOptions) -> tuple[str, float]:
+        """How the performance's pitch will be moved: ``("map", semitones)`` or ``("transpose", semitones)``."""
+        voiced = sum(int((f > 0).sum()) for f in f0s)
+        if voiced < 10:
+            return ("none", 0.0)
+        source = PitchStats.from_f0(list(f0s))
+        if options.mode == "singing":
+            if options.transpose == "auto":
+                return ("transpose", float(auto_transpose(source, self.pitch)))
+            return ("transpose", float(options.transpose or 0.0))
+        extra = 0.0 if options.transpose in (None, "auto") else float(options.transpose)
+        return ("map", extra)
+
+    def _map_pitch(self, f0s: list[np.ndarray], options: ConvertOptions) -> list[np.ndarray]:
+        kind, semitones = self.pitch_plan(f0s, options)
+        if kind == "none":
+            return f0s
+        if kind == "transpose":
+            return [transpose(f, semitones) for f in f0s]
+        source = self.performer_pitch or PitchStats.from_f0(list(f0s))
+        return [transpose(map_speech(f, source, self.pitch), semitones) for f in f0s]
+
+    def _convert_piece(self, x: np.ndarray, f0: np.ndarray, new_f0: np.ndarray, options: ConvertOptions) -> np.ndarray:
+        sr, fp = self.config.sample_rate, self.config.frame_period
+        frames = analyze(x, sr, fp, f0=f0)
+        content = _content_frames(self.content, x, sr)
+        if options.strategy == "match":
+            code, hop = self.match_envelope(content, options.k, options.smooth), self.config.content_hop
+        else:
+            code, hop = self.predict_envelope(content, options.retrieval), self.envelope_hop
+        postfilter = options.postfilter_power
+        sharp = None
+        if postfilter > 0 and self.envelope_gv is not None:
+            sharp = match_global_variance(code, self.envelope_gv, postfilter)
+            if options.postfilter_from_hz <= 0:
+                code, sharp = sharp, None
+        return self.resynthesize(frames, code, new_f0, options, len(x), hop, sharp)
+
+    def resynthesize(self, frames: WorldFrames, code: np.ndarray, new_f0: np.ndarray, options: ConvertOptions,
+                     samples: int, hop_seconds: float | None = None, sharp: np.ndarray | None = None) -> np.ndarray:
+        """The performance's WORLD ``frames`` with a new ``(n, envelope_dims)`` coded envelope, one every
+        ``hop_seconds`` (default: the content hop), and ``(frames,)`` F0 -> ``(samples,)`` audio: ``sharp`` (the
+        postfiltered code, same shape) taking over from ``options.postfilter_from_hz`` up, the level set by
+        ``options.energy``, the fundamental kept (``options.fundamental_db``), the performance's aperiodicity,
+        WORLD synthesis."""
+        sr, fp = self.config.sample_rate, self.config.frame_period
+        hop = hop_seconds or self.config.content_hop
+        sp = decode_envelope(resample_frames(code, hop, frames.frames, fp), sr)
+        if sharp is not None:
+            high = decode_envelope(resample_frames(sharp, hop, frames.frames, fp), sr)
+            sp = crossfade_bands(sp, high, sr, options.postfilter_from_hz)
+        energy = options.energy or ("phrase" if options.mode == "singing" else "target")
+        if energy == "performer":
+            sp *= np.exp(frame_energy(frames.sp) - frame_energy(sp))[:, None]  # keep the performer's dynamics
+        elif energy == "phrase":
+            sp = follow_dynamics(sp, frames.sp, new_f0 > 0, round(PHRASE_SECONDS * 1000 / fp))
+        fundamental = options.fundamental_db if options.fundamental_db is not None else (
+            -3.0 if options.mode == "singing" else None)
+        if fundamental is not None:
+            sp = keep_fundamental(sp, new_f0, sr, fundamental)
+        return synthesize(new_f0, sp, frames.ap, sr, fp, samples)
+
+    @property
+    def envelope_hop(self) -> float:
+        """Seconds between the envelopes ``predict_envelope`` returns (the content hop / ``envelope_rate``)."""
+        return self.config.content_hop / self.config.envelope_rate
+
+    def predict_envelope(self, content: np.ndarray, retrieval: float = 0.0) -> np.ndarray:
+        """``(frames, content_dim)`` content at the content rate -> ``(frames * envelope_rate, envelope_dims)``
+        coded envelopes of the target, one every ``envelope_hop`` seconds."""
+        n = self.norm
+        if self.config.content_mean_norm:
+            content = _center(content)
+        x = (content.astype(np.float32) - n["in_mean"]) / n["in_std"]
+        with torch.inference_mode():
+            y = self.net(torch.from_numpy(x.T.copy())[None])[0].numpy().T
+            y = np.ascontiguousarray(y.reshape(-1, self.config.envelope_dims))
+            if retrieval > 0 and "bank" in n:
+                bank = torch.from_numpy(n["bank"])
+                q = torch.from_numpy(np.ascontiguousarray(y))
+                d = torch.cdist(q[:, 1:], bank[:, 1:])  # match envelope shape (c1+), not level
+                idx = d.topk(4, largest=False).indices
+                y = (1 - retrieval) * y + retrieval * bank[idx].mean(1).numpy()
+        return y * n["out_std"] + n["out_mean"]
+
+    def match_envelope(self, content: np.ndarray, k: int = 4, smooth: int = 0, chunk: int = 512) -> np.ndarray:
+        """``(frames, content_dim)`` content -> ``(frames, envelope_dims)`` coded envelope at the content rate:
+        for each frame the mean of the codes (log-domain envelopes) of its ``k`` nearest index frames by cosine,
+        then a moving average over ``2 * smooth + 1`` frames. Top-k by matrix products, ``chunk`` frames at a time."""
+        if self._keys is None:
+            self._keys = self.index["content"].float()  # float32 once: half-precision matmul is slow on CPU
+        keys, codes = self._keys, self.index["code"]
+        k = min(k, keys.shape[0])
+        q = torch.nn.functional.normalize(torch.from_numpy(np.ascontiguousarray(content, dtype=np.float32)), dim=1)
+        out = []
+        with torch.inference_mode():
+            for i in range(0, q.shape[0], chunk):
+                idx = (q[i:i + chunk] @ keys.T).topk(k, dim=1).indices
+                out.append(codes[idx].float().mean(1))
+        y = torch.cat(out).numpy() if out else np.zeros((0, codes.shape[1]), np.float32)
+        if smooth > 0 and len(y) > 1:
+            w = np.ones(2 * smooth + 1) / (2 * smooth + 1)
+            pad = np.pad(y, ((smooth, smooth), (0, 0)), mode="edge")
+            y = np.stack([np.convolve(pad[:, d], w, mode="valid") for d in range(y.shape[1])], axis=1)
+        return y.astype(np.float32)
+
+    def convert_file(self, input: str | Path, output: str | Path, options: ConvertOptions | None = None,
+                     production: str | None = None) -> Path:
+        """Read any audio/video file, convert it, write ``output`` atomically, watermarked, with its provenance
+        sidecar (``voicetwin.production.provenance.finalize_output``)."""
+        return Path(convert_files(self, [input], output, options, overwrite=True, production=production,
+                                  single=True)[0]["output"])
+
+
+# --- helpers ------------------------------------------------------------------------------------
+
+
+def _center(x: np.ndarray) -> np.ndarray:
+    """``(frames, dim)`` -> the same minus its mean frame (per-input content mean normalisation: what stays
+    constant over an input, the speaker and the channel more than the words, is removed)."""
+    x = np.asarray(x, dtype=np.float32)
+    return x - x.mean(axis=0, keepdims=True) if len(x) else x
+
+
+def _speech_frames(code: np.ndarray) -> np.ndarray:
+    """``(frames, dims)`` coded envelopes -> boolean mask of the louder 70 % (by the level coefficient c0)."""
+    return code[:, 0] > np.percentile(code[:, 0], 30)
+
+
+def global_variance(code: np.ndarray) -> np.ndarray:
+    """``(frames, dims)`` coded envelopes of the target -> ``(dims,)`` variance of each dimension over speech frames."""
+    code = np.asarray(code, dtype=np.float64)
+    return code[_speech_frames(code)].var(axis=0).astype(np.float32)
+
+
+def match_global_variance(code: np.ndarray, target_gv: np.ndarray, power: float = 1.0) -> np.ndarray:
+    """Global-variance postfilter: ``(frames, dims)`` -> same shape, each dimension but the level (c0) scaled about
+    its mean over the speech frames by ``(target_gv / gv) ** (power / 2)`` (kept within 0.5-2), which undoes the over-smoothing of
+    averaged or predicted envelopes (sharper formants)."""
+    if len(code) < 10:
+        return code
+    speech = _speech_frames(code)
+    mean = code[speech].mean(axis=0)
+    scale = np.clip((np.asarray(target_gv) / (code[speech].var(axis=0) + 1e-8)) ** (power / 2), 0.5, 2.0)
+    scale[0] = 1.0
+    return ((code - mean) * scale + mean).astype(np.float32)
+
+
+def make_index(contents: list[np.ndarray], codes: list[np.ndarray], rng: np.random.Generator) -> dict[str, torch.Tensor]:
+    """Per-clip ``(frames, content_dim)`` content and ``(frames, envelope_dims)`` codes (same frames) -> the
+    content-matching index: unit-norm content rows and codes, float16, at most ``INDEX_FRAMES`` rows."""
+    keys = np.concatenate(contents).astype(np.float32)
+    vals = np.concatenate(codes).astype(np.float32)
+    if len(keys) > INDEX_FRAMES:
+        keep = np.sort(rng.permutation(len(keys))[:INDEX_FRAMES])
+        keys, vals = keys[keep], vals[keep]
+    keys /= np.linalg.norm(keys, axis=1, keepdims=True) + 1e-8
+    return {"content": torch.from_numpy(keys.astype(np.float16)), "code": torch.from_numpy(vals.astype(np.float16))}
+
+
+def _read_dataset(dataset: str | Path) -> list:
+    dataset = Path(dataset)
+    if not is_dataset(dataset):
+        raise InputNotFoundError("not a dataset (no manifest.jsonl)", path=dataset,
+                                 fix="make one with 'voicetwin ingest'")
+    clips = [(c, p) for c, p in dataset_clips(dataset) if p.exists()]
+    if not clips:
+        raise InputError("the dataset has no kept clips with audio", path=dataset, fix="re-run 'voicetwin ingest'")
+    return clips
+
+
+def _normalize_text(text: str | None) -> str:
+    return re.sub(r"[^\w]+", " ", (text or "").lower().replace("+", "")).strip()
+
+
+def _performer_pairs(performer, target_contents, target_codes, content, config: VoiceConfig, progress: bool):
+    """Parallel lines: performer content frames warped (DTW) onto the target's frames, paired with its codes."""
+    import librosa
+
+    by_text = {}
+    for (clip, x), code in zip(target_contents, target_codes):
+        key = _normalize_text(clip.text)
+        if key:
+            by_text[key] = (x, code)
+    pairs, f0s = [], []
+    for clip, wav in _bar(_read_dataset(performer), progress, "analysing performer"):
+        audio, _ = load_audio(wav, config.sample_rate)
+        if len(audio) < config.sample_rate * 0.2:
+            continue
+        f0 = track_f0(audio, config.sample_rate, config.frame_period)
+        f0s.append(f0)
+        match = by_text.get(_normalize_text(clip.text))
+        if match is None:
+            continue
+        tx, code = match
+        px = _content_frames(content, audio, config.sample_rate)
+        _, path = librosa.sequence.dtw(X=px.T.astype(np.float32), Y=tx.T.astype(np.float32), metric="cosine")
+        warp = np.zeros(len(tx), dtype=int)
+        warp[path[::-1, 1]] = path[::-1, 0]  # for each target frame, the performer frame aligned to it
+        pairs.append((_center(px)[warp], code))
+    if not f0s:
+        raise InputError("the performer dataset has no usable clips", path=performer)
+    return pairs, f0s
+
+
+def _train(net: EnvelopeNet, X: np.ndarray, Y: np.ndarray, norm: dict, options: BuildOptions,
+           rng: np.random.Generator, progress: bool) -> tuple[list[float], int]:
+    """Fit the network on random windows of the (content, code) frame pairs; L1 loss on normalised codes."""
+    seg = min(options.segment_frames, X.shape[0])
+    opt = torch.optim.AdamW(net.parameters(), lr=options.learning_rate, weight_decay=1e-4)
+    warmup = max(1, options.steps // 20)  # linear warm-up, then cosine decay to zero
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda i: min((i + 1) / warmup, 0.5 * (1 + np.cos(np.pi * i / options.steps))))
+    in_mean, in_std = torch.from_numpy(norm["in_mean"]), torch.from_numpy(norm["in_std"])
+    rate = Y.shape[1] // len(norm["out_mean"])
+    out_mean, out_std = (torch.from_numpy(np.tile(norm[k], rate)) for k in ("out_mean", "out_std"))
+    losses, started = [], time.time()
+    net.train()
+    bar = _bar(range(options.steps), progress, "training")
+    threads = torch.get_num_threads()
+    torch.set_num_threads(options.threads)
+    for step in bar:
+        starts = rng.integers(0, X.shape[0] - seg + 1, options.batch_size)
+        xb = torch.from_numpy(np.stack([X[s:s + seg] for s in starts]).astype(np.float32))
+        yb = torch.from_numpy(np.stack([Y[s:s + seg] for s in starts]))
+        xb = ((xb - in_mean) / in_std).transpose(1, 2)
+        yb = ((yb - out_mean) / out_std).transpose(1, 2)
+        loss = (net(xb) - yb).abs().mean()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        sched.step()
+        losses.append(float(loss.detach()))
+        if time.time() - started > options.max_train_seconds:
+            break
+    torch.set_num_threads(threads)
+    net.eval()
+    return losses, step + 1
+
+
+def _bar(items, progress: bool, desc: str):
+    if not progress:
+        return items
+    from tqdm import tqdm
+
+    return tqdm(items, desc=desc, unit="", leave=False)
+
+
+__all__ = ["BuildOptions", "ConvertOptions", "EnvelopeNet", "Voice", "VoiceConfig",
+           "global_variance", "match_global_variance", "split_at_pauses"]
