@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import shutil
 import time
 from collections.abc import Callable, Sequence
@@ -730,6 +731,14 @@ class Transcripts:
                 c.custom["text_from"] = "file"
 
 
+def parse_festival_transcripts(text: str) -> dict[str, str]:
+    """Parse festival ``txt.done.data`` lines ``( id "text" )`` into ``{id: text}`` (stress marks removed)."""
+    out = {}
+    for m in re.finditer(r'^\(\s*(\S+)\s+"(.*)"\s*\)\s*$', text, flags=re.M):
+        out[m.group(1)] = m.group(2).replace("+", "")
+    return out
+
+
 def read_transcripts(path: str | Path) -> Transcripts:
     """Read festival ``txt.done.data``, JSONL (``id``/``text`` or ``source``/``start``/``end``/``text``) or TSV
     (``source<TAB>start<TAB>end<TAB>text`` or ``id<TAB>text``)."""
@@ -746,8 +755,6 @@ def read_transcripts(path: str | Path) -> Transcripts:
         if not line or line.startswith("#"):
             continue
         if line.startswith("("):
-            from ..examples import parse_festival_transcripts
-
             found = parse_festival_transcripts(line)
             if not found:
                 raise InputError(f"line {n} is not a festival ( id \"text\" ) line", path=path)

@@ -784,7 +784,8 @@ def _add_breaths(score: Score, syllables, log_sp, ap, filled, vowel_frames, fp: 
 def sing(voice: Any, score: Score | str | Path, options: SingOptions = SingOptions(), lyrics: str | None = None,
          **kwargs) -> tuple[np.ndarray, int]:
     """Sing ``score`` (a ``Score`` or a MIDI/MusicXML path) in ``voice`` (a loaded ``Voice``, a voice directory,
-    or None for the base synthesiser alone). Keyword arguments override ``options`` fields (``tempo=``,
+    or None for the base synthesiser alone). The audio returned is UNMARKED: anything meant for a listener goes
+    through the render service (``voicetwin.render`` / ``voicetwin.render_file``). Keyword arguments override ``options`` fields (``tempo=``,
     ``transpose=``, ``language=``...). Returns ``(audio (samples,) float32, sample_rate)``. With a voice, its
     consent record must cover singing (and ``options.production`` when it names productions), else
     ``ConsentError`` before anything is sung."""

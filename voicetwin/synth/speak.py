@@ -558,6 +558,9 @@ def synthesize(text: str, options: SpeakOptions = SpeakOptions()) -> Synthesis:
 def speak(voice: Any, text: str, options: SpeakOptions = SpeakOptions(), **kwargs) -> tuple[np.ndarray, int]:
     """Say ``text`` in ``voice``: base synthesis, then conversion into the voice in speech mode.
 
+    The audio returned is UNMARKED (no watermark, no provenance): this is the synthesis stage. Anything meant for a
+    listener goes through the render service, ``voicetwin.render`` / ``voicetwin.render_file``.
+
     ``voice`` is a loaded ``Voice`` (or a path to one), or None for the base synthesiser alone. A base that speaks
     in the voice already (``model:DIR``, or the voice's own ``tts/`` model when no base is named) is not converted.
     Keyword arguments override fields of ``options`` (``language=``, ``duration=``, ``rate=``, ``base=``). Returns

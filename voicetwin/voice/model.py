@@ -481,7 +481,8 @@ class Voice:
         the voice, at the voice's rate; the duration is the input's (to one sample at the voice's rate).
 
         The voice's consent record must be valid and cover ``options.mode`` (speech or singing) and, when it names
-        productions, ``production``; otherwise ``ConsentError``."""
+        productions, ``production``; otherwise ``ConsentError``. The audio returned is UNMARKED: anything meant for
+        a listener goes through the render service (``voicetwin.render_file``, ``voicetwin.convert_files``)."""
         options = options or ConvertOptions()
         voice_consent(self, options.mode, production)
         sr, fp = self.config.sample_rate, self.config.frame_period
