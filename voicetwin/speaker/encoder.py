@@ -22,7 +22,7 @@ from torch import nn
 
 from ..audio.io import AudioLike, normalize_input
 from ..errors import ConfigError, EmptyAudioError
-from ..hub import config_from_dict, config_to_dict, read_config, resolve
+from ..hub import resolve
 
 SAMPLE_RATE = 16_000
 FORMAT_VERSION = 1
@@ -112,41 +112,30 @@ class SpeakerEncoder:
     @classmethod
     def load(cls, name_or_path: str | Path = "ge2e", device: str | None = None) -> "SpeakerEncoder":
         """Load the pretrained GE2E weights (``"ge2e"``), an encoder directory, or a ``.pt``/``.safetensors`` file."""
+        from ..checkpoint import load_checkpoint, load_weights
+
         path = resolve(name_or_path, kind="speaker-encoder")
         if path.is_dir():
-            data = read_config(path)
-            config = config_from_dict(EncoderConfig, data, MODEL_TYPE, FORMAT_VERSION, path / "config.json")
-            from safetensors.torch import load_file
-
-            state = load_file(str(path / "model.safetensors"))
+            ckpt = load_checkpoint(path, EncoderConfig, MODEL_TYPE, FORMAT_VERSION, kind="speaker-encoder")
+            config, state = ckpt.config, ckpt.tensors
         else:
             config = EncoderConfig()
             state = _load_state_file(path)
-        model = GE2E(config)
-        missing, unexpected = model.load_state_dict(state, strict=False)
-        if unexpected or [k for k in missing if not k.startswith("similarity_")]:
-            raise ConfigError(f"weights do not fit the GE2E encoder (missing {missing}, unexpected {unexpected})", path=path)
+        model = load_weights(GE2E(config), state, path, optional=("similarity_",))
         if device:
             model.to(device)
         return cls(model, source=str(name_or_path))
 
     def save(self, directory: str | Path, extra: dict | None = None) -> Path:
-        """Write ``config.json`` + ``model.safetensors`` (+ optional metadata) into ``directory``."""
-        from safetensors.torch import save_file
-
-        from ..files import atomic_path, write_json
+        """Write ``config.json`` + ``model.safetensors`` (+ ``training.json`` with ``extra``) into ``directory``."""
+        from ..checkpoint import save_checkpoint
+        from ..files import write_json
 
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
-        state = {k: v.detach().cpu().contiguous() for k, v in self.model.state_dict().items()}
-        with atomic_path(directory / "model.safetensors") as tmp:
-            save_file(state, str(tmp))
-        config = config_to_dict(self.config, MODEL_TYPE, FORMAT_VERSION)
         if extra:
-            config_meta = directory / "training.json"
-            write_json(config_meta, extra)
-        write_json(directory / "config.json", config)
-        return directory
+            write_json(directory / "training.json", extra)
+        return save_checkpoint(directory, self.config, self.model.state_dict(), MODEL_TYPE, FORMAT_VERSION)
 
     @property
     def device(self) -> torch.device:

@@ -40,7 +40,7 @@ from ..consent import ConsentRecord, consent_for_build, save_consent, voice_cons
 from .content import load_content, resample_frames
 from ..errors import ConfigError, EmptyAudioError, InputError, InputNotFoundError, ModelNotFoundError
 from ..files import atomic_path, sha256_file, write_json
-from ..hub import config_from_dict, config_to_dict, read_config
+
 from ..manifest import dataset_clips, is_dataset
 from ..audio.pitch import (F0_METHODS, SINGING_RANGE_HZ, SPEECH_RANGE_HZ, PitchStats, auto_transpose, map_speech, track_f0,
                     transpose)
@@ -289,23 +289,22 @@ class Voice:
 
     @classmethod
     def load(cls, path: str | Path) -> "Voice":
-        """Load a voice directory written by ``Voice.build``."""
-        path = Path(path)
-        if not path.is_dir():
-            raise ModelNotFoundError("no voice directory here", path=path, fix="build one with 'voicetwin voice build'")
-        config = config_from_dict(VoiceConfig, read_config(path), MODEL_TYPE, FORMAT_VERSION, path / "config.json")
-        weights = path / "model.safetensors"
-        if not weights.exists():
-            raise ModelNotFoundError("the voice has no model.safetensors", path=path, fix="rebuild the voice")
+        """Load a voice directory written by ``Voice.build`` (a local directory or a hub id, through the model
+        resolver)."""
         from safetensors.torch import load_file
 
-        tensors = load_file(str(weights))
-        net = EnvelopeNet(config)
+        from ..checkpoint import load_checkpoint, load_weights
+
         try:
-            net.load_state_dict({k[4:]: v for k, v in tensors.items() if k.startswith("net.")})
-        except RuntimeError as exc:
-            raise ConfigError(f"weights do not match config.json ({exc})", path=weights) from exc
-        norm = {k[5:]: v.numpy() for k, v in tensors.items() if k.startswith("norm.")}
+            ckpt = load_checkpoint(path, VoiceConfig, MODEL_TYPE, FORMAT_VERSION, kind="voice")
+        except ModelNotFoundError as exc:
+            if Path(path).is_dir():
+                raise
+            raise ModelNotFoundError("no voice directory here", path=path,
+                                     fix="build one with 'voicetwin voice build'") from exc
+        config, path = ckpt.config, ckpt.path
+        net = load_weights(EnvelopeNet(config), ckpt.tensors, ckpt.weights, prefix="net.")
+        norm = {k[5:]: v.numpy() for k, v in ckpt.tensors.items() if k.startswith("norm.")}
         stats = json.loads((path / "stats.json").read_text(encoding="utf-8"))
         index = load_file(str(path / "index.safetensors")) if (path / "index.safetensors").exists() else None
         return cls(config, net, norm, stats, path, index)
@@ -313,19 +312,19 @@ class Voice:
     def save(self, out: str | Path, sources: dict, report: dict) -> Path:
         from safetensors.torch import save_file
 
+        from ..checkpoint import save_checkpoint
+
         out = Path(out)
         out.mkdir(parents=True, exist_ok=True)
-        tensors = {f"net.{k}": v.detach().contiguous() for k, v in self.net.state_dict().items()}
-        tensors.update({f"norm.{k}": torch.from_numpy(np.ascontiguousarray(v, dtype=np.float32)) for k, v in self.norm.items()})
-        with atomic_path(out / "model.safetensors") as tmp:
-            save_file(tensors, str(tmp))
         if self.index is not None:
             with atomic_path(out / "index.safetensors") as tmp:
                 save_file({k: v.contiguous() for k, v in self.index.items()}, str(tmp))
         write_json(out / "stats.json", self.stats)
         write_json(out / "sources.json", sources)
         write_json(out / "report.json", report)
-        write_json(out / "config.json", config_to_dict(self.config, MODEL_TYPE, FORMAT_VERSION))
+        tensors = {f"net.{k}": v for k, v in self.net.state_dict().items()}
+        tensors.update({f"norm.{k}": torch.from_numpy(np.ascontiguousarray(v, dtype=np.float32)) for k, v in self.norm.items()})
+        save_checkpoint(out, self.config, tensors, MODEL_TYPE, FORMAT_VERSION)  # config.json last
         self.path = out
         return out
 
