@@ -382,13 +382,13 @@ def test_transformers_content_with_a_tiny_random_wavlm(tmp_path, small_dataset):
 def test_envelope_targets_at_two_per_content_frame():
     """A code that rises 1 per 10 ms WORLD frame, taken at 20 ms content frames with two envelopes each: the
     values at 5 and 15 ms into each content frame, side by side (one per frame: its centre, 10 ms in)."""
-    from voicetwin.voice.model import _to_content_rate
+    from voicetwin.voice.model import to_content_rate
 
     code = np.stack([np.arange(50.0), -np.arange(50.0)], axis=1)  # (frames, dims=2), frame i at 10 i ms
-    wide = _to_content_rate(code, 10.0, 20, 0.02, rate=2)
+    wide = to_content_rate(code, 10.0, 20, 0.02, rate=2)
     assert wide.shape == (20, 4)
     np.testing.assert_allclose(wide[3], [6.5, -6.5, 7.5, -7.5])  # 65 and 75 ms
-    np.testing.assert_allclose(_to_content_rate(code, 10.0, 20, 0.02)[3], [7.0, -7.0])  # 70 ms
+    np.testing.assert_allclose(to_content_rate(code, 10.0, 20, 0.02)[3], [7.0, -7.0])  # 70 ms
 
 
 @needs_festvox

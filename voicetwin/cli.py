@@ -316,7 +316,9 @@ def _run_consent_check(args: argparse.Namespace) -> int:
 
 def _add_voice(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("voice", help="build a voice from a dataset of the target person",
-                       description="Voices: 'voicetwin voice build DATASET --out VOICE'.")
+                       description="Build a voice from a dataset of the target person "
+                                   "('voicetwin voice build DATASET --out VOICE'), or add a content-matching index to "
+                                   "one ('voicetwin voice add-index').")
     vsub = p.add_subparsers(dest="voice_command", metavar="ACTION")
     b = vsub.add_parser(
         "build",
@@ -654,7 +656,10 @@ def _run_similarity(args: argparse.Namespace) -> int:
 
 
 def _add_speaker(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("speaker", help="speaker encoder tools (fine-tuning)")
+    p = sub.add_parser("speaker", help="speaker encoder tools (fine-tuning)",
+                       description="The speaker encoder that tells voices apart (GE2E). 'voicetwin speaker finetune "
+                                   "CLIPS --out DIR' adapts it to an archive voice; pass DIR wherever an encoder is "
+                                   "asked for (similarity, ingest --encoder).")
     group = p.add_subparsers(dest="speaker_command", metavar="SPEAKER_COMMAND")
     f = group.add_parser(
         "finetune",
@@ -711,7 +716,10 @@ def _run_speaker_finetune(args: argparse.Namespace) -> int:
 
 
 def _add_eval(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("eval", help="the judges: speaker similarity, word error rate, F0 agreement, MCD")
+    p = sub.add_parser("eval", help="the judges: speaker similarity, word error rate, F0 agreement, MCD",
+                       description="Judge generated audio with models independent of the ones that made it: speaker "
+                                   "similarity (GE2E and a second d-vector), word error rate (Whisper), F0 agreement "
+                                   "(CREPE or pYIN) and mel-cepstral distortion.")
     group = p.add_subparsers(dest="eval_command", metavar="JUDGE")
     s = group.add_parser(
         "similarity",

@@ -233,15 +233,12 @@ class _Embedder:
     def __init__(self, encoder, audio: np.ndarray):
         import torch
 
+        from ..speaker.encoder import mel_frames
+
         self.encoder = encoder
         cfg = encoder.config
-        n_fft = int(cfg.sample_rate * cfg.window_ms / 1000)
         hop = int(cfg.sample_rate * cfg.hop_ms / 1000)
-        from ..speaker.encoder import _mel_basis
-
-        spec = torch.stft(torch.from_numpy(audio), n_fft, hop, window=torch.hann_window(n_fft), center=True,
-                          pad_mode="constant", return_complex=True).abs() ** 2
-        self.mel = (torch.from_numpy(_mel_basis(cfg.sample_rate, n_fft, cfg.n_mels)) @ spec).T.contiguous()
+        self.mel = torch.from_numpy(mel_frames(audio, cfg)).contiguous()  # the encoder's own front end
         self.ratio = hop / HOP  # mel frames per analysis frame is HOP / hop
         self.audio = audio
         self.norm = 10 ** (cfg.norm_dbfs / 20)

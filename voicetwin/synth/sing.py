@@ -334,7 +334,7 @@ def set_lyrics(score: Score, lyrics: str, language: str | None = None) -> Score:
 
 
 @dataclass
-class _Syllable:
+class Syllable:
     notes: list[Note]
     onset: tuple[float, float] = (0.0, 0.0)  # source seconds within the word's audio
     vowel: tuple[float, float] = (0.0, 0.0)
@@ -356,17 +356,17 @@ class _Unit:
     """A word (or a vowelless word joined to the next) spoken by the base synthesiser."""
 
     text: str
-    syllables: list[_Syllable] = field(default_factory=list)
+    syllables: list[Syllable] = field(default_factory=list)
 
 
 def _units(score: Score, language: str) -> list[_Unit]:
     units: list[_Unit] = []
-    current: list[_Syllable] = []
+    current: list[Syllable] = []
     texts: list[str] = []
     pending_prefix = ""
     for n in score.notes:
         if n.lyric:
-            current.append(_Syllable([n]))
+            current.append(Syllable([n]))
             texts.append(n.lyric)
             if n.word_end:
                 word = "".join(texts)
@@ -384,7 +384,7 @@ def _units(score: Score, language: str) -> list[_Unit]:
         elif units and units[-1].syllables:
             units[-1].syllables[-1].notes.append(n)
         else:  # a melody that starts without words: hum it on "a"
-            current.append(_Syllable([n]))
+            current.append(Syllable([n]))
             texts.append("a")
     if current:
         units.append(_Unit(pending_prefix + "".join(texts), current))
@@ -421,7 +421,7 @@ def _phone_syllables(phones: list[Phone]) -> list[tuple[float, float, float, flo
     return out
 
 
-def _fit_syllables(spoken: list[tuple[float, float, float, float]], sung: list[_Syllable]) -> None:
+def _fit_syllables(spoken: list[tuple[float, float, float, float]], sung: list[Syllable]) -> None:
     """Give each sung syllable its spoken span; extra spoken syllables merge into the last, missing ones hold."""
     if not spoken:
         return
@@ -439,7 +439,7 @@ def _fit_syllables(spoken: list[tuple[float, float, float, float]], sung: list[_
             prev.coda = (prev.vowel[1], prev.vowel[1])
 
 
-def _has_voiced_vowel(syl: _Syllable, voiced: np.ndarray, fp: float) -> bool:
+def _has_voiced_vowel(syl: Syllable, voiced: np.ndarray, fp: float) -> bool:
     a, b = int(round(syl.vowel[0] / fp)), int(round(syl.vowel[1] / fp))
     return bool(voiced[a:b].any())
 
@@ -450,7 +450,7 @@ def _level_db(log_sp: np.ndarray) -> np.ndarray:
     return 10 / np.log(10) * (top[:, 0] + np.log(np.exp(log_sp - top).sum(axis=1)))
 
 
-def _refine_vowels(sung: list[_Syllable], level_db: np.ndarray, voiced: np.ndarray, fp: float,
+def refine_vowels(sung: list[Syllable], level_db: np.ndarray, voiced: np.ndarray, fp: float,
                    near_db: float = 6.0, floor_db: float = 25.0) -> None:
     """Move each syllable's vowel span onto the vowel as it sounds in the spoken source.
 
@@ -600,7 +600,7 @@ def render(score: Score, options: SingOptions = SingOptions()) -> tuple[np.ndarr
         for u_i, unit in enumerate(units):
             phones = [p for p in whole.phones if first[u_i] <= p.word < first[u_i + 1]]
             _fit_syllables(_phone_syllables(phones), unit.syllables)
-            _refine_vowels(unit.syllables, _level_db(analysed[src][0]), analysed[src][2], fp)
+            refine_vowels(unit.syllables, _level_db(analysed[src][0]), analysed[src][2], fp)
             source_of.append(src)
     else:  # word by word, each distinct word once
         cache: dict[str, tuple[int, list[Phone]]] = {}
@@ -610,7 +610,7 @@ def render(score: Score, options: SingOptions = SingOptions()) -> tuple[np.ndarr
                 cache[unit.text] = (analyse(syn.audio, syn.sample_rate), syn.phones)
             src, phones = cache[unit.text]
             _fit_syllables(_phone_syllables(phones), unit.syllables)
-            _refine_vowels(unit.syllables, _level_db(analysed[src][0]), analysed[src][2], fp)
+            refine_vowels(unit.syllables, _level_db(analysed[src][0]), analysed[src][2], fp)
             source_of.append(src)
 
     # a vowel left with nothing voiced in the running words (espeak-ng reduces "со" in "высоко" to the hiss of its
@@ -625,9 +625,9 @@ def render(score: Score, options: SingOptions = SingOptions()) -> tuple[np.ndarr
                 syn = base.synthesize(lyric, 1.0)
                 alone[lyric] = (analyse(syn.audio, syn.sample_rate), _phone_syllables(syn.phones))
             src, spoken = alone[lyric]
-            single = [_Syllable(syl.notes)]
+            single = [Syllable(syl.notes)]
             _fit_syllables(spoken, single)
-            _refine_vowels(single, _level_db(analysed[src][0]), analysed[src][2], fp)
+            refine_vowels(single, _level_db(analysed[src][0]), analysed[src][2], fp)
             if _has_voiced_vowel(single[0], analysed[src][2], fp):
                 syl.onset, syl.vowel, syl.coda, syl.source = single[0].onset, single[0].vowel, single[0].coda, src
 

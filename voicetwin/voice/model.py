@@ -232,7 +232,7 @@ def _content_frames(model, audio: np.ndarray, sample_rate: int) -> np.ndarray:
     return model.frames(x16.astype(np.float32))
 
 
-def _to_content_rate(code: np.ndarray, frame_period: float, n: int, hop_seconds: float, rate: int = 1) -> np.ndarray:
+def to_content_rate(code: np.ndarray, frame_period: float, n: int, hop_seconds: float, rate: int = 1) -> np.ndarray:
     """``(WORLD frames, dims)`` every ``frame_period`` ms -> ``(n, rate * dims)``: for each of ``n`` content frames
     the codes at the centres of its ``rate`` equal parts, side by side (``rate`` 1: at the frame's centre)."""
     t_in = np.arange(code.shape[0]) * frame_period / 1000.0
@@ -375,8 +375,8 @@ class Voice:
             frames = analyze(audio, sr, fp)
             x = _content_frames(content, audio, sr)
             coded = code_envelope(frames.sp, sr, config.envelope_dims)
-            code = _to_content_rate(coded, fp, len(x), content.hop_seconds)
-            wide = _to_content_rate(coded, fp, len(x), content.hop_seconds, rate)
+            code = to_content_rate(coded, fp, len(x), content.hop_seconds)
+            wide = to_content_rate(coded, fp, len(x), content.hop_seconds, rate)
             inputs.append(_center(x).astype(np.float16))
             targets.append(wide)
             wide_per_clip.append(wide)
@@ -463,7 +463,7 @@ class Voice:
             frames = analyze(audio, sr, fp)
             code = code_envelope(frames.sp, sr, self.config.envelope_dims)
             contents.append(x)
-            codes.append(_to_content_rate(code, fp, len(x), self.content.hop_seconds))
+            codes.append(to_content_rate(code, fp, len(x), self.content.hop_seconds))
         self.index = make_index(contents, codes, np.random.default_rng(0))
         self._keys = None
         from safetensors.torch import save_file
