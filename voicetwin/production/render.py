@@ -233,6 +233,29 @@ def mark(audio: np.ndarray, sample_rate: int, voice_id: str, render_id: str | No
     return marked.astype(np.float32), int(sample_rate), info
 
 
+def mark_windows(audio: np.ndarray, sample_rate: int, windows: list[tuple[int, int, dict]],
+                 key: str | None = None) -> np.ndarray:
+    """Mark each window of a delivered track (``(samples,)`` or ``(channels, samples)``) with its own payload:
+    ``windows`` holds ``(start, end, {"voice_id", "render_id"})`` in samples, one per generated line. Each mark is
+    computed from its window's audio alone, so a track whose other windows changed keeps this window's samples;
+    overlapping windows are cut where the previous one ends. A window under ``MIN_SECONDS`` carries a mark that a
+    detector cannot find in it alone (the track's other windows still can)."""
+    from .watermark import DEFAULT_KEY, embed, payload_for
+
+    out = np.array(audio, dtype=np.float32, copy=True)
+    n = out.shape[-1]
+    last = 0
+    for start, end, info in sorted(windows, key=lambda w: w[0]):
+        start, end = max(int(start), last, 0), min(int(end), n)
+        if end - start < sample_rate // 10:
+            continue
+        segment = out[..., start:end]
+        payload = payload_for(info["voice_id"], info["render_id"])
+        out[..., start:end] = embed(segment, sample_rate, payload, key=key or DEFAULT_KEY)
+        last = end
+    return out
+
+
 def render(request: RenderRequest, key: str | None = None, render_id: str | None = None) -> RenderResult:
     """Consent, render, mark: the audio of ``request`` in memory, watermarked. Raises ``ConsentError`` before any
     work when the record does not cover the use, ``OutputError`` when the result is too short to carry the mark."""
@@ -356,4 +379,4 @@ def _bar(items, progress: bool, desc: str):
 
 
 __all__ = ["KINDS", "MIN_SECONDS", "Generated", "RenderRequest", "RenderResult", "FinalizedOutput", "check", "convert_files", "generate",
-           "mark", "render", "render_file", "finalize_output"]
+           "mark", "mark_windows", "render", "render_file", "finalize_output"]
