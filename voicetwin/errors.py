@@ -66,8 +66,8 @@ class ConsentError(VoiceTwinError):
 class MissingDependencyError(VoiceTwinError):
     """An optional dependency is not installed."""
 
-    def __init__(self, module: str, extra: str | None = None, purpose: str | None = None):
-        hint = f"pip install 'voicetwin[{extra}]'" if extra else f"pip install {module}"
+    def __init__(self, module: str, extra: str | None = None, purpose: str | None = None, install: str | None = None):
+        hint = install or (f"pip install 'voicetwin[{extra}]'" if extra else f"pip install {module}")
         what = f" (needed for {purpose})" if purpose else ""
         super().__init__(f"the Python package '{module}' is not installed{what}", fix=hint)
         self.module = module

