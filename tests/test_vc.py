@@ -249,7 +249,7 @@ def test_singing_tracker_hears_breathy_high_notes():
         cents = 1200 * np.log2(both[v] / f0[v])
         assert v.mean() > 0.9 and v.mean() > (dio > 0).mean() + 0.3
         assert np.sqrt(np.mean(cents**2)) < 60 and (np.abs(cents) > 600).mean() == 0
-    assert ConvertOptions(mode="singing").tracker == "dio+swift" and ConvertOptions().tracker == "dio"
+    assert ConvertOptions(mode="singing").tracker == "fcpe+swift" and ConvertOptions().tracker == "dio"
     assert ConvertOptions(mode="singing", f0_method="harvest").tracker == "harvest"
 
 

@@ -414,8 +414,9 @@ def _add_convert(sub: argparse._SubParsersAction) -> None:
                    help="frame energy: the performance's, the new envelope's, or the performance's dynamics over "
                         "about a second with the new envelope's level within (default: target in speech, phrase "
                         "in singing)")
-    p.add_argument("--f0-method", choices=("dio", "harvest", "dio+swift"), default=None,
-                   help="pitch tracker (default: dio in speech; in singing dio, with SwiftF0 where dio hears no pitch)")
+    p.add_argument("--f0-method", choices=("dio", "harvest", "dio+swift", "fcpe", "fcpe+swift"), default=None,
+                   help="pitch tracker (default: dio in speech; in singing the FCPE network, with SwiftF0 where it "
+                        "hears no pitch)")
     p.add_argument("--production", default=None, metavar="NAME",
                    help="the production the outputs are for (required when the voice's consent names productions)")
     p.add_argument("--overwrite", action="store_true", help="replace existing outputs")

@@ -127,12 +127,12 @@ class ConvertOptions:
     ``fundamental_db``: each voiced frame's first harmonic is kept at least this many dB relative to its second
     (``voicetwin.audio.world.keep_fundamental``); ``None``: -3 in singing mode (a note sung below the voice's speaking
     range falls where its envelope was never observed, and a weak fundamental is heard an octave up), off in
-    speech mode. ``f0_method``: ``None`` is DIO in speech and DIO + SwiftF0 in singing (``ConvertOptions.tracker``).
+    speech mode. ``f0_method``: ``None`` is DIO in speech and FCPE + SwiftF0 in singing (``ConvertOptions.tracker``).
     """
 
     mode: str = "speech"
     transpose: float | str | None = None
-    f0_method: str | None = None  # None: "dio" in speech, "dio+swift" in singing (voicetwin.audio.pitch.track_f0)
+    f0_method: str | None = None  # None: "dio" in speech, "fcpe+swift" in singing (voicetwin.audio.pitch.track_f0)
     chunk_seconds: float = 25.0
     retrieval: float = 0.0  # 0..1: blend of the predicted envelope with the mean of its 4 nearest real target frames
     strategy: str = "network"  # "match" is close behind (see bench/vc.py): higher d-vector, lower GE2E, higher WER
@@ -172,9 +172,9 @@ class ConvertOptions:
 
     @property
     def tracker(self) -> str:
-        """The F0 tracker used: ``f0_method``, or the mode's own (DIO for speech; DIO with SwiftF0 where DIO
-        hears no pitch for singing, whose high and breathy notes DIO misses)."""
-        return self.f0_method or ("dio+swift" if self.mode == "singing" else "dio")
+        """The F0 tracker used: ``f0_method``, or the mode's own (DIO for speech; for singing the FCPE network,
+        with SwiftF0 where FCPE hears no pitch: fewer octave slips and missed notes than DIO, see bench/pitch.py)."""
+        return self.f0_method or ("fcpe+swift" if self.mode == "singing" else "dio")
 
     @property
     def postfilter_power(self) -> float:
