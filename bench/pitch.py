@@ -15,7 +15,11 @@ voicing recall; false voicing on frames where the melody is unvoiced; median abs
 disagreement against each judge of voicetwin.eval.judges (CREPE tiny and pYIN), on frames both hear as voiced;
 CPU seconds per second of audio (one thread). The judges' own errors against the melody are rows too.
 
+With ``--voice DIR`` the espeak lines are also converted through that voice (singing mode, auto key) with each
+tracker, and the judges' F0 of the converted lines is compared with the transposed melody.
+
     python bench/pitch.py --out out/bench_pitch
+    python bench/pitch.py --out out/bench_pitch --sets convert --voice out/bench_vc/ru/voice
 """
 
 from __future__ import annotations
@@ -150,19 +154,58 @@ def run_tracker(name: str, items) -> tuple[list[np.ndarray], float]:
     return tracks, cpu / sum(len(x) / SR for x, _ in items)
 
 
+def converted(voice_dir: Path, items, trackers: list[str]) -> list[dict]:
+    """The sung lines converted through a voice with each tracker; the output's pitch by each judge."""
+    from voicetwin.voice.model import ConvertOptions, Voice
+
+    voice, rows = Voice.load(voice_dir), []
+    for tracker in trackers:
+        options = ConvertOptions(mode="singing", transpose="auto", f0_method=tracker)
+        found: dict[str, tuple[list, int, int]] = {j: ([], 0, 0) for j in JUDGES}
+        for x, ref in items:
+            shift = voice.pitch_plan([track_f0(x, SR, 10.0, SINGING_RANGE_HZ, tracker)], options)[1]
+            y, _ = voice.convert(x, SR, options)
+            good, _ = edges_out(ref)
+            target = np.where(good, ref * 2 ** (shift / 12), 0.0)
+            for j in JUDGES:
+                h = judges.extract_f0((y, SR), method=j, frame_period_ms=10.0, f0_floor=40.0)
+                n = min(len(h), len(target))
+                both = (h[:n] > 0) & (target[:n] > 0)
+                errors, heard, voiced = found[j]
+                found[j] = (errors + [np.abs(cents(h[:n][both], target[:n][both]))], heard + int(both.sum()),
+                            voiced + int((target[:n] > 0).sum()))
+        row = {"set": "espeak converted", "tracker": tracker}
+        for j, (errors, heard, voiced) in found.items():
+            e = np.concatenate(errors)
+            row.update({f"{j}_median_cents": float(np.median(e)),
+                        f"{j}_octave_errors_pct": float(100 * np.mean(e >= 600)),
+                        f"{j}_voiced_heard_pct": 100 * heard / max(1, voiced)})
+        rows.append(row)
+        print(" | ".join(f"{v:.3g}" if isinstance(v, float) else str(v) for v in row.values()), flush=True)
+    return rows
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--out", default="out/bench_pitch")
     ap.add_argument("--lines", type=int, default=8, help="sung lines per set")
     ap.add_argument("--trackers", default="dio+swift,fcpe,fcpe+swift")
+    ap.add_argument("--sets", default="tracks", help="tracks, convert (needs --voice) or tracks,convert")
+    ap.add_argument("--voice", type=Path, default=None, help="a singing-mode voice to convert the espeak lines with")
     args = ap.parse_args()
     torch.set_num_threads(1)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    sets = {"tones": tones(), "breathy": breathy(), **sung_sets(out, args.lines)}
+    wanted = args.sets.split(",")
+    sung = sung_sets(out, args.lines)
+    sets = {"tones": tones(), "breathy": breathy(), **sung} if "tracks" in wanted else {}
     trackers = args.trackers.split(",")
     track_f0(np.zeros(SR, np.float32), SR, 10.0, SINGING_RANGE_HZ, "fcpe")  # load the weights before timing
-    rows = []
+    rows, conversions = [], []
+    if "convert" in wanted:
+        if args.voice is None:
+            ap.error("--sets convert needs --voice")
+        conversions = converted(args.voice, sung["espeak"], trackers)
     for set_name, items in sets.items():
         seconds = sum(len(x) / SR for x, _ in items)
         judged = {j: run_tracker(j, items) for j in JUDGES}
@@ -173,11 +216,15 @@ def main() -> None:
                    "seconds": round(seconds, 1), **score(items, tracks, heard), "cpu_s_per_s": cpu}
             rows.append(row)
             print(" | ".join(f"{v:.3g}" if isinstance(v, float) else str(v) for v in row.values()), flush=True)
-    keys = list(rows[0])
-    print("\n| " + " | ".join(keys) + " |\n|" + "---|" * len(keys))
-    for row in rows:
-        print("| " + " | ".join(f"{v:.3g}" if isinstance(v, float) else str(v) for v in row.values()) + " |")
-    write_json(out / "results.json", {"rows": rows, "lines": args.lines, "trackers": trackers})
+    for table in (rows, conversions):
+        if not table:
+            continue
+        keys = list(table[0])
+        print("\n| " + " | ".join(keys) + " |\n|" + "---|" * len(keys))
+        for row in table:
+            print("| " + " | ".join(f"{v:.3g}" if isinstance(v, float) else str(v) for v in row.values()) + " |")
+    write_json(out / ("results.json" if "tracks" in wanted else "converted.json"),
+               {"rows": rows, "converted": conversions, "lines": args.lines, "trackers": trackers})
 
 
 if __name__ == "__main__":
