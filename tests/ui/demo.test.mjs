@@ -196,6 +196,12 @@ async function main() {
     const deliverables = await page.locator('#scene-deliverables').innerText();
     check(deliverables.includes('mix.wav'), `the deliverables include mix.wav: ${deliverables}`);
     await shot('06-scene-dubbed');
+    // a scene file uploaded with its media fills the table (the YAML route stays)
+    await page.locator('#scene-files input[type=file]').setInputFiles([input('scene/scene.yaml'), input('scene/line1.wav')]);
+    await page.locator('#scene-lines [data-testid=cell-0-5]').getByText('line1.wav').waitFor();
+    check(await page.locator('#scene-lines [data-testid=cell-1-0]').count() === 0, 'the uploaded scene has one line');
+    await page.locator('#scene-yaml').getByText('recording: line1.wav').waitFor();
+    log('an uploaded scene file filled the table');
 
     // B. a new person: create the project, process the archive, build the voice, convert a take, lip-sync
     await openTab('1 · Project & consent');
