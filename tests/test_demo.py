@@ -345,6 +345,7 @@ def test_a_voice_on_disk_opens_as_a_project_that_can_speak_at_once(tmp_path):
     # opening it again opens the same project; a project of the demo opens as it is
     assert app.open_voice(projects, str(voice))[0] == slug
     assert P.open_from_disk(projects, project.dir) == project
+    assert P.open_from_disk(projects, project.voice) == project  # its own voice folder opens it too
     assert [p.dir.name for p in P.list_projects(projects)] == [slug]
     # another voice of the same person gets its own folder
     assert app.open_voice(projects, str(fake_voice(tmp_path / "v2")))[0] == "nikolai-orlov-2"

@@ -285,7 +285,7 @@ def default_character(project: P.Project | None) -> str:
 
 def add_scene_line(rows, character: str = "VOICE") -> list[list[str]]:
     """The table with one more line: the same character as the last line, starting half a second after it."""
-    kept = [P._cells(r) for r in rows or [] if any(P._cells(r))]
+    kept = [P.scene_cells(r) for r in rows or [] if any(P.scene_cells(r))]
     start = 1.0
     if kept:
         try:

@@ -200,6 +200,8 @@ def open_from_disk(projects_dir: str | Path, path: str | Path) -> Project:
         raise InputError("not a voice folder (no voicetwin config.json and model.safetensors, nor a voice/ folder "
                          "holding them)", path=folder,
                          fix="give a folder that a voice build wrote, e.g. out/quickstart/voice after make quickstart")
+    if voice.resolve().parent.parent == projects_dir and (voice.resolve().parent / "project.json").is_file():
+        return open_project(projects_dir, voice.resolve().parent.name)  # the voice of one of the demo's projects
     source = str(voice.resolve())
     for project in list_projects(projects_dir):
         if project.info().get("source") == source:
@@ -362,7 +364,8 @@ def scene_table(text: str | None) -> tuple[list[list[str]], str, str]:
     return rows, str(data.get("production") or ""), "" if duration is None else str(duration)
 
 
-def _cells(row) -> list[str]:
+def scene_cells(row) -> list[str]:
+    """A table row as ``len(SCENE_COLUMNS)`` stripped strings (missing or empty cells: "")."""
     values = list(row or []) + [""] * len(SCENE_COLUMNS)
     out = []
     for value in values[: len(SCENE_COLUMNS)]:
@@ -395,7 +398,7 @@ def scene_yaml(rows, production: str = "", duration: str | float | None = "", ba
     old_characters = data.get("characters") if isinstance(data.get("characters"), dict) else {}
     lines, characters = [], {}
     for n, row in enumerate(rows or [], 1):
-        line_id, character, start, end, text, media = _cells(row)
+        line_id, character, start, end, text, media = scene_cells(row)
         if not any((character, start, end, text, media)):
             continue
         line_id = line_id or f"l{n}"
