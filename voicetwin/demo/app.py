@@ -645,8 +645,11 @@ def build_app(projects_dir: str | Path, voice_roots: list[str | Path] | None = N
             return gr.update(choices=choices, value=value)
 
         def on_load():
+            """The projects, and the voices found on disk now (a quickstart may have finished since the start)."""
             choices = project_choices(projects_dir)
-            return gr.update(choices=choices, value=choices[0][1] if choices else None)
+            voices = [str(v) for v in P.find_voices(roots)]
+            return (gr.update(choices=choices, value=choices[0][1] if choices else None),
+                    gr.update(choices=voices, value=voices[0] if voices else None))
 
         def on_create(*values):
             slug, message = create_project(projects_dir, *values)
@@ -750,7 +753,7 @@ def build_app(projects_dir: str | Path, voice_roots: list[str | Path] | None = N
             return run
 
         tick = dict(fn=on_tick, inputs=[project, seen, notices], outputs=[*panels, seen], show_progress="hidden")
-        app.load(on_load, outputs=project, show_progress="hidden")
+        app.load(on_load, outputs=[project, open_path], show_progress="hidden")
         refresh.click(on_refresh, inputs=project, outputs=project)
         project.change(on_project, inputs=project,
                        outputs=[consent_md, production, *consent_form, scene_lines, scene_production, seen, notices],
