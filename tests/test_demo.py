@@ -494,3 +494,14 @@ def test_a_scene_made_in_the_table_is_written_with_its_media_and_checked(tmp_pat
     message = app.start_scene(tmp_path / "projects", slug, [["l1", "IVAN", "1", "3", "", "missing.wav"]],
                               "The Last Letter", "", "", [])
     assert app.refused(message) and "missing.wav" in message
+
+
+def test_the_voices_offered_to_open_are_those_on_disk_not_the_demos_own(tmp_path):
+    out = tmp_path / "out"
+    quickstart = fake_voice(out / "quickstart" / "voice")
+    slug, _ = make(out / "demo-projects")
+    fake_voice(out / "demo-projects" / slug / "voice")
+    blocks = app.build_app(out / "demo-projects", voice_roots=[out])
+    offered = next(b for b in blocks.blocks.values() if getattr(b, "elem_id", None) == "open-path")
+    assert [value for _, value in offered.choices] == [str(quickstart.resolve())]
+    assert offered.value == str(quickstart.resolve())

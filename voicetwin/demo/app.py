@@ -445,6 +445,10 @@ def build_app(projects_dir: str | Path, voice_roots: list[str | Path] | None = N
     roots = [Path.cwd() / "out"] if voice_roots is None else list(voice_roots)
     headers = ["decision", "reason", "source", "start (s)", "length (s)", "voice match", "noise margin (dB)", "clip"]
 
+    def offered_voices() -> list[str]:
+        """Voices found under ``roots``, except those of this demo's own projects (the project list has them)."""
+        return [str(v) for v in P.find_voices(roots) if projects_dir not in v.parents]
+
     with gr.Blocks(title=TITLE) as app:
         gr.Markdown("# voicetwin\nRecreate a person's voice — with their consent, or their estate's — from archive "
                     "recordings. Everything voicetwin makes carries an inaudible watermark and a provenance file.")
@@ -461,7 +465,7 @@ def build_app(projects_dir: str | Path, voice_roots: list[str | Path] | None = N
                             "`make quickstart`'s out/quickstart): it comes with its consent record and can speak at "
                             "once. Or open a project of this demo.")
                 with gr.Row():
-                    found = [str(v) for v in P.find_voices(roots)]
+                    found = offered_voices()
                     open_path = gr.Dropdown(choices=found, value=found[0] if found else None, allow_custom_value=True,
                                             label="Voice or project folder on this machine (pick one, or type a path)",
                                             elem_id="open-path", scale=4)
@@ -647,7 +651,7 @@ def build_app(projects_dir: str | Path, voice_roots: list[str | Path] | None = N
         def on_load():
             """The projects, and the voices found on disk now (a quickstart may have finished since the start)."""
             choices = project_choices(projects_dir)
-            voices = [str(v) for v in P.find_voices(roots)]
+            voices = offered_voices()
             return (gr.update(choices=choices, value=choices[0][1] if choices else None),
                     gr.update(choices=voices, value=voices[0] if voices else None))
 
