@@ -847,9 +847,13 @@ def launch(projects_dir: str | Path = "voicetwin-projects", host: str = "127.0.0
     theme = gr.themes.Default(font=["system-ui", "sans-serif"], font_mono=["ui-monospace", "monospace"])
     auth = (lambda _user, given: given == password) if password else None
     app.queue(default_concurrency_limit=4)
+    # quiet: Gradio's own start-up lines include a hint about public share links, which this demo never uses
     app.launch(server_name=host, server_port=port, auth=auth, auth_message="Enter the demo's password (any user name).",
-               allowed_paths=[str(Path(projects_dir).resolve())], prevent_thread_lock=not block, quiet=False,
+               allowed_paths=[str(Path(projects_dir).resolve())], prevent_thread_lock=True, quiet=True,
                css=CSS, theme=theme, footer_links=[], ssr_mode=False)
+    print(f"voicetwin demo: open {app.local_url} (projects in {projects_dir}; Ctrl-C stops it)", flush=True)
+    if block:
+        app.block_thread()
     return app
 
 
