@@ -175,6 +175,11 @@ def test_speak_and_convert_piped_to_a_file_are_plain_lines(tiny_voice, tmp_path)
         text = run.stdout + run.stderr
         assert "\r" not in text and not any(word in text for word in THIRD_PARTY), text
     assert "converting: 1/1" in convert.stderr  # progress as plain lines
+    (tmp_path / "empty.wav").write_bytes(b"")
+    failed = _run_cli(["convert", "empty.wav", "--voice", str(tiny_voice), "-o", "converted"], tmp_path)
+    lines = failed.stderr.splitlines()
+    assert failed.returncode == 2 and "\r" not in failed.stderr
+    assert lines[-1].startswith("voicetwin: error: empty.wav") and lines[0].startswith("converting: 0/1")
 
 
 @pytest.mark.skipif(not MEGAMIND.exists(), reason="opencv-doc's Megamind.avi is not installed")

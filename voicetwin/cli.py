@@ -981,7 +981,7 @@ _RESUME = {"ingest": "re-run the same command to resume", "convert": "re-run the
 
 
 def main(argv: list[str] | None = None) -> int:
-    from .console import is_verbose, set_verbose
+    from .console import close_bars, is_verbose, set_verbose
 
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -993,16 +993,19 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return int(args.func(args) or 0)
     except VoiceTwinError as exc:
+        close_bars()
         print(f"voicetwin: error: {exc}", file=sys.stderr)
         return exc.exit_code
     except OSError as exc:  # the system refused a read or write the checks could not foresee (disk full, ...)
         if is_verbose():
             raise
+        close_bars()
         where = f"{exc.filename}: " if exc.filename else ""
         print(f"voicetwin: error: {where}{exc.strerror or exc} (check the path, its permissions and the free space)",
               file=sys.stderr)
         return 2
     except KeyboardInterrupt:
+        close_bars()
         hint = _RESUME.get(args.command)
         print(f"voicetwin: interrupted{'; ' + hint if hint else ''}", file=sys.stderr)
         return 130

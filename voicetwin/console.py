@@ -226,6 +226,16 @@ class _NullStream:
         pass
 
 
+def close_bars() -> None:
+    """Close every open progress bar (before an error message, so the message starts on a line of its own)."""
+    tqdm_module = sys.modules.get("tqdm.std")
+    if tqdm_module is None:
+        return
+    for bar in list(getattr(tqdm_module.tqdm, "_instances", [])):
+        with contextlib.suppress(Exception):
+            bar.close()
+
+
 def progress_bar(iterable=None, *, total: float | None = None, desc: str | None = None, unit: str = "it",
                  leave: bool = True, enabled: bool = True, file=None, **kwargs):
     """A progress bar over ``iterable`` (or updated by hand up to ``total``) on ``file`` (default: stderr).
@@ -241,5 +251,5 @@ def progress_bar(iterable=None, *, total: float | None = None, desc: str | None 
     return cls(iterable, total=total, desc=desc, unit=unit, leave=leave, disable=not enabled, file=stream, **kwargs)
 
 
-__all__ = ["PKG_RESOURCES_WARNING", "is_verbose", "mute_native_stderr", "on_terminal", "progress_bar", "quiet_warnings",
+__all__ = ["PKG_RESOURCES_WARNING", "close_bars", "is_verbose", "mute_native_stderr", "on_terminal", "progress_bar", "quiet_warnings",
            "set_verbose", "unmute_native_stderr"]
