@@ -335,6 +335,7 @@ def test_sing_auto_transpose_says_the_shift(tmp_path, capsys):
 
 def test_generated_lines_share_one_level_and_state_rate_and_level(tiny_voice, tmp_path, capsys):
     from voicetwin.audio import LINE_LOUDNESS, load_audio, loudness_lufs
+    from voicetwin.production.mixdown import true_peak_db
 
     spoken, converted = tmp_path / "spoken.wav", tmp_path / "converted.wav"
     assert main(["speak", "--voice", str(tiny_voice), "--text", "Привет, это тест.", "--language", "ru",
@@ -348,6 +349,7 @@ def test_generated_lines_share_one_level_and_state_rate_and_level(tiny_voice, tm
         audio, sr = load_audio(path)
         assert sr == rate
         assert abs(loudness_lufs(audio, sr) - LINE_LOUDNESS) < 0.5, path
+        assert true_peak_db(audio) < -0.8, path  # -1 dBTP, give or take the watermark
     assert main(["speak", "--text", "Hello.", "--sample-rate", "8000", "-o", str(tmp_path / "low.wav")]) == 2
     assert "--sample-rate" in _one_line_error(capsys)
 

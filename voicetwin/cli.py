@@ -90,7 +90,7 @@ def _add_output_rate(p: argparse.ArgumentParser) -> None:
     p.add_argument("--sample-rate", type=int, default=None, metavar="HZ",
                    help="sample rate of the written audio, 16000 or more (default: the voice's rate, 16000 for the "
                         "voices 'voice build' makes, else the base synthesiser's); every generated line is "
-                        "levelled to -23 LUFS integrated (EBU R128), with sample peaks at most -1 dBFS")
+                        "levelled to -23 LUFS integrated (EBU R128), true peaks at most -1 dBTP")
 
 
 def _level(result) -> str:

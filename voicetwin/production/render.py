@@ -49,8 +49,8 @@ class RenderRequest:
         production: the production the output is for, checked against the consent record.
         lyrics: a score's words, when the score file has none.
         sample_rate: the output's rate in Hz (16000 or more; None: the rate the render comes at, the voice's).
-        loudness: the output's integrated loudness in LUFS (``LINE_LOUDNESS``, -23, unless the sample peak would
-            pass -1 dBFS); None leaves the render's own level.
+        loudness: the output's integrated loudness in LUFS (``LINE_LOUDNESS``, -23), its true peak kept under
+            ``LINE_PEAK`` (-1 dBTP) by the dub mixer's look-ahead limiter; None leaves the render's own level.
     """
 
     kind: str
@@ -223,12 +223,17 @@ def generate(request: RenderRequest) -> Generated:
 def _deliver(audio: np.ndarray, sample_rate: int, out_rate: int | None, loudness: float | None,
              seconds: float | None) -> tuple[np.ndarray, int]:
     """The render at the output's rate and level; a line asked for ``seconds`` stays exact to the sample."""
-    from ..audio.io import level_line, resample
+    from ..audio.io import LINE_PEAK, level_line, resample
+    from .mixdown import TRUE_PEAK_MARGIN, limiter_gain
 
     if out_rate and out_rate != sample_rate:
         audio, sample_rate = resample(audio, sample_rate, out_rate).astype(np.float32), out_rate
     if loudness is not None:
-        audio = level_line(audio, sample_rate, loudness)
+        for _ in range(8):  # each further pass makes up the loudness the limiter took (one is usually enough)
+            audio = level_line(audio, sample_rate, loudness)
+            audio = (audio * limiter_gain(audio[None, :], sample_rate, LINE_PEAK - TRUE_PEAK_MARGIN)).astype(np.float32)
+            if not loudness_lufs(audio, sample_rate) < loudness - 0.05:
+                break
     if seconds is not None:
         from ..synth.speak import fit_length
 
