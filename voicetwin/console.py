@@ -179,6 +179,8 @@ def _line_bar_class():
             count = f"{self.n:g}/{self.total:g}" if self.total else f"{self.n:g}"
             unit = f" {self.unit}" if self.unit and self.unit != "it" else ""
             share = f" ({100 * self.n / self.total:.0f}%)" if self.total else ""
+            if self.unit == "%" and self.total:  # a bar counting per cent already says the share
+                count, unit, share = f"{100 * self.n / self.total:.0f}%", "", ""
             post = f" [{self.postfix}]" if self.postfix else ""
             elapsed = self._time() - self.start_t if hasattr(self, "start_t") else 0.0
             return f"{desc}: {count}{unit}{share}{post}, {elapsed:.0f} s".lstrip(": ")
