@@ -38,7 +38,10 @@ def track_f0(audio: np.ndarray, sample_rate: int, frame_period: float = 10.0,
         if method == "fcpe+swift":
             f0 = np.where(f0 > 0, f0, swift_f0(audio, sample_rate, len(f0), frame_period, f0_range))
         return fix_octave_jumps(f0)
-    pw = require("pyworld", "eval", "WORLD pitch tracking")
+    from ..console import PKG_RESOURCES_WARNING, quiet_warnings
+
+    with quiet_warnings(PKG_RESOURCES_WARNING):  # pyworld imports pkg_resources
+        pw = require("pyworld", "eval", "WORLD pitch tracking")
     x = np.ascontiguousarray(audio, dtype=np.float64)
     floor, ceil = f0_range
     if method == "dio":

@@ -35,6 +35,7 @@ from ..audio.io import ensure_audible, load_audio, loudness_lufs, resample
 from ..errors import ConfigError, EmptyAudioError, InputError, InputNotFoundError, require
 from ..files import expand_media, write_json
 from ..manifest import Clip, write_manifest
+from ..text.normalization import check_language
 
 SR = 16_000  # analysis rate
 HOP = 512  # 32 ms frames: the silero VAD grid
@@ -85,6 +86,8 @@ class IngestOptions:
             raise ConfigError(f"vad_threshold must be in (0, 1), got {self.vad_threshold}")
         if not 0 <= self.max_clipping <= 1:
             raise ConfigError(f"max_clipping is a fraction in [0, 1], got {self.max_clipping}")
+        if self.language is not None:
+            check_language(self.language)
 
     def fingerprint(self, references: Sequence[Path]) -> str:
         """Hash of everything that changes a source's result (a changed setting redoes finished sources)."""
@@ -900,7 +903,7 @@ def _check_out(out: Path, sources: list[Path]) -> None:
 
 
 def _run(paths, refs, out, state, texts, recogniser, encoder, options, progress) -> dict:
-    from tqdm.auto import tqdm
+    from ..console import progress_bar
 
     state.mkdir(parents=True, exist_ok=True)
     fingerprint = options.fingerprint(refs)
@@ -915,8 +918,8 @@ def _run(paths, refs, out, state, texts, recogniser, encoder, options, progress)
         if an is None:
             native, sr = load_audio(path)
             ensure_audible(native, sr, path=path, min_seconds=options.min_seconds)
-            with tqdm(total=100, desc=f"analysing {n}/{len(paths)} {path.name}", unit="%", disable=not progress,
-                      bar_format="{desc}: {percentage:3.0f}%|{bar}| [{elapsed}<{remaining}]") as bar:
+            with progress_bar(total=100, desc=f"analysing {n}/{len(paths)} {path.name}", unit="%", enabled=progress,
+                              bar_format="{desc}: {percentage:3.0f}%|{bar}| [{elapsed}<{remaining}]") as bar:
                 def tick(fraction: float, bar=bar) -> None:
                     bar.update(round(100 * fraction) - bar.n)
 
@@ -935,7 +938,8 @@ def _run(paths, refs, out, state, texts, recogniser, encoder, options, progress)
         threshold = options.threshold
     decision = hashlib.sha256(profile.round(3).tobytes() + f"{threshold:.4f}|{fingerprint}".encode()).hexdigest()[:16]
     all_clips: list[list[Clip]] = []
-    for path, key, an in zip(tqdm(paths, desc="writing clips", unit="source", disable=not progress), keys, analyses):
+    bar = progress_bar(paths, desc="writing clips", unit="source", enabled=progress)
+    for path, key, an in zip(bar, keys, analyses):
         marker = state / f"{key}.done.json"
         done = json.loads(marker.read_text()) if marker.exists() else None
         if done and done.get("decision") == decision:
@@ -960,7 +964,7 @@ def _run(paths, refs, out, state, texts, recogniser, encoder, options, progress)
 
 
 def _add_texts(all_clips, keys, out, state, texts, recogniser, options, progress) -> None:
-    from tqdm.auto import tqdm
+    from ..console import progress_bar
 
     if texts is not None:
         for group in all_clips:
@@ -969,7 +973,7 @@ def _add_texts(all_clips, keys, out, state, texts, recogniser, options, progress
         return
     todo = [(g, c) for g, group in enumerate(all_clips) for c in group if c.kept and not c.text]
     changed = set()
-    for g, c in tqdm(todo, desc="transcribing", unit="clip", disable=not progress):
+    for g, c in progress_bar(todo, desc="transcribing", unit="clip", enabled=progress):
         audio, _ = load_audio(out / c.path, SR)
         c.text = transcribe(recogniser, audio, options.language)
         c.custom["text_from"] = str(options.asr_model)

@@ -944,18 +944,19 @@ class ProgressBars:
     def __call__(self, event: dict) -> None:
         if not self.enabled:
             return
-        from tqdm.auto import tqdm
+        from ..console import on_terminal, progress_bar
 
         kind, scene = event["event"], event.get("scene", "")
         if kind == "scene":
-            self.scenes[scene] = tqdm(total=event["lines"], desc=f"scene {scene}", unit="line",
-                                      position=len(self.scenes), leave=True)
+            self.scenes[scene] = progress_bar(total=event["lines"], desc=f"scene {scene}", unit="line",
+                                              position=len(self.scenes), leave=True)
         elif kind == "stage":
             key = (scene, event["line"])
             bar = self.lines.get(key)
-            if bar is None:
-                bar = self.lines[key] = tqdm(total=len(self.STAGES) - 1, desc=f"  line {event['line']}", leave=False,
-                                             bar_format="{desc}: {bar:20} {postfix}")
+            if bar is None:  # a bar per line on a terminal; in a log the scene's lines say enough
+                bar = self.lines[key] = progress_bar(total=len(self.STAGES) - 1, desc=f"  line {event['line']}",
+                                                     leave=False, bar_format="{desc}: {bar:20} {postfix}",
+                                                     enabled=on_terminal())
             bar.n = int(event["done"])
             bar.set_postfix_str(event["stage"])
         elif kind == "line":

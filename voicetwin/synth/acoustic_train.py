@@ -100,6 +100,8 @@ def train(train_data: list[dict], valid_data: list[dict], config: AcousticConfig
     """Train an ``AcousticNet`` from scratch; deterministic for given data, settings and torch build."""
     from tqdm import tqdm
 
+    from ..console import progress_bar
+
     if not train_data or not valid_data:
         raise InputError("training needs at least one training and one validation utterance")
     torch.manual_seed(settings.seed)
@@ -116,7 +118,7 @@ def train(train_data: list[dict], valid_data: list[dict], config: AcousticConfig
     sched = torch.optim.lr_scheduler.LambdaLR(
         optim, lambda s: min(1.0, (s + 1) / settings.warmup) * 0.5 * (1 + math.cos(math.pi * min(1.0, s / steps))))
     start, step, queue = time.time(), 0, []
-    bar = tqdm(total=steps, desc="training", unit="step", disable=not progress)
+    bar = progress_bar(total=steps, desc="training", unit="step", enabled=progress)
     while step < steps and time.time() - start < 60 * settings.max_minutes:
         if not queue:
             queue = batches(train_data, settings.batch_size, rng)

@@ -100,6 +100,8 @@ class SingOptions:
             raise ConfigError("vibrato_cents must be 0-200 and vibrato_rate 0-12 Hz")
         if not 0 <= self.portamento <= 0.5 or not 1.0 <= self.frame_period <= 20.0:
             raise ConfigError("portamento must be 0-0.5 s and frame_period 1-20 ms")
+        if self.language is not None:
+            check_language(self.language)
 
 
 # --- reading scores ---------------------------------------------------------------------------------
@@ -546,15 +548,21 @@ def _warp(out_len: int, src: tuple[float, float], fp: float, edge: float = 0.03)
     return np.interp(x, [0, e, out_len - e, out_len], [s0, s0 + e, s1 - e, s1])
 
 
-def render(score: Score, options: SingOptions = SingOptions()) -> tuple[np.ndarray, int]:
-    """Sing ``score`` in the base synthesiser's voice (no conversion): ``(audio (samples,) float32, sample_rate)``."""
-    pyworld = require("pyworld", "eval", "singing synthesis (WORLD)")
+def render(score: Score, options: SingOptions = SingOptions(), info: dict | None = None) -> tuple[np.ndarray, int]:
+    """Sing ``score`` in the base synthesiser's voice (no conversion): ``(audio (samples,) float32, sample_rate)``.
+    ``info``, when given, receives ``transpose_semitones``: the shift sung (the one chosen for ``"auto"``)."""
+    from ..console import PKG_RESOURCES_WARNING, quiet_warnings
+
+    with quiet_warnings(PKG_RESOURCES_WARNING):  # pyworld imports pkg_resources
+        pyworld = require("pyworld", "eval", "singing synthesis (WORLD)")
     from ..audio.io import resample
 
     if options.tempo is not None:
         score = retime(score, options.tempo)
     if options.transpose and options.transpose != "auto":
         score = _transposed(score, float(options.transpose))
+    if info is not None and options.transpose != "auto":
+        info["transpose_semitones"] = float(options.transpose)
     if not score.notes:
         raise InputError("the score has no notes")
     lyrics_text = " ".join(n.lyric for n in score.notes if n.lyric)
@@ -633,7 +641,10 @@ def render(score: Score, options: SingOptions = SingOptions()) -> tuple[np.ndarr
 
     if options.transpose == "auto":  # the key that suits the base synthesiser's own speaking pitch
         voiced_f0 = np.concatenate(spoken_f0)
-        score = _transposed(score, key_shift(score, float(np.median(voiced_f0)) if len(voiced_f0) else 0.0))
+        shift = key_shift(score, float(np.median(voiced_f0)) if len(voiced_f0) else 0.0)
+        score = _transposed(score, shift)
+        if info is not None:
+            info["transpose_semitones"] = float(shift)
 
     syllables = [(u_i, s) for u_i, unit in enumerate(units) for s in unit.syllables]
     n_frames = int(math.ceil((score.seconds + 0.3) / fp)) + 1
@@ -782,13 +793,14 @@ def _add_breaths(score: Score, syllables, log_sp, ap, filled, vowel_frames, fp: 
 # --- singing in a voice -------------------------------------------------------------------------------------
 
 def sing(voice: Any, score: Score | str | Path, options: SingOptions = SingOptions(), lyrics: str | None = None,
-         **kwargs) -> tuple[np.ndarray, int]:
+         info: dict | None = None, **kwargs) -> tuple[np.ndarray, int]:
     """Sing ``score`` (a ``Score`` or a MIDI/MusicXML path) in ``voice`` (a loaded ``Voice``, a voice directory,
     or None for the base synthesiser alone). The audio returned is UNMARKED: anything meant for a listener goes
     through the render service (``voicetwin.render`` / ``voicetwin.render_file``). Keyword arguments override ``options`` fields (``tempo=``,
     ``transpose=``, ``language=``...). Returns ``(audio (samples,) float32, sample_rate)``. With a voice, its
     consent record must cover singing (and ``options.production`` when it names productions), else
-    ``ConsentError`` before anything is sung."""
+    ``ConsentError`` before anything is sung. ``info``, when given, receives ``transpose_semitones``: the shift
+    sung, the one ``transpose="auto"`` chose (from the voice's median speaking pitch, or the base synthesiser's)."""
     if kwargs:
         options = replace(options, **kwargs)
     if voice is not None:
@@ -823,7 +835,7 @@ def sing(voice: Any, score: Score | str | Path, options: SingOptions = SingOptio
 
         language = options.language or detect_language(" ".join(n.lyric for n in score.notes if n.lyric) or "a")
         model_consent(base_synthesizer(options.base, language), "singing", options.production)
-    audio, sr = render(score, options)
+    audio, sr = render(score, options, info=info)
     if voice is None or in_voice:
         return audio, sr
     return convert_speech(voice, audio, sr, mode="singing", production=options.production)

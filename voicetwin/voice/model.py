@@ -741,9 +741,9 @@ def _train(net: EnvelopeNet, X: np.ndarray, Y: np.ndarray, norm: dict, options: 
 def _bar(items, progress: bool, desc: str):
     if not progress:
         return items
-    from tqdm import tqdm
+    from ..console import progress_bar
 
-    return tqdm(items, desc=desc, unit="", leave=False)
+    return progress_bar(items, desc=desc, unit="", leave=False)
 
 
 __all__ = ["BuildOptions", "ConvertOptions", "EnvelopeNet", "Voice", "VoiceConfig",
