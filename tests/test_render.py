@@ -179,3 +179,31 @@ def test_every_command_that_writes_a_generated_voice_marks_it(tmp_path, tiny_voi
     assert main(["sing", "--voice", str(speech_only), "--score", str(midi), "--lyrics", "la la la la la la",
                  "--language", "en", "--base", "espeak", "-o", str(refused)]) == 2
     assert not refused.exists() and not sidecar_path(refused).exists()
+
+
+def test_an_installed_wheel_serves_the_demo(tmp_path):
+    """The demo ships inside the package: a wheel built from the tree, unpacked away from the source, answers
+    ``voicetwin demo --help`` and finds its app module."""
+    import os
+    import subprocess
+    import sys
+    import zipfile
+
+    root = Path(__file__).resolve().parents[1]
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w",
+                    str(tmp_path / "dist"), str(root)], check=True, capture_output=True)
+    wheel = next((tmp_path / "dist").glob("voicetwin-*.whl"))
+    names = zipfile.ZipFile(wheel).namelist()
+    assert "voicetwin/demo/app.py" in names and "voicetwin/production/render.py" in names
+    site = tmp_path / "site"
+    zipfile.ZipFile(wheel).extractall(site)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    code = ("import voicetwin, voicetwin.cli, importlib.util, sys; "
+            "assert voicetwin.__file__.startswith(sys.argv[1]), voicetwin.__file__; "
+            "assert importlib.util.find_spec('voicetwin.demo.app') is not None; "
+            "voicetwin.cli.main(['demo', '--help'])")
+    done = subprocess.run([sys.executable, "-c", code, str(site)], cwd=elsewhere, capture_output=True, text=True,
+                          env={**os.environ, "PYTHONPATH": str(site)})
+    assert done.returncode == 0, done.stderr
+    assert "usage: voicetwin demo" in done.stdout
