@@ -17,6 +17,7 @@ stderr is not a terminal (logs, CI), and reports ``(stage, done, total)`` to a c
 from __future__ import annotations
 
 import contextlib
+import io
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -80,11 +81,11 @@ class Stage:
         self._plain = bar and not sys.stderr.isatty()
         self._next_line = 0.0
         self._started = time.time()
-        if bar and not self._plain:
+        if bar:  # off a terminal the bar draws nowhere, but code that follows open tqdm bars (jobs) still sees it
             from tqdm import tqdm
 
             self._tqdm = tqdm(total=self.total, initial=self.done, desc=name, unit="", leave=False,
-                              dynamic_ncols=True)
+                              dynamic_ncols=True, file=io.StringIO() if self._plain else None)
 
     def __enter__(self) -> "Stage":
         if self._plain:
@@ -97,7 +98,7 @@ class Stage:
             self._tqdm.update(n)
             if postfix:
                 self._tqdm.set_postfix(postfix, refresh=False)
-        elif self._plain and (self.done >= self.total or self.done / max(self.total, 1) >= self._next_line):
+        if self._plain and (self.done >= self.total or self.done / max(self.total, 1) >= self._next_line):
             self._line(postfix)
         if self.hook is not None:
             self.hook(self.name, self.done, self.total)

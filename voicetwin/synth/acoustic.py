@@ -12,7 +12,8 @@ faster, never by stretching the waveform.
     audio, sr = model.speak("Она завел+а прядь волос за ухо.")
     base = AcousticBase("out/festvox_ru_tts/model")            # a base synthesiser for voicetwin.synth.speak (``model:DIR``)
 
-Training lives in ``recipes/festvox_ru_tts/train.py``. A model directory holds ``config.json`` (architecture,
+``voicetwin voice build`` trains one on a dataset's transcribed clips into ``VOICE/tts``
+(``voicetwin.synth.speech_model``; training in ``acoustic_train.py``). A model directory holds ``config.json`` (architecture,
 phone set, ``format_version``) and ``model.safetensors`` (weights and feature normalisation).
 """
 
@@ -313,15 +314,15 @@ class AcousticModel:
             path = resolve(name_or_path, kind="acoustic")
         except ModelNotFoundError as exc:
             raise ModelNotFoundError(f"no acoustic model at '{name_or_path}'",
-                                     fix="train one with python recipes/festvox_ru_tts/train.py (or awb_tts) --out DIR "
-                                         "and pass DIR/model") from exc
+                                     fix="build a voice from transcribed recordings ('voicetwin voice build'): "
+                                         "its speech model is VOICE/tts") from exc
         if path.is_file():
             path = path.parent
         config = config_from_dict(AcousticConfig, read_config(path), MODEL_TYPE, FORMAT_VERSION, path / "config.json")
         weights = path / "model.safetensors"
         if not weights.exists():
             raise ModelNotFoundError("acoustic model directory has no model.safetensors", path=path,
-                                     fix="train one with recipes/festvox_ru_tts/train.py or recipes/awb_tts/train.py")
+                                     fix="build the voice again ('voicetwin voice build') to write VOICE/tts")
         from safetensors.torch import load_file
 
         net = AcousticNet(config)

@@ -915,10 +915,14 @@ def _build_speech(voice: "Voice", dataset: str | Path, clips: list, language: st
                  + ", ".join(sorted(FRONT_ENDS)) + ")", "speech": no_text_report(dataset)["speech"]}
         say(f"speech model: {entry['reason']}")
         return {**entry, **earlier}
+    done = state.path / "speech.json"
+    if state.finished("speech") and done.exists():
+        return json.loads(done.read_text(encoding="utf-8"))
     report = build_speech_model(clips, out, language, options.speech_options(), state.path, state.fingerprint,
                                 progress, hook, say)
     if consent_path(voice.path).exists():  # the model can also be used alone (--base model:VOICE/tts)
         save_consent(out, load_consent(voice.path), overwrite=True)
+    write_json(done, report)
     state.finish("speech")
     say(f"speech model written to {out}: {report['minutes']:.1f} min of {language} text, {report['steps']} steps")
     return report
