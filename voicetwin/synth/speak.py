@@ -15,8 +15,8 @@ A base synthesiser turns text into speech in a stock voice and says when each ph
 ``speak(voice, text, ...)`` normalises the text, synthesises it with the base voice (fitting ``duration`` by changing
 phone and pause durations in synthesis, never by stretching the waveform) and converts it into the voice. A base that
 already speaks in the voice (``model:DIR``) is not converted. When no base is named and the voice directory holds
-an acoustic model for the line's language in ``tts/`` (``VOICE/tts/config.json`` + ``model.safetensors``), that
-model is the base.
+an acoustic model for the line's language in ``tts/`` (``VOICE/tts/config.json`` + ``model.safetensors``, written
+by ``voice build`` when the dataset has text), that model is the base; ``speech_base`` says which base a line gets.
 """
 
 from __future__ import annotations
