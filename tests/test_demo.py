@@ -163,7 +163,7 @@ def test_handlers_say_what_is_missing(tmp_path):
     assert "upload" in app.start_ingest(tmp_path, slug, [], [], "Russian")
     assert "no project is open" in app.start_ingest(tmp_path, "", [], [], "Russian")
     assert "face-swapped clip" in app.start_lipsync(tmp_path, slug, None, None)
-    assert "scene" in app.start_scene(tmp_path, slug, [])
+    assert "no lines" in app.start_scene(tmp_path, slug, [["", "", "", "", "", ""]], "", "", "", [])
 
 
 def test_a_job_that_cannot_run_fails_with_a_plain_message(tmp_path):
@@ -217,7 +217,9 @@ def test_demo_command_and_app_build(tmp_path):
     assert args.host == "127.0.0.1" and args.password == "pw" and args.port is None
     blocks = app.build_app(tmp_path / "projects")
     assert (tmp_path / "projects").is_dir()
-    assert type(blocks).__name__ == "Blocks"
+    import gradio as gr
+
+    assert isinstance(blocks, gr.Blocks) and len(blocks.fns) >= 5  # the steps' buttons are wired to handlers
 
 
 def test_uploads_keep_their_names_and_missing_uploads_are_reported(tmp_path):
@@ -300,3 +302,208 @@ def test_the_demo_listens_on_localhost_and_asks_for_the_password(tmp_path):
         assert login("open sesame") == 200
     finally:
         served.close()
+
+
+
+# --------------------------------------------------------------------------------------------------- the new flow
+
+
+def fake_voice(folder: Path, consent: bool = True, subject: str = "Nikolai Orlov") -> Path:
+    """A folder laid out as a voice (config.json of a voicetwin voice, weights, consent), enough to open it."""
+    from voicetwin.consent import ConsentRecord, save_consent
+
+    folder.mkdir(parents=True)
+    (folder / "config.json").write_text(json.dumps({"model_type": "voicetwin-voice", "format_version": 1}))
+    (folder / "model.safetensors").write_bytes(b"weights")
+    if consent:
+        save_consent(folder, ConsentRecord(subject=subject, granted_by="Estate of Nikolai Orlov", relation="estate",
+                                           scope=("speech",), productions=("The Last Letter",),
+                                           document="contract 7"))
+    return folder
+
+
+def test_the_voice_model_type_the_demo_looks_for_is_the_voices():
+    from voicetwin.voice.model import MODEL_TYPE
+
+    assert P.VOICE_MODEL_TYPE == MODEL_TYPE
+
+
+def test_a_voice_on_disk_opens_as_a_project_that_can_speak_at_once(tmp_path):
+    projects = tmp_path / "projects"
+    quickstart = tmp_path / "out" / "quickstart"
+    voice = fake_voice(quickstart / "voice")
+    before = sorted((p.name, p.stat().st_mtime_ns) for p in voice.iterdir())
+
+    assert P.find_voices([tmp_path / "out"]) == [voice.resolve()]
+    slug, message = app.open_voice(projects, str(quickstart))  # the folder holding voice/, as make quickstart leaves it
+    assert slug == "nikolai-orlov" and "Opened: Nikolai Orlov" in message and "Speak & sing" in message
+    project = P.open_project(projects, slug)
+    assert project.has_voice() and (project.voice / "model.safetensors").read_bytes() == b"weights"
+    assert P.load_consent(project).document == "contract 7" and P.default_production(project) == "The Last Letter"
+    assert project.info()["source"] == str(voice.resolve())
+    assert sorted((p.name, p.stat().st_mtime_ns) for p in voice.iterdir()) == before  # the original is untouched
+    assert not [p for p in projects.iterdir() if p.name.startswith(".")]  # no staging folder left behind
+
+    # opening it again opens the same project; a project of the demo opens as it is
+    assert app.open_voice(projects, str(voice))[0] == slug
+    assert P.open_from_disk(projects, project.dir) == project
+    assert P.open_from_disk(projects, project.voice) == project  # its own voice folder opens it too
+    assert [p.dir.name for p in P.list_projects(projects)] == [slug]
+    # another voice of the same person gets its own folder
+    assert app.open_voice(projects, str(fake_voice(tmp_path / "v2")))[0] == "nikolai-orlov-2"
+
+
+def test_what_cannot_be_opened_is_refused_with_the_reason(tmp_path):
+    projects = tmp_path / "projects"
+    cases = {
+        "": "no folder given",
+        str(tmp_path / "missing"): "no such folder",
+        str(fake_voice(tmp_path / "unconsented", consent=False)): "no consent record",
+        str(tmp_path): "not a voice folder",
+    }
+    for path, reason in cases.items():
+        slug, message = app.open_voice(projects, path)
+        assert slug is None and reason in message and message.startswith(app.REFUSED), (path, message)
+    assert "voicetwin consent create" in app.open_voice(projects, str(tmp_path / "unconsented"))[1]
+    other = tmp_path / "elsewhere" / "someone"
+    other.mkdir(parents=True)
+    (other / "project.json").write_text("{}")
+    assert "outside the demo" in app.open_voice(projects, str(other))[1]
+    assert P.list_projects(projects) == []
+
+
+def test_tabs_and_buttons_open_as_their_step_becomes_possible(tmp_path):
+    assert not any(app.gates(None).values())
+    assert "Start here" in app.next_step(None) and "make quickstart" in app.next_step(None)
+
+    slug, message = make(tmp_path)
+    assert "Next: upload the person's archive recordings" in message.replace("**", "")
+    project = P.open_project(tmp_path, slug)
+    gates = app.gates(project)
+    assert gates["tab-archive"] and gates["tab-build"] and gates["tab-lipsync"] and gates["update-consent"]
+    assert not gates["start-build"] and not gates["tab-render"] and not gates["tab-scene"]
+
+    project.dataset.mkdir()
+    write_manifest(project.dataset / "manifest.jsonl", [])
+    assert app.gates(project)["start-build"] and not app.gates(project)["tab-render"]
+    assert "3 · Build the voice" in app.next_step(project)
+
+    fake_voice(project.voice, consent=False)
+    assert all(app.gates(project).values())
+    assert "the voice is ready" in app.next_step(project)
+    assert "The voice is ready" in app.build_view(project)["report"]  # a voice without its build report
+
+
+def test_one_status_panel_per_task_shows_a_refusal_until_a_newer_job(tmp_path, toy):
+    idle = app.progress_html(None, "Choose what to render.")
+    assert 'data-status="none"' in idle and "Choose what to render." in idle
+
+    root = tmp_path / "jobs"
+    older = jobs.submit(root, "toy", toy, {"n": 1}, background=False)
+    message = app.start_render(tmp_path, make(tmp_path)[0], "Type a line", None, " ", None, "", 0, True, 1.0,
+                               "Russian", "The Last Letter")
+    assert app.refused(message)
+    notice = app.notice_for(message)
+    refused = app.progress_html(None, "Choose what to render.", notice)
+    assert 'data-status="refused"' in refused and "Cannot do this: nothing to render" in refused
+    assert "starting" not in refused and "Choose what to render." not in refused
+
+    assert older.created < notice["at"]
+    assert 'data-status="refused"' in app.progress_html(older, "", notice)  # the refusal is the news
+    newer = jobs.submit(root, "toy", toy, {"n": 1, "fail": True}, background=False)
+    shown = app.progress_html(newer, "", notice)  # a job started after the refusal replaces it
+    assert 'data-status="failed"' in shown and "the input is unusable" in shown
+    assert "nothing to render" not in shown and "starting" not in shown
+    running = jobs.JobState(id="r", kind="toy", title="Counting", status=jobs.RUNNING, progress=0.5,
+                            created=notice["at"] - 1, started=notice["at"] - 1)
+    both = app.progress_html(running, "", notice)  # refused while a job runs: the bar stays, the reason shows
+    assert 'data-status="running"' in both and "Cannot do this: nothing to render" in both
+    assert not app.refused("Started.")
+
+
+def test_the_scene_table_becomes_a_scene_file_and_back(tmp_path):
+    import yaml
+
+    rows = [["l1", "NIKOLAI", "1", "3.5", "Здравствуйте.", ""], ["", "NIKOLAI", "4", "00:00:06.500", "", "take.wav"],
+            [None, None, None, None, None, None], ["l3", "ANNA", "7", "9", "", "song.mid"]]
+    text = app.P.scene_yaml(rows, "The Last Letter", "12")
+    data = yaml.safe_load(text)
+    assert data["production"] == "The Last Letter" and data["duration"] == 12.0
+    assert data["characters"] == {"NIKOLAI": {"voice": "voice"}, "ANNA": {"voice": "voice"}}
+    assert data["lines"] == [
+        {"id": "l1", "character": "NIKOLAI", "start": 1.0, "end": 3.5, "text": "Здравствуйте."},
+        {"id": "l2", "character": "NIKOLAI", "start": 4.0, "end": "00:00:06.500", "recording": "take.wav"},
+        {"id": "l3", "character": "ANNA", "start": 7.0, "end": 9.0, "score": "song.mid"},
+    ]
+    back, production, duration = P.scene_table(text)
+    assert back[0] == ["l1", "NIKOLAI", "1.0", "3.5", "Здравствуйте.", ""] and back[2][5] == "song.mid"
+    assert (production, duration) == ("The Last Letter", "12.0")
+
+    # what the table does not show stays: output settings, a character's own voice, a line's extra fields, a cue
+    base = ("production: Old\nvideo: picture.mp4\noutput: {loudness: -16}\nsubtitles: lines.srt\n"
+            "characters:\n  ANNA: {voice: none, base: 'espeak:ru+f2'}\n"
+            "lines:\n  - {id: l3, character: ANNA, start: 7, end: 9, text: x, gain: -2}\n"
+            "  - {id: l4, character: ANNA, cue: 2, text: y}\n")
+    merged = yaml.safe_load(P.scene_yaml(rows + [["l4", "ANNA", "", "", "Добрый вечер.", ""]], "New", "", base))
+    assert merged["production"] == "New" and "duration" not in merged
+    assert merged["video"] == "picture.mp4" and merged["output"] == {"loudness": -16}
+    assert merged["characters"]["ANNA"] == {"voice": "none", "base": "espeak:ru+f2"}
+    assert merged["lines"][2] == {"id": "l3", "character": "ANNA", "start": 7.0, "end": 9.0, "score": "song.mid",
+                                  "gain": -2}
+    assert merged["lines"][3] == {"id": "l4", "character": "ANNA", "cue": 2, "text": "Добрый вечер."}
+
+    for bad, reason in (([["l1", "", "1", "2", "Hi", ""]], "character column is empty"),
+                        ([["l1", "A", "1", "", "Hi", ""]], "both its start and its end"),
+                        ([["l1", "A", "", "", "Hi", ""]], "no start and end"),
+                        ([["l1", "A", "1", "2", "Hi", "take.wav"]], "both text and a file"),
+                        ([["l1", "A", "1", "2", "", ""]], "nothing to say"),
+                        ([], "no lines")):
+        with pytest.raises(InputError, match=reason):
+            P.scene_yaml(bad)
+    with pytest.raises(InputError, match="cannot be read at line 3"):
+        P.scene_yaml(rows, base="production: x\nlines: [\n")
+
+
+def test_lines_added_to_the_table_follow_the_last_one():
+    rows = app.add_scene_line([["l1", "NIKOLAI", "1", "3.5", "Hi", ""], ["", "", "", "", "", ""]], "X")
+    assert rows == [["l1", "NIKOLAI", "1", "3.5", "Hi", ""], ["l2", "NIKOLAI", "4", "6.5", "", ""]]
+    assert app.add_scene_line([], "IVAN") == [["l1", "IVAN", "1", "3.5", "", ""]]
+    assert app.default_character(None) == "VOICE"
+
+
+def test_a_scene_made_in_the_table_is_written_with_its_media_and_checked(tmp_path):
+    from voicetwin.production.scene import load_scene
+
+    slug, _ = make(tmp_path / "projects")
+    project = P.open_project(tmp_path / "projects", slug)
+    fake_voice(project.voice)
+    take = tmp_path / "take.wav"
+    save_audio(take, 0.1 * np.sin(np.arange(16000) / 5).astype(np.float32), 16000)
+    old_scene = tmp_path / "old.yaml"
+    old_scene.write_text("lines: []\n")
+    rows = [["l1", "IVAN", "1", "3", "Добрый вечер.", ""], ["l2", "IVAN", "4", "6", "", "take.wav"]]
+    folder, scene = P.write_scene(project, P.scene_yaml(rows, "The Last Letter"), [str(take), str(old_scene)])
+    assert scene == folder / "scene.yaml" and (folder / "take.wav").is_file() and not (folder / "old.yaml").exists()
+    assert (folder / "voice").resolve() == project.voice.resolve()
+    parsed = load_scene(scene)
+    assert [line.source.kind for line in parsed.lines] == ["text", "recording"]
+    assert parsed.production == "The Last Letter"
+
+    rows_back, production, duration, text = app.scene_from_files([str(take), str(scene)])
+    assert rows_back[1][5] == "take.wav" and production == "The Last Letter" and text == scene.read_text()
+    assert app.scene_from_files([str(take)]) is None
+
+    message = app.start_scene(tmp_path / "projects", slug, [["l1", "IVAN", "1", "3", "", "missing.wav"]],
+                              "The Last Letter", "", "", [])
+    assert app.refused(message) and "missing.wav" in message
+
+
+def test_the_voices_offered_to_open_are_those_on_disk_not_the_demos_own(tmp_path):
+    out = tmp_path / "out"
+    quickstart = fake_voice(out / "quickstart" / "voice")
+    slug, _ = make(out / "demo-projects")
+    fake_voice(out / "demo-projects" / slug / "voice")
+    blocks = app.build_app(out / "demo-projects", voice_roots=[out])
+    offered = next(b for b in blocks.blocks.values() if getattr(b, "elem_id", None) == "open-path")
+    assert [value for _, value in offered.choices] == [str(quickstart.resolve())]
+    assert offered.value == str(quickstart.resolve())

@@ -182,6 +182,24 @@ def dubbed(tmp_path_factory):
     return scene, out, report
 
 
+def test_dubbed_generated_lines_carry_the_mark_in_every_delivered_track(dubbed):
+    """Lines spoken or sung by a synthesiser are generated voice: their marks reach the dialogue stem and the mix
+    (the recording used as it is, ``voice: none``, is not marked); the sidecar of each track says so."""
+    from voicetwin.audio.io import load_audio
+    from voicetwin.production.provenance import sidecar_path
+    from voicetwin.production.watermark import detect
+
+    scene, out, report = dubbed
+    rows = {r["id"]: r for r in report["lines"]}
+    marks = {line: rows[line]["watermark"] for line in ("t1", "s1")}
+    assert all(m and m["hex"] for m in marks.values()) and rows["r1"]["watermark"] is None
+    for track in ("dialogue.wav", "mix.wav"):
+        audio, sr = load_audio(out / track)
+        found = detect(audio, sr)
+        assert found.detected and found.payload.hex in {m["hex"] for m in marks.values()}, track
+        assert sidecar_path(out / track).exists()
+
+
 def test_dub_delivers_every_line_on_time_at_loudness(dubbed):
     import pyloudnorm
 

@@ -137,7 +137,7 @@ def test_breath_in_a_rest():
 
 
 def test_vowel_spans_follow_the_sound_not_the_reported_phone_times():
-    from voicetwin.synth.sing import _refine_vowels, _Syllable
+    from voicetwin.synth.sing import refine_vowels, Syllable
 
     fp = 0.005
     # a source: consonant 0-50 ms (quiet, voiced), vowel 50-150 ms (loud), stop closure 150-200 ms (silence)
@@ -145,12 +145,12 @@ def test_vowel_spans_follow_the_sound_not_the_reported_phone_times():
     voiced = np.concatenate([np.ones(30, bool), np.zeros(14, bool)])
     voiced[20:30] = True
     level[6:10] = -2.0  # the vowel starts 20 ms before the reported vowel (inside the reported consonant)
-    syl = _Syllable([Note(0.0, 1.0, 60.0, "ta")], onset=(0.0, 0.05), vowel=(0.05, 0.2), coda=(0.2, 0.22))
-    _refine_vowels([syl], level, voiced, fp)
+    syl = Syllable([Note(0.0, 1.0, 60.0, "ta")], onset=(0.0, 0.05), vowel=(0.05, 0.2), coda=(0.2, 0.22))
+    refine_vowels([syl], level, voiced, fp)
     assert syl.onset == (0.0, pytest.approx(0.03)) and syl.vowel == (pytest.approx(0.03), pytest.approx(0.15))
     assert syl.coda == (pytest.approx(0.15), 0.22)  # the closure goes to the coda, not into the stretched vowel
-    held = _Syllable([Note(1.0, 1.0, 62.0)], onset=(0.15, 0.15), vowel=(0.05, 0.15), coda=(0.15, 0.15))
-    _refine_vowels([held], level, voiced, fp)  # a held syllable reuses the previous vowel: left alone
+    held = Syllable([Note(1.0, 1.0, 62.0)], onset=(0.15, 0.15), vowel=(0.05, 0.15), coda=(0.15, 0.15))
+    refine_vowels([held], level, voiced, fp)  # a held syllable reuses the previous vowel: left alone
     assert held.vowel == (0.05, 0.15)
 
 

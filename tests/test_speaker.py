@@ -142,3 +142,106 @@ def test_finetune_refuses_to_overwrite_a_folder_that_is_not_an_encoder(tmp_path,
     with pytest.raises(InputError, match="not an encoder directory"):
         finetune_speaker(real, {"espeak": synthetic}, out=tmp_path)
     assert (tmp_path / "notes.txt").read_text() == "keep me"
+
+
+# --------------------------------------------------------------------------------------------------- profiles
+
+
+def _dataset(folder, clips) -> "Path":
+    """A dataset folder (clips/, manifest.jsonl) holding ``clips``, a list of (array, 16000) pairs."""
+    from voicetwin.manifest import Clip, write_manifest
+
+    rows = []
+    for i, (audio, sr) in enumerate(clips):
+        save_audio(folder / "clips" / f"c{i}.wav", audio, sr)
+        rows.append(Clip(f"c{i}", f"clips/c{i}.wav", "archive.wav", 0.0, len(audio) / sr, len(audio) / sr, sr))
+    write_manifest(folder / "manifest.jsonl", rows)
+    return folder
+
+
+def test_mel_front_end_matches_librosa():
+    import librosa
+
+    from voicetwin.speaker.encoder import EncoderConfig, mel_frames
+
+    x = (np.random.default_rng(0).standard_normal(16000 * 2 + 123) * 0.1).astype(np.float32)
+    spec = np.abs(librosa.stft(x, n_fft=400, hop_length=160, center=True)) ** 2
+    expected = (librosa.filters.mel(sr=16000, n_fft=400, n_mels=40) @ spec).T
+    got = mel_frames(x, EncoderConfig())
+    assert got.shape == expected.shape == (201, 40)
+    assert float(np.abs(got - expected).max()) < 1e-5 * float(expected.max())
+
+
+def test_dataset_profile_is_cached_and_enrolled_again_when_the_clips_change(encoder, real, tmp_path, monkeypatch):
+    from voicetwin.manifest import read_manifest, write_manifest
+    from voicetwin.speaker.profile import cache_path, dataset_profile
+
+    dataset = _dataset(tmp_path / "ds", real[:3])
+    enrolled = []
+    original = encoder.enroll
+    monkeypatch.setattr(encoder, "enroll", lambda clips, *a: enrolled.append(len(clips)) or original(clips, *a))
+
+    first = dataset_profile(encoder, dataset)
+    assert enrolled == [3] and cache_path(dataset, encoder) == dataset / "speaker_profile.ge2e.json"
+    assert cache_path(dataset, encoder).is_file()
+    assert np.allclose(first, original([dataset / "clips" / f"c{i}.wav" for i in range(3)]), atol=1e-6)
+    again = dataset_profile(encoder, dataset)
+    assert enrolled == [3] and np.array_equal(first, again)  # read back, not enrolled again
+
+    save_audio(dataset / "clips" / "c2.wav", *real[4])  # a clip re-written
+    changed = dataset_profile(encoder, dataset)
+    assert enrolled == [3, 3] and not np.allclose(changed, first)
+    assert np.array_equal(dataset_profile(encoder, dataset), changed) and enrolled == [3, 3]
+
+    clips = read_manifest(dataset)
+    clips[0].kept, clips[0].reason = False, "other_speaker"  # a clip no longer kept
+    write_manifest(dataset / "manifest.jsonl", clips)
+    dataset_profile(encoder, dataset)
+    assert enrolled == [3, 3, 2]
+    # another encoder (here a fine-tuned copy in a folder) has its own cache file
+    tuned = SpeakerEncoder.load(encoder.save(tmp_path / "enc"))
+    assert cache_path(dataset, tuned) != cache_path(dataset, encoder)
+
+
+def test_a_dataset_that_cannot_be_written_to_is_enrolled_without_a_cache(encoder, real, tmp_path, monkeypatch):
+    from voicetwin.speaker import profile as profiles
+
+    dataset = _dataset(tmp_path / "ds", real[:2])
+
+    def read_only(path, *args, **kwargs):
+        raise PermissionError(13, "Permission denied", str(path))
+
+    monkeypatch.setattr(profiles, "write_json", read_only)
+    assert profiles.dataset_profile(encoder, dataset).shape == (256,)
+    assert not profiles.cache_path(dataset, encoder).exists()
+    assert sorted(p.name for p in dataset.iterdir()) == ["clips", "manifest.jsonl"]
+
+
+def test_cli_similarity_reuses_the_cached_profile_and_a_profile_file(real, tmp_path, capsys, monkeypatch):
+    dataset = _dataset(tmp_path / "ds", real[:3])
+    clip = tmp_path / "clip.wav"
+    save_audio(clip, *real[3])
+    assert main(["similarity", str(clip), str(dataset), "--json"]) == 0
+    first = json.loads(capsys.readouterr().out)["similarity"]
+    assert first > 0.8 and (dataset / "speaker_profile.ge2e.json").is_file()
+
+    enrolled = []
+    original = SpeakerEncoder.enroll
+    monkeypatch.setattr(SpeakerEncoder, "enroll",
+                        lambda self, clips, *a: enrolled.append(len(clips)) or original(self, clips, *a))
+    assert main(["similarity", str(clip), str(dataset), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["similarity"] == first
+    assert enrolled == [1]  # only the clip: the dataset's profile came from its cache
+
+    profile = tmp_path / "profile.npy"
+    np.save(profile, original(SpeakerEncoder.load(), [dataset / "clips" / f"c{i}.wav" for i in range(3)]))
+    assert main(["similarity", str(clip), "--profile", str(profile), "--json"]) == 0
+    assert abs(json.loads(capsys.readouterr().out)["similarity"] - first) < 1e-3
+
+    np.save(tmp_path / "short.npy", np.ones(10, np.float32))
+    assert main(["similarity", str(clip), "--profile", str(tmp_path / "short.npy")]) == 2
+    assert "expected 256 numbers" in capsys.readouterr().err
+    assert main(["similarity", str(clip), str(dataset), "--profile", str(profile)]) == 2
+    assert "not both" in capsys.readouterr().err
+    assert main(["similarity", str(clip)]) == 2
+    assert "--profile" in capsys.readouterr().err

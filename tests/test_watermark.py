@@ -172,9 +172,15 @@ def test_no_detection_on_unmarked_audio(speech, espeak, sine):
         assert d.score < 5.0
 
 
-def test_wrong_key_does_not_detect(marked):
-    y, sr, _ = marked
-    assert not detect(y, sr, key="another-key").detected
+def test_only_the_right_key_detects(speech):
+    a, sr = speech
+    payload = Payload(0xBEEF, 0x123456)
+    y = embed(a, sr, payload, key="studio-key")
+    right = detect(y, sr, key="studio-key")
+    assert right.detected and right.payload == payload  # the detector does detect...
+    for key in ("another-key", None):  # ...and only with the key the mark was made with
+        wrong = detect(y, sr, key=key) if key else detect(y, sr)
+        assert not wrong.detected and wrong.payload is None
 
 
 def test_input_checks():

@@ -50,6 +50,11 @@ class ConfigError(VoiceTwinError):
     """A config or options object is invalid (unknown key, bad value, wrong format version)."""
 
 
+class CheckpointError(ConfigError):
+    """A model directory exists but does not fit: another model type, a newer format, unknown config keys, or
+    weights that do not match the config."""
+
+
 class ModelNotFoundError(VoiceTwinError):
     """A model name is not in the registry and is not a local path."""
 

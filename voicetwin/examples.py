@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from .errors import ConfigError, MissingDependencyError, VoiceTwinError
+from .ingest.pipeline import parse_festival_transcripts
 
 SAMPLE_RATE = 16_000
 FESTVOX_RU = Path("/usr/share/festival/voices/russian/msu_ru_nsh_clunits")
@@ -113,14 +114,6 @@ def festvox_utterances(root: Path = FESTVOX_RU) -> dict[str, str]:
         raise VoiceTwinError("the festvox-ru recordings are not installed", path=root,
                              fix="apt-get install festvox-ru (or run 'make install')")
     return parse_festival_transcripts(data.read_text(encoding="utf-8"))
-
-
-def parse_festival_transcripts(text: str) -> dict[str, str]:
-    """Parse festival ``txt.done.data`` lines ``( id "text" )`` into ``{id: text}`` (stress marks removed)."""
-    out = {}
-    for m in re.finditer(r'^\(\s*(\S+)\s+"(.*)"\s*\)\s*$', text, flags=re.M):
-        out[m.group(1)] = m.group(2).replace("+", "")
-    return out
 
 
 def festvox_audio(utterance: str, root: Path = FESTVOX_RU, trim: bool = False) -> np.ndarray:

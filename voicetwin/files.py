@@ -21,7 +21,8 @@ MEDIA_EXTENSIONS = AUDIO_EXTENSIONS + VIDEO_EXTENSIONS
 def atomic_path(path: str | Path) -> Iterator[Path]:
     """Yield a temporary path next to ``path``; move it into place only if the block succeeds.
 
-    Readers never see a half-written file, and a failure leaves no file behind.
+    Readers never see a half-written file, and a failure leaves no file behind. The file gets the permissions
+    a newly created file gets under the process's umask (0644 under the usual 022), not the temporary file's 0600.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -30,10 +31,24 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     tmp_path = Path(tmp)
     try:
         yield tmp_path
+        if tmp_path.exists():
+            os.chmod(tmp_path, (0o777 if tmp_path.is_dir() else 0o666) & ~current_umask())
         os.replace(tmp_path, path)
     finally:
         if tmp_path.exists():
             tmp_path.unlink()
+
+
+def current_umask() -> int:
+    """The process's file-mode creation mask, read without changing it where the system says it
+    (``/proc/self/status``); elsewhere set and restored at once."""
+    with contextlib.suppress(OSError, ValueError):
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 def write_json(path: str | Path, obj, indent: int | None = 2) -> None:
@@ -88,28 +103,38 @@ def expand_media(paths: Iterable[str | Path], extensions: tuple[str, ...] = MEDI
     return unique
 
 
-def check_output_path(path: str | Path) -> Path:
-    """Refuse, before any work, an output file that could not be written: its folder is missing and cannot be made
-    (a file stands in the way), is not writable, or the output itself is a folder. Creates missing folders.
-    Returns the path."""
+def check_output_path(path: str | Path, *, directory: bool = False) -> Path:
+    """Refuse, before any work, an output that could not be written. Returns ``Path(path)``.
+
+    ``path`` is a file to write (``directory=False``) or a folder to fill (``directory=True``). Missing folders on
+    the way are fine (they are made when the output is written; checking makes nothing). Raises ``OutputError``
+    naming the path and the fix when a file stands where a folder is needed (or a folder where the output file
+    goes), when the nearest existing folder cannot be written in (tried with a probe file, so read-only file
+    systems and ACLs count, and root is not waved through), or when an existing output file is read-only.
+    """
     path = Path(path)
-    if path.is_dir():
-        raise OutputError("the output is a folder", path=path, fix="give a file name, e.g. OUT/name.wav")
-    parent = path.parent if str(path.parent) else Path(".")
-    for up in [parent, *parent.parents]:
-        if up.exists():
-            if not up.is_dir():
-                raise OutputError(f"cannot create the output's folder: {up} is a file", path=path,
-                                  fix="choose another output folder")
-            if not os.access(up, os.W_OK | os.X_OK):
-                raise OutputError(f"no permission to write in {up}", path=path,
-                                  fix="choose a folder you can write to, or change its permissions")
-            break
+    if path.exists():
+        if directory and not path.is_dir():
+            raise OutputError("the output is a file, not a folder", path=path,
+                              fix="give a folder name for the output, or remove the file")
+        if not directory and path.is_dir():
+            raise OutputError("the output is a folder, not a file", path=path,
+                              fix="give a file name, e.g. OUT/name.wav")
+    folder = path if directory else (path.parent if str(path.parent) else Path("."))
+    existing = folder
+    while not existing.exists() and existing.parent != existing:
+        existing = existing.parent
+    if not existing.is_dir():
+        raise OutputError(f"cannot make the output's folder: {existing} is a file, not a folder", path=path,
+                          fix="choose another output folder")
     try:
-        parent.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(prefix=".voicetwin-write-check.", dir=existing)
     except OSError as exc:
-        raise OutputError(f"cannot create the output's folder ({exc.strerror})", path=path,
-                          fix="choose another output folder") from exc
-    if path.exists() and not os.access(path, os.W_OK):
-        raise OutputError("the output exists and is not writable", path=path, fix="choose another name")
+        reason = exc.strerror or type(exc).__name__
+        raise OutputError(f"cannot write in {existing} ({reason})", path=path,
+                          fix="choose a folder you can write to, or change its permissions") from exc
+    os.close(fd)
+    os.unlink(probe)
+    if path.is_file() and not os.access(path, os.W_OK):
+        raise OutputError("the output exists and is read-only", path=path, fix="choose another name")
     return path

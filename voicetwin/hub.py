@@ -18,7 +18,7 @@ from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any, TypeVar
 
-from .errors import ConfigError, MissingDependencyError, ModelNotFoundError
+from .errors import CheckpointError, ConfigError, MissingDependencyError, ModelNotFoundError
 
 
 @dataclass(frozen=True)
@@ -122,9 +122,9 @@ def config_from_dict(cls: type[C], data: dict, model_type: str, format_version: 
     found_type = data.pop("model_type", model_type)
     version = data.pop("format_version", None)
     if found_type != model_type:
-        raise ConfigError(f"holds a '{found_type}' model, not a '{model_type}' model", path=path)
+        raise CheckpointError(f"holds a '{found_type}' model, not a '{model_type}' model", path=path)
     if version is None or int(version) > format_version:
-        raise ConfigError(
+        raise CheckpointError(
             f"format_version {version} is not supported (this voicetwin reads up to {format_version})",
             path=path,
             fix="upgrade voicetwin",
@@ -132,7 +132,7 @@ def config_from_dict(cls: type[C], data: dict, model_type: str, format_version: 
     known = {f.name for f in fields(cls)}  # type: ignore[arg-type]
     unknown = sorted(set(data) - known)
     if unknown:
-        raise ConfigError(f"unknown config keys {unknown}", path=path, fix=f"known keys: {sorted(known)}")
+        raise CheckpointError(f"unknown config keys {unknown}", path=path, fix=f"known keys: {sorted(known)}")
     for key, value in list(data.items()):
         if isinstance(value, list):
             data[key] = tuple(value)

@@ -16,23 +16,24 @@ PACKAGE = "voicetwin"
 ROOT = Path(__file__).resolve().parent
 
 
-def module_file(name: str) -> Path | None:
-    """The source file of module ``name`` (``voicetwin.audio.io``), a package's ``__init__.py``, or None."""
+def module_file(name: str, root: Path = ROOT) -> Path | None:
+    """The source file of module ``name`` (``voicetwin.audio.io``), a package's ``__init__.py``, or None.
+    ``root``: the package's folder (default: this installed package)."""
     parts = name.split(".")
     if parts[0] != PACKAGE:
         return None
-    base = ROOT.joinpath(*parts[1:])
+    base = Path(root).joinpath(*parts[1:])
     for path in (base.with_suffix(".py"), base / "__init__.py"):
         if path.is_file():
             return path
     return None
 
 
-def all_modules() -> list[str]:
+def all_modules(root: Path = ROOT) -> list[str]:
     """Every module of the package, dotted, sorted."""
     names = []
-    for path in sorted(ROOT.rglob("*.py")):
-        rel = path.relative_to(ROOT).with_suffix("")
+    for path in sorted(Path(root).rglob("*.py")):
+        rel = path.relative_to(root).with_suffix("")
         parts = [PACKAGE, *rel.parts]
         if parts[-1] == "__init__":
             parts = parts[:-1]
@@ -49,8 +50,8 @@ def _resolve(module: str, is_package: bool, level: int, target: str | None) -> s
 
 
 @functools.lru_cache(maxsize=None)
-def _imports_of(name: str, mtime: float) -> frozenset[str]:
-    path = module_file(name)
+def _imports_of(name: str, root: Path, mtime: float) -> frozenset[str]:
+    path = module_file(name, root)
     tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
     is_package = path.name == "__init__.py"
     found: set[str] = set()
@@ -61,7 +62,7 @@ def _imports_of(name: str, mtime: float) -> frozenset[str]:
             where = _resolve(name, is_package, node.level, node.module)
             found.add(where)
             for alias in node.names:  # ``from . import model``: a submodule
-                if module_file(f"{where}.{alias.name}") is not None:
+                if module_file(f"{where}.{alias.name}", root) is not None:
                     found.add(f"{where}.{alias.name}")
     own = set()
     for target in found:
@@ -69,26 +70,26 @@ def _imports_of(name: str, mtime: float) -> frozenset[str]:
             continue
         parts = target.split(".")
         for i in range(2, len(parts) + 1):  # importing a.b.c runs a/__init__ and a/b/__init__ first
-            if module_file(".".join(parts[:i])) is not None:
+            if module_file(".".join(parts[:i]), root) is not None:
                 own.add(".".join(parts[:i]))
     parents = {".".join(name.split(".")[:i]) for i in range(1, name.count(".") + 1)}
     return frozenset(own - parents - {name})  # a module's own packages are loaded before it, never because of it
 
 
-def imports_of(name: str) -> frozenset[str]:
+def imports_of(name: str, root: Path = ROOT) -> frozenset[str]:
     """The package's own modules that module ``name`` imports (at module level or inside functions)."""
-    path = module_file(name)
+    path = module_file(name, root)
     if path is None:
         raise ValueError(f"{name} is not a module of {PACKAGE}")
-    return _imports_of(name, path.stat().st_mtime)
+    return _imports_of(name, Path(root), path.stat().st_mtime_ns)
 
 
-def import_graph() -> dict[str, frozenset[str]]:
+def import_graph(root: Path = ROOT) -> dict[str, frozenset[str]]:
     """``{module: modules it imports}`` over the whole package."""
-    return {name: imports_of(name) for name in all_modules()}
+    return {name: imports_of(name, root) for name in all_modules(root)}
 
 
-def closure(*modules: str) -> list[str]:
+def closure(*modules: str, root: Path = ROOT) -> list[str]:
     """``modules`` and every module of the package they can reach through imports, sorted."""
     seen: set[str] = set()
     todo = list(modules)
@@ -97,15 +98,15 @@ def closure(*modules: str) -> list[str]:
         if name in seen:
             continue
         seen.add(name)
-        todo.extend(imports_of(name))
+        todo.extend(imports_of(name, root))
     return sorted(seen)
 
 
-def fingerprint(*modules: str) -> str:
+def fingerprint(*modules: str, root: Path = ROOT) -> str:
     """SHA-256 over the source of ``closure(*modules)``: changes when any module on those import paths changes."""
     h = hashlib.sha256()
-    for name in closure(*modules):
-        h.update(name.encode() + b"\0" + module_file(name).read_bytes() + b"\0")
+    for name in closure(*modules, root=root):
+        h.update(name.encode() + b"\0" + module_file(name, root).read_bytes() + b"\0")
     return h.hexdigest()
 
 

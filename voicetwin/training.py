@@ -6,20 +6,17 @@ weights bit for bit on the same machine and torch build; a different thread coun
 point sums inside matrix products and convolutions, and so the last bits of the weights (then the weights differ,
 as they do across CPU types and torch versions).
 
-Resumable: ``save_checkpoint`` writes a training state (weights, optimiser, schedule, random generators, step)
-atomically; ``load_checkpoint`` reads it back. A training resumed from a checkpoint ends with the same weights as
+Resumable: ``save_training_state`` writes a training state (weights, optimiser, schedule, random generators, step)
+atomically; ``load_training_state`` reads it back. A training resumed from a checkpoint ends with the same weights as
 one that was never interrupted.
 
-Progress: ``Stage`` shows one stage of a long job as a tqdm bar on a terminal, as a plain line every 10 % when
-stderr is not a terminal (logs, CI), and reports ``(stage, done, total)`` to a callback (the CLI, the demo).
+Progress: ``Stage`` shows one stage of a long job with the package's progress bar (``voicetwin.console``: a tqdm
+bar on a terminal, plain lines in logs) and reports ``(stage, done, total)`` to a callback (the CLI, the demo).
 """
 
 from __future__ import annotations
 
 import contextlib
-import io
-import sys
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -46,7 +43,7 @@ def deterministic(threads: int = 1) -> Iterator[None]:
         torch.set_num_threads(saved_threads)
 
 
-def save_checkpoint(path: str | Path, state: dict) -> None:
+def save_training_state(path: str | Path, state: dict) -> None:
     """Write a training state (tensors, numbers, lists, random generator states) to ``path`` atomically."""
     import torch
 
@@ -54,7 +51,7 @@ def save_checkpoint(path: str | Path, state: dict) -> None:
         torch.save(state, tmp)
 
 
-def load_checkpoint(path: str | Path, fingerprint: str) -> dict | None:
+def load_training_state(path: str | Path, fingerprint: str) -> dict | None:
     """The training state at ``path`` when it exists and was written for ``fingerprint`` (the same data and
     settings), None when there is none; ``ConfigError`` when it belongs to other data or settings."""
     import torch
@@ -72,46 +69,32 @@ def load_checkpoint(path: str | Path, fingerprint: str) -> dict | None:
 class Stage:
     """Progress of one stage of ``total`` steps: ``with Stage("training voice", 3000, bar=True) as s: s.update()``.
 
-    ``bar``: show it (a tqdm bar when stderr is a terminal, else a line every 10 %); ``hook``: called with
-    ``(name, done, total)`` after every update. ``done`` starts at ``start`` (a resumed stage)."""
+    ``bar``: show it (``voicetwin.console.progress_bar``: a tqdm bar on a terminal, plain lines in logs); ``hook``:
+    called with ``(name, done, total)`` after every update. ``done`` starts at ``start`` (a resumed stage)."""
 
     def __init__(self, name: str, total: int, bar: bool = False, hook: Hook | None = None, start: int = 0):
         self.name, self.total, self.done, self.hook = name, max(int(total), 0), int(start), hook
-        self._tqdm = None
-        self._plain = bar and not sys.stderr.isatty()
-        self._next_line = 0.0
-        self._started = time.time()
-        if bar:  # off a terminal the bar draws nowhere, but code that follows open tqdm bars (jobs) still sees it
-            from tqdm import tqdm
+        self._bar = None
+        if bar:
+            from .console import progress_bar
 
-            self._tqdm = tqdm(total=self.total, initial=self.done, desc=name, unit="", leave=False,
-                              dynamic_ncols=True, file=io.StringIO() if self._plain else None)
+            self._bar = progress_bar(total=self.total, initial=self.done, desc=name, unit="step", leave=False)
 
     def __enter__(self) -> "Stage":
-        if self._plain:
-            self._line()
         return self
 
     def update(self, n: int = 1, **postfix) -> None:
         self.done += n
-        if self._tqdm is not None:
-            self._tqdm.update(n)
+        if self._bar is not None:
             if postfix:
-                self._tqdm.set_postfix(postfix, refresh=False)
-        if self._plain and (self.done >= self.total or self.done / max(self.total, 1) >= self._next_line):
-            self._line(postfix)
+                self._bar.set_postfix(postfix, refresh=False)
+            self._bar.update(n)
         if self.hook is not None:
             self.hook(self.name, self.done, self.total)
 
-    def _line(self, postfix: dict | None = None) -> None:
-        extra = "".join(f", {k} {v}" for k, v in (postfix or {}).items())
-        print(f"{self.name}: {self.done}/{self.total} ({time.time() - self._started:.0f} s{extra})", file=sys.stderr,
-              flush=True)
-        self._next_line = self.done / max(self.total, 1) + 0.1
-
     def __exit__(self, *exc) -> None:
-        if self._tqdm is not None:
-            self._tqdm.close()
+        if self._bar is not None:
+            self._bar.close()
 
 
 def stage_items(items, name: str, bar: bool = False, hook: Hook | None = None):
@@ -123,4 +106,4 @@ def stage_items(items, name: str, bar: bool = False, hook: Hook | None = None):
             stage.update()
 
 
-__all__ = ["Hook", "Stage", "deterministic", "load_checkpoint", "save_checkpoint", "stage_items"]
+__all__ = ["Hook", "Stage", "deterministic", "load_training_state", "save_training_state", "stage_items"]

@@ -24,7 +24,7 @@ import numpy as np
 
 from voicetwin.errors import ConfigError
 from voicetwin.files import write_json
-from voicetwin.hub import config_from_dict, config_to_dict, read_config
+from voicetwin.checkpoint import load_checkpoint, load_weights, save_checkpoint
 
 MODEL_TYPE = "lipsync-mouthnet"
 FORMAT_VERSION = 1
@@ -147,28 +147,22 @@ def from_net(batch: np.ndarray, size: tuple[int, int]) -> np.ndarray:
 
 
 def save(out: Path, model, config: MouthNetConfig, mean: np.ndarray, std: np.ndarray, reference: np.ndarray) -> None:
-    from safetensors.torch import save_file
-
     out.mkdir(parents=True, exist_ok=True)
-    save_file({k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}, str(out / "model.safetensors"))
     np.save(out / "reference.npy", reference)
-    write_json(out / "config.json", {**config_to_dict(config, MODEL_TYPE, FORMAT_VERSION),
-                                     "audio_mean": mean.tolist(), "audio_std": std.tolist()})
+    save_checkpoint(out, config, model.state_dict(), MODEL_TYPE, FORMAT_VERSION,
+                    extra={"audio_mean": mean.tolist(), "audio_std": std.tolist()})
 
 
 def load(directory: str | Path, device: str | None = None):
     """``(model, config, mean, std, reference)`` from a model directory written by ``save``."""
     import torch
-    from safetensors.torch import load_file
 
-    directory = Path(directory)
-    data = read_config(directory)
-    mean, std = np.array(data.pop("audio_mean"), np.float32), np.array(data.pop("audio_std"), np.float32)
-    config = config_from_dict(MouthNetConfig, data, MODEL_TYPE, FORMAT_VERSION, path=directory / "config.json")
+    ckpt = load_checkpoint(directory, MouthNetConfig, MODEL_TYPE, FORMAT_VERSION, extra_keys=("audio_mean", "audio_std"))
+    mean = np.array(ckpt.extra["audio_mean"], np.float32)
+    std = np.array(ckpt.extra["audio_std"], np.float32)
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
-    model = build_model(config)
-    model.load_state_dict(load_file(str(directory / "model.safetensors")))
-    return model.to(device).eval(), config, mean, std, np.load(directory / "reference.npy")
+    model = load_weights(build_model(ckpt.config), ckpt.tensors, ckpt.weights)
+    return model.to(device), ckpt.config, mean, std, np.load(ckpt.path / "reference.npy")
 
 
 # ----------------------------------------------------------------------------------------------- training

@@ -6,7 +6,9 @@ Writes into OUT (default out/ui-test/inputs):
 - take.wav: a performer's line (espeak-ng, Russian);
 - song.wav: a sung phrase (a sine melody with vibrato, for singing mode);
 - face.mp4: a talking face (scikit-image's astronaut photo, mouth driven by the take's loudness);
-- scene/scene.yaml + scene/line1.wav: a one-line scene for the project's voice (``voice: voice``).
+- scene/scene.yaml + scene/line1.wav: a one-line scene for the project's voice (``voice: voice``);
+- voice/: a tiny voice built on disk with its consent record, as ``make quickstart`` leaves one (a few real
+  festvox-ru utterances, a few training steps: it checks the flow, not the quality), for "Open a voice".
 
     python tests/ui/make_inputs.py [OUT]
 """
@@ -34,11 +36,43 @@ def sung_phrase(seconds: float = 2.4) -> np.ndarray:
     return (0.2 * voice * envelope + 0.003 * rng.standard_normal(len(t))).astype(np.float32)
 
 
+def make_voice(folder: Path, steps: int = 4, clips: int = 8) -> Path:
+    """A voice folder built from ``clips`` festvox-ru utterances with ``steps`` training steps, with its consent
+    record (speech only, for one production: singing and other productions are refused)."""
+    if (folder / "config.json").exists():
+        return folder
+    import shutil
+
+    import soundfile as sf
+
+    from voicetwin.consent import ConsentRecord
+    from voicetwin.manifest import Clip, write_manifest
+    from voicetwin.voice import BuildOptions, Voice
+
+    wavs = sorted(Path("/usr/share/festival/voices/russian/msu_ru_nsh_clunits/wav").glob("*.wav"))[:clips]
+    if not wavs:
+        raise SystemExit("festvox-ru is not installed (make install)")
+    dataset = folder.parent / f"{folder.name}-dataset"
+    (dataset / "clips").mkdir(parents=True, exist_ok=True)
+    rows = []
+    for wav in wavs:
+        shutil.copyfile(wav, dataset / "clips" / wav.name)
+        seconds = sf.info(str(wav)).duration
+        rows.append(Clip(wav.stem, f"clips/{wav.name}", str(wav), 0.0, seconds, seconds, SR, language="ru"))
+    write_manifest(dataset / "manifest.jsonl", rows)
+    record = ConsentRecord(subject="Nikolai Orlov", granted_by="Estate of Nikolai Orlov", relation="estate",
+                           scope=("speech",), productions=("The Last Letter",), expires=None,
+                           document="test consent 7")
+    Voice.build(dataset, folder, BuildOptions(steps=steps, augment=0), consent=record)
+    return folder
+
+
 def main(out: str = "out/ui-test/inputs") -> Path:
     from voicetwin.audio.io import save_audio
     from voicetwin.examples import espeak, make_archive
 
     out = Path(out)
+    make_voice(out / "voice")
     if (out / "done").exists():
         return out
     out.mkdir(parents=True, exist_ok=True)

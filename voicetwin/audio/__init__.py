@@ -6,8 +6,8 @@ Everything here works on numpy arrays
 
 from __future__ import annotations
 
-from .io import load_audio, loudness_lufs, media_duration, normalize_loudness, resample, save_audio, to_mono
+from .io import LINE_LOUDNESS, level_line, load_audio, loudness_lufs, media_duration, normalize_loudness, resample, save_audio, to_mono
 from .pitch import PitchStats, auto_transpose, track_f0
 from .world import WorldFrames, analyze, synthesize
 
-__all__ = ["PitchStats", "WorldFrames", "analyze", "auto_transpose", "load_audio", "loudness_lufs", "media_duration", "normalize_loudness", "resample", "save_audio", "synthesize", "to_mono", "track_f0"]
+__all__ = ["LINE_LOUDNESS", "PitchStats", "WorldFrames", "analyze", "auto_transpose", "level_line", "load_audio", "loudness_lufs", "media_duration", "normalize_loudness", "resample", "save_audio", "synthesize", "to_mono", "track_f0"]

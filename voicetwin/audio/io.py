@@ -267,6 +267,24 @@ def loudness_lufs(audio: np.ndarray, sample_rate: int) -> float:
     return float(pyloudnorm.Meter(sample_rate).integrated_loudness(data.astype(np.float64)))
 
 
+LINE_LOUDNESS = -23.0  # LUFS integrated (EBU R128's level): every line speak, sing and convert write
+LINE_PEAK = -1.0  # dBTP: the true-peak ceiling of those lines (the render service's limiter keeps it)
+
+
+def level_line(audio: np.ndarray, sample_rate: int, loudness: float = LINE_LOUDNESS,
+               peak_db: float | None = None) -> np.ndarray:
+    """Gain ``audio`` (float32 ``(samples,)``) to ``loudness`` LUFS integrated (ITU-R BS.1770); with ``peak_db``,
+    less where the sample peak would pass ``peak_db`` dBFS. Silence is returned as it is."""
+    current = loudness_lufs(audio, sample_rate)
+    if not np.isfinite(current):
+        return np.asarray(audio, dtype=np.float32)
+    gain_db = loudness - current
+    peak = float(np.max(np.abs(audio))) if len(audio) else 0.0
+    if peak_db is not None and peak > 0:
+        gain_db = min(gain_db, peak_db - 20 * np.log10(peak))
+    return (np.asarray(audio, dtype=np.float32) * np.float32(10 ** (gain_db / 20))).astype(np.float32)
+
+
 def normalize_loudness(audio: np.ndarray, sample_rate: int, target_lufs: float = -23.0) -> np.ndarray:
     """Gain ``audio`` so its integrated loudness is ``target_lufs``."""
     current = loudness_lufs(audio, sample_rate)

@@ -29,7 +29,10 @@ def track_f0(audio: np.ndarray, sample_rate: int, frame_period: float = 10.0,
     DIO misses whole high or breathy notes, and filling them from the neighbouring notes' period lands on the
     wrong note; SwiftF0 hears them. The frame count is ``samples / (sample_rate * frame_period / 1000) + 1``.
     """
-    pw = require("pyworld", "eval", "WORLD pitch tracking")
+    from ..console import PKG_RESOURCES_WARNING, quiet_warnings
+
+    with quiet_warnings(PKG_RESOURCES_WARNING):  # pyworld imports pkg_resources
+        pw = require("pyworld", "eval", "WORLD pitch tracking")
     x = np.ascontiguousarray(audio, dtype=np.float64)
     floor, ceil = f0_range
     if method == "dio":

@@ -16,7 +16,10 @@ from .pitch import SPEECH_RANGE_HZ, track_f0
 
 
 def _pw():
-    return require("pyworld", "eval", "the WORLD vocoder")
+    from ..console import PKG_RESOURCES_WARNING, quiet_warnings
+
+    with quiet_warnings(PKG_RESOURCES_WARNING):  # pyworld imports pkg_resources
+        return require("pyworld", "eval", "the WORLD vocoder")
 
 
 @dataclass(frozen=True)

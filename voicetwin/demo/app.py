@@ -2,12 +2,16 @@
 
     voicetwin demo --project-dir ~/voice-projects        # or: make demo; then open http://127.0.0.1:7860
 
-1. Project & consent: the person's name and who agreed, for what, until when, on which document.
+1. Project & consent: open a voice that is already built (e.g. ``make quickstart``'s), or start a project for a
+   new person: their name and who agreed, for what, until when, on which document.
 2. Archive: upload recordings; voicetwin finds the person's speech and shows every clip, kept or rejected, and why.
 3. Build the voice (a background job with a progress bar).
 4. Speak & sing: a performer's take, a typed line or a song, in the voice, next to the original.
 5. Lip-sync: a face-swapped clip re-rendered to the new voice.
-6. Dub a scene: a scene file and its media in, the deliverables out.
+6. Dub a scene: the scene's lines in a table (or its YAML file) and their media in, the deliverables out.
+
+Tabs open as their step becomes possible (a project, then a dataset, then a voice), a line under the project
+says what to do next, and each task has one status panel: its progress bar, or why it could not start.
 
 Long work runs as background jobs (``voicetwin.production.jobs``) whose state is kept in the project folder: the page polls
 it, so reloading the page (or restarting the server) loses nothing. Gradio is imported only when the app is built.
@@ -45,8 +49,22 @@ CSS = """
 # --------------------------------------------------------------------------------------------------- helpers
 
 
+REFUSED = "**Cannot do this:**"
+
+
 def _fail(exc: Exception) -> str:
-    return f"**Cannot do this:** {html.escape(str(exc))}"
+    return f"{REFUSED} {html.escape(str(exc))}"
+
+
+def refused(message: str) -> bool:
+    """Whether a handler's message says the task could not start (see ``_fail``)."""
+    return (message or "").startswith(REFUSED)
+
+
+def notice_for(message: str, at: float | None = None) -> dict:
+    """A refusal to show in a task's status panel until a newer job replaces it (``progress_html``)."""
+    text = (message or "")[len(REFUSED):].strip() if refused(message) else (message or "")
+    return {"message": f"Cannot do this: {text}", "at": time.time() if at is None else at}
 
 
 def _project(projects_dir: Path, slug: str | None) -> P.Project | None:
@@ -63,8 +81,13 @@ def _duration(seconds: float) -> str:
     return f"{seconds // 60} min {seconds % 60:02d} s" if seconds >= 60 else f"{seconds} s"
 
 
-def progress_html(state: jobs.JobState | None, idle: str = "") -> str:
-    """A job's progress bar, step and outcome, in plain words."""
+def progress_html(state: jobs.JobState | None, idle: str = "", notice: dict | None = None) -> str:
+    """A task's one status panel: the job's step, progress bar and outcome in plain words, or, when ``notice`` (a
+    refusal from ``notice_for``) is newer than the job, why the task could not start."""
+    fresh = notice if notice and (state is None or notice.get("at", 0.0) > state.created) else None
+    if fresh is not None and (state is None or not state.active):
+        return (f'<div class="vt-job" data-status="refused"><div class="vt-error">{fresh["message"]}</div>'
+                f'</div>')  # the message is escaped by _fail
     if state is None:
         return f'<div class="vt-job" data-status="none"><div class="vt-note">{html.escape(idle)}</div></div>'
     pct = int(round(100 * (state.progress or 0.0)))
@@ -83,8 +106,38 @@ def progress_html(state: jobs.JobState | None, idle: str = "") -> str:
              f'<div class="vt-note">{html.escape(status_words.get(state.status, state.status))}</div>']
     if state.error:
         parts.append(f'<div class="vt-error">{html.escape(state.error)}</div>')
+    if fresh is not None:  # refused while this job runs: both show, in the one panel
+        parts.append(f'<div class="vt-error">{fresh["message"]}</div>')
     parts.append("</div>")
     return "".join(parts)
+
+
+def next_step(project: P.Project | None, states: list[jobs.JobState] | None = None) -> str:
+    """One line saying what to do next with ``project`` (Markdown)."""
+    if project is None:
+        return ("**Start here:** open a voice that is already built (for example the one `make quickstart` writes "
+                "to out/quickstart/voice) on **1 · Project & consent**, or create a project for a new person there.")
+    running = [s for s in (jobs.list_jobs(project.jobs) if states is None else states) if s.active]
+    if project.has_voice():
+        return ("**Next:** the voice is ready. Type a line or convert a performer's take on **4 · Speak & sing**, "
+                "or dub a scene on **6 · Dub a scene**.")
+    if any(s.kind == P.BUILD for s in running):
+        return "The voice is being built on **3 · Build the voice**; you can leave this page and come back."
+    if project.has_dataset():
+        return "**Next:** build the voice from the kept clips on **3 · Build the voice**."
+    if any(s.kind == P.INGEST for s in running):
+        return "The archive is being processed on **2 · Archive**."
+    return "**Next:** upload the person's archive recordings on **2 · Archive**."
+
+
+def gates(project: P.Project | None) -> dict[str, bool]:
+    """Which tabs and buttons can work yet: a project opens the archive, build and lip-sync tabs; a processed
+    archive the build button; a voice the speak and dub tabs."""
+    has_project = project is not None
+    has_voice = has_project and project.has_voice()
+    return {"tab-archive": has_project, "tab-build": has_project, "start-build": has_project and project.has_dataset(),
+            "tab-render": has_voice, "tab-lipsync": has_project, "tab-scene": has_voice,
+            "update-consent": has_project}
 
 
 def project_choices(projects_dir: Path) -> list[tuple[str, str]]:
@@ -109,7 +162,17 @@ def create_project(projects_dir: Path, name: str, relation: str, granted_by: str
         })
     except VoiceTwinError as exc:
         return None, _fail(exc)
-    return project.dir.name, f"**Project created.** {P.consent_summary(project)}"
+    return project.dir.name, f"**Project created.** {P.consent_summary(project)}\n\n{next_step(project)}"
+
+
+def open_voice(projects_dir: Path, path: str) -> tuple[str | None, str]:
+    """Open a voice folder (copied into a new project with its consent) or a project from disk.
+    -> (the project's slug or None, a message)."""
+    try:
+        project = P.open_from_disk(projects_dir, path)
+    except VoiceTwinError as exc:
+        return None, _fail(exc)
+    return project.dir.name, f"**Opened: {html.escape(project.name)}.** {next_step(project)}"
 
 
 def update_consent(projects_dir: Path, slug: str, relation: str, granted_by: str, scope: list[str],
@@ -200,21 +263,68 @@ def start_lipsync(projects_dir: Path, slug: str, video: str | None, audio: str |
     return "Started."
 
 
-def start_scene(projects_dir: Path, slug: str, files: list[str] | None) -> str:
+def start_scene(projects_dir: Path, slug: str, rows, production: str, duration: str, yaml_text: str,
+                files: list[str] | None) -> str:
+    """Dub the scene of the Dub tab: its lines (``rows``, ``P.SCENE_COLUMNS``) merged into its YAML, with the
+    uploaded media."""
     try:
         project = P.open_project(projects_dir, slug)
-        folder, scene = P.prepare_scene(project, files)
-        P.start(project, P.SCENE, {"folder": str(folder), "scene": str(scene)}, f"Dubbing {scene.name}")
+        text = P.scene_yaml(rows, production, duration, yaml_text)
+        folder, scene = P.write_scene(project, text, files)
+        P.start(project, P.SCENE, {"folder": str(folder), "scene": str(scene)}, "Dubbing the scene")
     except VoiceTwinError as exc:
         return _fail(exc)
     return "Started."
+
+
+def default_character(project: P.Project | None) -> str:
+    """The name the scene table gives the project's person: the first word of their name, in capitals."""
+    words = (project.name if project is not None else "").split()
+    return words[0].upper() if words else "VOICE"
+
+
+def add_scene_line(rows, character: str = "VOICE") -> list[list[str]]:
+    """The table with one more line: the same character as the last line, starting half a second after it."""
+    kept = [P.scene_cells(r) for r in rows or [] if any(P.scene_cells(r))]
+    start = 1.0
+    if kept:
+        try:
+            start = float(kept[-1][3]) + 0.5
+        except ValueError:
+            pass
+    ids = {r[0] for r in kept}
+    n = len(kept) + 1
+    while f"l{n}" in ids:
+        n += 1
+    kept.append([f"l{n}", kept[-1][1] if kept else character, f"{start:g}", f"{start + 2.5:g}", "", ""])
+    return kept
+
+
+def scene_preview(rows, production: str, duration: str, yaml_text: str) -> str | None:
+    """The YAML of the table as it stands, or None while the table is not a valid scene yet."""
+    try:
+        return P.scene_yaml(rows, production, duration, yaml_text)
+    except VoiceTwinError:
+        return None
+
+
+def scene_from_files(files: list[str] | None) -> tuple[list[list[str]], str, str, str] | None:
+    """A scene file among uploaded ``files`` -> ``(rows, production, duration, its YAML)``; None when there is
+    none. An unreadable one raises ``InputError``."""
+    for f in files or []:
+        path = Path(getattr(f, "name", f))
+        if path.suffix.lower() in (".yaml", ".yml"):
+            text = path.read_text(encoding="utf-8")
+            rows, production, duration = P.scene_table(text)
+            return rows, production, duration, text
+    return None
 
 
 def stop_job(projects_dir: Path, slug: str, kind: str) -> str:
     project = _project(projects_dir, slug)
     state = P.latest_job(project, kind)
     if state is None or not state.active:
-        return "Nothing is running."
+        return _fail(VoiceTwinError("nothing is running"))
     jobs.cancel(project.jobs, state.id)
     return "Stopped."
 
@@ -222,9 +332,10 @@ def stop_job(projects_dir: Path, slug: str, kind: str) -> str:
 # --- what each panel shows
 
 
-def ingest_view(project: P.Project | None, states: list[jobs.JobState] | None = None) -> dict:
+def ingest_view(project: P.Project | None, states: list[jobs.JobState] | None = None,
+                notice: dict | None = None) -> dict:
     state = P.latest_job(project, P.INGEST, states)
-    view = {"progress": progress_html(state, "Upload recordings, then press the button."), "report": "",
+    view = {"progress": progress_html(state, "Upload recordings, then press the button.", notice), "report": "",
             "rows": [], "choices": []}
     if project is None or not project.has_dataset() or (state is not None and state.active):
         return view
@@ -253,24 +364,31 @@ def ingest_view(project: P.Project | None, states: list[jobs.JobState] | None = 
     return view
 
 
-def build_view(project: P.Project | None, states: list[jobs.JobState] | None = None) -> dict:
+def build_view(project: P.Project | None, states: list[jobs.JobState] | None = None,
+               notice: dict | None = None) -> dict:
     state = P.latest_job(project, P.BUILD, states)
     idle = "Process the archive first, then build." if project is None or not project.has_dataset() else \
         "Ready to build."
-    view = {"progress": progress_html(state, idle), "report": ""}
+    view = {"progress": progress_html(state, idle, notice), "report": ""}
     if project is not None and project.has_voice() and not (state is not None and state.active):
         import json
 
-        report = json.loads((project.voice / "report.json").read_text(encoding="utf-8"))
+        try:
+            report = json.loads((project.voice / "report.json").read_text(encoding="utf-8"))
+        except (OSError, ValueError):  # a voice opened from disk without its build report
+            view["report"] = "**The voice is ready.**"
+            return view
         view["report"] = (f"**The voice is ready.** Built from {report.get('minutes', 0):.1f} min of speech in "
                           f"{report.get('clips', 0)} clips; typical pitch {report.get('pitch_median_hz', 0):.0f} Hz; "
                           f"took {_duration(report.get('build_seconds', 0))}.")
     return view
 
 
-def render_view(project: P.Project | None, states: list[jobs.JobState] | None = None) -> dict:
+def render_view(project: P.Project | None, states: list[jobs.JobState] | None = None,
+                notice: dict | None = None) -> dict:
     state = P.latest_job(project, P.RENDER, states)
-    view = {"progress": progress_html(state, "Choose what to render, then press the button."), "original": None,
+    view = {"progress": progress_html(state, "Choose what to render, then press the button.", notice),
+            "original": None,
             "result": None, "info": "", "files": None}
     if state is not None and state.status == jobs.DONE and state.result:
         res = state.result["result"]
@@ -282,21 +400,24 @@ def render_view(project: P.Project | None, states: list[jobs.JobState] | None = 
     return view
 
 
-def lipsync_view(project: P.Project | None, states: list[jobs.JobState] | None = None) -> dict:
+def lipsync_view(project: P.Project | None, states: list[jobs.JobState] | None = None,
+                 notice: dict | None = None) -> dict:
     state = P.latest_job(project, P.LIPSYNC, states)
-    view = {"progress": progress_html(state, "Upload a clip; the latest render is used as its audio."),
+    view = {"progress": progress_html(state, "Upload a clip; the latest render is used as its audio.", notice),
             "video": None, "files": None}
     if state is not None and state.status == jobs.DONE and state.result:
         view.update(video=state.result["video"], files=[state.result["video"], state.result["provenance"]])
     return view
 
 
-def scene_view(project: P.Project | None, states: list[jobs.JobState] | None = None) -> dict:
+def scene_view(project: P.Project | None, states: list[jobs.JobState] | None = None,
+               notice: dict | None = None) -> dict:
     state = P.latest_job(project, P.SCENE, states)
-    view = {"progress": progress_html(state, "Upload a scene file with its media."), "report": "", "files": None}
+    view = {"progress": progress_html(state, "Fill the table (or upload a scene file), then press the button.",
+                                      notice), "report": "", "files": None}
     if state is not None and state.status == jobs.DONE and state.result:
         r = state.result
-        warnings = "".join(f"\n- {w}" for w in r.get("warnings", []))
+        warnings = "".join(f"\n- {w}" for w in r.get("warnings", []))  # each names its line
         view.update(report=f"**{r['lines']} line(s) dubbed.**{warnings}", files=r["files"])
     return view
 
@@ -314,13 +435,19 @@ def jobs_table(project: P.Project | None, states: list[jobs.JobState] | None = N
 # --------------------------------------------------------------------------------------------------- the page
 
 
-def build_app(projects_dir: str | Path):
-    """The Gradio Blocks app for the projects under ``projects_dir``."""
+def build_app(projects_dir: str | Path, voice_roots: list[str | Path] | None = None):
+    """The Gradio Blocks app for the projects under ``projects_dir``. ``voice_roots``: folders searched for voices
+    to offer under "Open a voice" (default: ``out/`` of the working directory, where ``make quickstart`` writes)."""
     import gradio as gr
 
     projects_dir = Path(projects_dir).resolve()
     projects_dir.mkdir(parents=True, exist_ok=True)
+    roots = [Path.cwd() / "out"] if voice_roots is None else list(voice_roots)
     headers = ["decision", "reason", "source", "start (s)", "length (s)", "voice match", "noise margin (dB)", "clip"]
+
+    def offered_voices() -> list[str]:
+        """Voices found under ``roots``, except those of this demo's own projects (the project list has them)."""
+        return [str(v) for v in P.find_voices(roots) if projects_dir not in v.parents]
 
     with gr.Blocks(title=TITLE) as app:
         gr.Markdown("# voicetwin\nRecreate a person's voice — with their consent, or their estate's — from archive "
@@ -330,11 +457,22 @@ def build_app(projects_dir: str | Path):
                                   interactive=True, scale=3, elem_id="project")
             refresh = gr.Button("↻ Refresh", scale=0)
         consent_md = gr.Markdown(elem_id="consent-summary")
+        next_md = gr.Markdown(next_step(None), elem_id="next-step")
 
-        with gr.Tabs():
+        with gr.Tabs() as tabs:
             with gr.Tab("1 · Project & consent", id="tab-project"):
-                gr.Markdown("Start a project for one person. Nothing can be built or rendered without a valid consent "
-                            "record: who agreed, for what, until when, and the signed document.")
+                gr.Markdown("**Open a voice that is already built** (a voice folder, or a folder holding one such as "
+                            "`make quickstart`'s out/quickstart): it comes with its consent record and can speak at "
+                            "once. Or open a project of this demo.")
+                with gr.Row():
+                    found = offered_voices()
+                    open_path = gr.Dropdown(choices=found, value=found[0] if found else None, allow_custom_value=True,
+                                            label="Voice or project folder on this machine (pick one, or type a path)",
+                                            elem_id="open-path", scale=4)
+                    open_btn = gr.Button("Open", variant="primary", elem_id="open-voice", scale=1)
+                open_status = gr.Markdown(elem_id="open-status")
+                gr.Markdown("---\n**Or start a project for a new person.** Nothing can be built or rendered without a "
+                            "valid consent record: who agreed, for what, until when, and the signed document.")
                 with gr.Row():
                     name = gr.Textbox(label="Person's name (whose voice is recreated)", elem_id="person-name")
                     relation = gr.Radio(list(RELATION_CHOICES), value="The person themself",
@@ -351,10 +489,11 @@ def build_app(projects_dir: str | Path):
                     expires = gr.Textbox(label="Valid until (YYYY-MM-DD; empty: no end date)", elem_id="expires")
                 with gr.Row():
                     create = gr.Button("Create project", variant="primary", elem_id="create-project")
-                    update = gr.Button("Replace the open project's consent", elem_id="update-consent")
+                    update = gr.Button("Replace the open project's consent", elem_id="update-consent",
+                                       interactive=False)
                 create_status = gr.Markdown(elem_id="create-status")
 
-            with gr.Tab("2 · Archive", id="tab-archive"):
+            with gr.Tab("2 · Archive", id="tab-archive", interactive=False) as tab_archive:
                 gr.Markdown("Upload archive recordings (interviews, films, tapes: audio or video). voicetwin finds the "
                             "person's speech, cuts it into clips and rejects music, noise, other speakers and poor "
                             "sound. Optionally add a few short clips known to be the person, to tell them apart.")
@@ -367,7 +506,6 @@ def build_app(projects_dir: str | Path):
                 with gr.Row():
                     ingest_btn = gr.Button("Find the voice in the archive", variant="primary", elem_id="start-ingest")
                     ingest_stop = gr.Button("Stop", scale=0)
-                ingest_status = gr.Markdown(elem_id="ingest-status")
                 ingest_progress = gr.HTML(progress_html(None), elem_id="ingest-progress")
                 ingest_report = gr.Markdown(elem_id="ingest-report")
                 clips = gr.Dataframe(headers=headers, value=[], interactive=False, label="Every clip found",
@@ -378,7 +516,7 @@ def build_app(projects_dir: str | Path):
                                           buttons=["download"],
                                           scale=3)
 
-            with gr.Tab("3 · Build the voice", id="tab-build"):
+            with gr.Tab("3 · Build the voice", id="tab-build", interactive=False) as tab_build:
                 gr.Markdown("Teach voicetwin the person's voice from the kept clips. This runs in the background; "
                             "you can close the page and come back.")
                 quality = gr.Radio(list(P.QUALITY), value="Standard", label="Quality", elem_id="quality")
@@ -386,13 +524,13 @@ def build_app(projects_dir: str | Path):
                     steps = gr.Number(value=None, label="Training steps (overrides the quality choice)",
                                       precision=0, elem_id="steps")
                 with gr.Row():
-                    build_btn = gr.Button("Build the voice", variant="primary", elem_id="start-build")
+                    build_btn = gr.Button("Build the voice", variant="primary", elem_id="start-build",
+                                          interactive=False)
                     build_stop = gr.Button("Stop", scale=0)
-                build_status = gr.Markdown(elem_id="build-status")
                 build_progress = gr.HTML(progress_html(None), elem_id="build-progress")
                 build_report = gr.Markdown(elem_id="build-report")
 
-            with gr.Tab("4 · Speak & sing", id="tab-render"):
+            with gr.Tab("4 · Speak & sing", id="tab-render", interactive=False) as tab_render:
                 mode = gr.Radio(list(MODES), value=list(MODES)[0], label="What to make", elem_id="render-mode")
                 with gr.Row():
                     take = gr.Audio(label="Performer's take (a relative or an actor reading the line)",
@@ -414,7 +552,6 @@ def build_app(projects_dir: str | Path):
                 with gr.Row():
                     render_btn = gr.Button("Render", variant="primary", elem_id="start-render")
                     render_stop = gr.Button("Stop", scale=0)
-                render_status = gr.Markdown(elem_id="render-status")
                 render_progress = gr.HTML(progress_html(None), elem_id="render-progress")
                 with gr.Row():
                     original_audio = gr.Audio(label="Original", type="filepath", interactive=False,
@@ -427,7 +564,7 @@ def build_app(projects_dir: str | Path):
                 render_files = gr.File(label="Download", file_count="multiple", interactive=False,
                                        elem_id="render-files")
 
-            with gr.Tab("5 · Lip-sync", id="tab-lipsync"):
+            with gr.Tab("5 · Lip-sync", id="tab-lipsync", interactive=False) as tab_lipsync:
                 gr.Markdown("Upload a face-swapped clip. Its mouth is re-drawn, from the clip's own frames, to match "
                             "the new voice (your latest render, or an audio file you upload).")
                 with gr.Row():
@@ -437,22 +574,37 @@ def build_app(projects_dir: str | Path):
                 with gr.Row():
                     lipsync_btn = gr.Button("Lip-sync", variant="primary", elem_id="start-lipsync")
                     lipsync_stop = gr.Button("Stop", scale=0)
-                lipsync_status = gr.Markdown(elem_id="lipsync-status")
                 lipsync_progress = gr.HTML(progress_html(None), elem_id="lipsync-progress")
                 lipsync_video = gr.Video(label="Lip-synced clip", interactive=False, elem_id="lipsync-result",
                                          height=360)
                 lipsync_files = gr.File(label="Download", file_count="multiple", interactive=False,
                                         elem_id="lipsync-files")
 
-            with gr.Tab("6 · Dub a scene", id="tab-scene"):
-                gr.Markdown("Upload a scene file (YAML) with the recordings, scores and stems it names, or one .zip "
-                            "of them. Characters played by this project's voice say `voice: voice`.")
-                scene_files = gr.File(label="Scene file and its media", file_count="multiple", type="filepath",
+            with gr.Tab("6 · Dub a scene", id="tab-scene", interactive=False) as tab_scene:
+                gr.Markdown("Write the scene line by line: who says what, and when (seconds from the start of the "
+                            "scene). A line is typed text, spoken in the voice, or the file name of an uploaded "
+                            "performer's recording (converted into the voice) or score (sung). Double-click a cell "
+                            "to edit it. A scene file (YAML) uploaded below fills the table.")
+                with gr.Row():
+                    scene_production = gr.Textbox(label="Production (as named in the consent)",
+                                                  elem_id="scene-production")
+                    scene_duration = gr.Textbox(label="Scene length in seconds (empty: to the end of the last line)",
+                                                elem_id="scene-duration")
+                scene_lines = gr.Dataframe(headers=P.SCENE_COLUMNS, datatype="str", type="array", interactive=True,
+                                           value=[["l1", "VOICE", "1", "3.5", "", ""]], label="The scene's lines",
+                                           elem_id="scene-lines", max_height=360)
+                add_line = gr.Button("+ Add a line", elem_id="scene-add-line", size="sm")
+                scene_files = gr.File(label="Recordings, scores and stems the lines name (or a scene file to fill "
+                                            "the table, or a .zip)", file_count="multiple", type="filepath",
                                       elem_id="scene-files")
+                with gr.Accordion("The scene file (YAML)", open=False, elem_id="scene-yaml-accordion"):
+                    gr.Markdown("Made from the table; edit it for what the table does not show (stems, video, "
+                                "loudness, ducking...), then fill the table from it. Dubbing keeps these settings.")
+                    scene_yaml = gr.Code(language="yaml", interactive=True, elem_id="scene-yaml", label="scene.yaml")
+                    yaml_apply = gr.Button("Fill the table from this YAML", elem_id="scene-yaml-apply", size="sm")
                 with gr.Row():
                     scene_btn = gr.Button("Dub the scene", variant="primary", elem_id="start-scene")
                     scene_stop = gr.Button("Stop", scale=0)
-                scene_status = gr.Markdown(elem_id="scene-status")
                 scene_progress = gr.HTML(progress_html(None), elem_id="scene-progress")
                 scene_report = gr.Markdown(elem_id="scene-report")
                 scene_out = gr.File(label="Deliverables", file_count="multiple", interactive=False,
@@ -461,18 +613,23 @@ def build_app(projects_dir: str | Path):
         with gr.Accordion("All jobs of this project", open=False):
             jobs_md = gr.Markdown(elem_id="jobs-table")
 
-        seen = gr.State({})
+        seen = gr.State({})  # what the panels show now (redrawn only when it changes)
+        notices = gr.State({})  # per task: why it could not start, until a newer job replaces it
         timer = gr.Timer(POLL_SECONDS)
 
         # --- wiring
 
         consent_form = [name, relation, granted_by, scope, productions, expires, document]
+        gated = {"tab-archive": tab_archive, "tab-build": tab_build, "start-build": build_btn,
+                 "tab-render": tab_render, "tab-lipsync": tab_lipsync, "tab-scene": tab_scene,
+                 "update-consent": update}
 
         def on_project(slug):
-            """Show the project's consent, fill the form with it, and redraw every panel."""
+            """Show the project's consent, fill the forms with it, and reset what the panels show."""
             p = _project(projects_dir, slug)
+            table = [["l1", default_character(p), "1", "3.5", "", ""]]
             if p is None:
-                return ["Create a project, or pick one above.", gr.skip(), *[gr.skip()] * len(consent_form), {}]
+                return ["", gr.skip(), *[gr.skip()] * len(consent_form), table, "", {}, {}]
             try:
                 r = P.load_consent(p)
             except VoiceTwinError:
@@ -482,7 +639,8 @@ def build_app(projects_dir: str | Path):
                 scope_labels = [k for k, v in SCOPE_CHOICES.items() if v in r.scope]
                 form = [p.name, relation_label, r.granted_by, scope_labels, ", ".join(r.productions),
                         r.expires or "", r.document]
-            return [P.consent_summary(p), P.default_production(p), *form, {}]
+            production_name = P.default_production(p)
+            return [P.consent_summary(p), production_name, *form, table, production_name, {}, {}]
 
         def on_refresh(slug):
             choices = project_choices(projects_dir)
@@ -491,14 +649,27 @@ def build_app(projects_dir: str | Path):
             return gr.update(choices=choices, value=value)
 
         def on_load():
+            """The projects, and the voices found on disk now (a quickstart may have finished since the start)."""
             choices = project_choices(projects_dir)
-            return gr.update(choices=choices, value=choices[0][1] if choices else None)
+            voices = offered_voices()
+            return (gr.update(choices=choices, value=choices[0][1] if choices else None),
+                    gr.update(choices=voices, value=voices[0] if voices else None))
 
         def on_create(*values):
             slug, message = create_project(projects_dir, *values)
             if slug is None:
-                return gr.skip(), message
-            return gr.update(choices=project_choices(projects_dir), value=slug), message
+                return gr.skip(), message, gr.skip()
+            return gr.update(choices=project_choices(projects_dir), value=slug), message, ""
+
+        def on_open(path):
+            """Open the voice, then show the Speak tab ready for a typed line: the quickest thing to hear."""
+            slug, message = open_voice(projects_dir, path)
+            if slug is None:
+                return gr.skip(), message, gr.skip(), gr.skip(), gr.skip()
+            if not P.open_project(projects_dir, slug).has_voice():
+                return gr.update(choices=project_choices(projects_dir), value=slug), message, "", gr.skip(), gr.skip()
+            return (gr.update(choices=project_choices(projects_dir), value=slug), message, "",
+                    gr.Tabs(selected="tab-render"), "Type a line")
 
         def on_mode(choice):
             kind = MODES.get(choice)
@@ -526,16 +697,21 @@ def build_app(projects_dir: str | Path):
 
         panels = [ingest_progress, ingest_report, clips, clip_choice, build_progress, build_report,
                   render_progress, original_audio, result_audio, render_info, render_files,
-                  lipsync_progress, lipsync_video, lipsync_files, scene_progress, scene_report, scene_out, jobs_md]
+                  lipsync_progress, lipsync_video, lipsync_files, scene_progress, scene_report, scene_out, jobs_md,
+                  next_md, *gated.values()]
 
-        def on_tick(slug, last):
+        def on_tick(slug, last, notes):
             """Refresh every panel whose content changed (unchanged ones are skipped: players keep playing)."""
             p = _project(projects_dir, slug)
             states = jobs.list_jobs(p.jobs) if p is not None else []
-            views = {"ingest": ingest_view(p, states), "build": build_view(p, states),
-                     "render": render_view(p, states), "lipsync": lipsync_view(p, states),
-                     "scene": scene_view(p, states)}
+            notes = notes or {}
+            views = {"ingest": ingest_view(p, states, notes.get(P.INGEST)),
+                     "build": build_view(p, states, notes.get(P.BUILD)),
+                     "render": render_view(p, states, notes.get(P.RENDER)),
+                     "lipsync": lipsync_view(p, states, notes.get(P.LIPSYNC)),
+                     "scene": scene_view(p, states, notes.get(P.SCENE))}
             table = jobs_table(p, states)
+            interactive = lambda v: gr.update(interactive=v)  # noqa: E731
             values = [
                 ("ingest.progress", views["ingest"]["progress"], None),
                 ("ingest.report", views["ingest"]["report"], None),
@@ -555,6 +731,8 @@ def build_app(projects_dir: str | Path):
                 ("scene.report", views["scene"]["report"], None),
                 ("scene.files", views["scene"]["files"], None),
                 ("jobs", table, None),
+                ("next", next_step(p, states), None),
+                *[(f"gate.{k}", v, interactive) for k, v in gates(p).items()],
             ]
             key = f"{slug}|"
             out, now = [], dict(last or {})
@@ -566,37 +744,93 @@ def build_app(projects_dir: str | Path):
                     out.append(wrap(value) if wrap else value)
             return [*out, now]
 
-        app.load(on_load, outputs=project, show_progress="hidden")
+        def task(kind: str, handler):
+            """A task button: run ``handler``; a refusal goes into the task's status panel (``notices``)."""
+            def run(slug, notes, *values):
+                message = handler(projects_dir, slug, *values)
+                notes = dict(notes or {})
+                if refused(message):
+                    notes[kind] = notice_for(message)
+                else:
+                    notes.pop(kind, None)
+                return notes
+            return run
+
+        tick = dict(fn=on_tick, inputs=[project, seen, notices], outputs=[*panels, seen], show_progress="hidden")
+        app.load(on_load, outputs=[project, open_path], show_progress="hidden")
         refresh.click(on_refresh, inputs=project, outputs=project)
-        project.change(on_project, inputs=project, outputs=[consent_md, production, *consent_form, seen],
-                       show_progress="hidden").then(
-            on_tick, inputs=[project, seen], outputs=[*panels, seen], show_progress="hidden")
-        timer.tick(on_tick, inputs=[project, seen], outputs=[*panels, seen], show_progress="hidden")
+        project.change(on_project, inputs=project,
+                       outputs=[consent_md, production, *consent_form, scene_lines, scene_production, seen, notices],
+                       show_progress="hidden").then(**tick)
+        timer.tick(**tick)
+        open_btn.click(on_open, inputs=open_path, outputs=[project, open_status, create_status, tabs, mode])
         create.click(on_create, inputs=[name, relation, granted_by, scope, productions, expires, document],
-                     outputs=[project, create_status])
+                     outputs=[project, create_status, open_status])
         update.click(lambda slug, *v: update_consent(projects_dir, slug, *v),
                      inputs=[project, relation, granted_by, scope, productions, expires, document],
                      outputs=create_status).then(on_project, inputs=project,
-                                                 outputs=[consent_md, production, *consent_form, seen],
+                                                 outputs=[consent_md, production, *consent_form, scene_lines,
+                                                          scene_production, seen, notices],
                                                  show_progress="hidden")
-        ingest_btn.click(lambda slug, a, r, lang: start_ingest(projects_dir, slug, a, r, lang),
-                         inputs=[project, archive, references, language], outputs=ingest_status)
-        build_btn.click(lambda slug, q, s: start_build(projects_dir, slug, q, s), inputs=[project, quality, steps],
-                        outputs=build_status)
+        ingest_btn.click(task(P.INGEST, start_ingest), inputs=[project, notices, archive, references, language],
+                         outputs=notices).then(**tick)
+        build_btn.click(task(P.BUILD, start_build), inputs=[project, notices, quality, steps],
+                        outputs=notices).then(**tick)
         mode.change(on_mode, inputs=mode, outputs=[take, text, song, lyrics])
-        render_btn.click(lambda slug, *v: start_render(projects_dir, slug, *v),
-                         inputs=[project, mode, take, text, song, lyrics, transpose, auto, rate, render_language,
-                                 production], outputs=render_status)
-        lipsync_btn.click(lambda slug, v, a: start_lipsync(projects_dir, slug, v, a),
-                          inputs=[project, clip_video, clip_voice], outputs=lipsync_status)
-        scene_btn.click(lambda slug, f: start_scene(projects_dir, slug, f), inputs=[project, scene_files],
-                        outputs=scene_status)
-        for button, status, kind in ((ingest_stop, ingest_status, P.INGEST), (build_stop, build_status, P.BUILD),
-                                     (render_stop, render_status, P.RENDER), (lipsync_stop, lipsync_status, P.LIPSYNC),
-                                     (scene_stop, scene_status, P.SCENE)):
-            button.click(lambda slug, k=kind: stop_job(projects_dir, slug, k), inputs=project, outputs=status)
+        render_btn.click(task(P.RENDER, start_render),
+                         inputs=[project, notices, mode, take, text, song, lyrics, transpose, auto, rate,
+                                 render_language, production], outputs=notices).then(**tick)
+        lipsync_btn.click(task(P.LIPSYNC, start_lipsync), inputs=[project, notices, clip_video, clip_voice],
+                          outputs=notices).then(**tick)
+        scene_btn.click(task(P.SCENE, start_scene),
+                        inputs=[project, notices, scene_lines, scene_production, scene_duration, scene_yaml,
+                                scene_files], outputs=notices).then(**tick)
+        for button, kind in ((ingest_stop, P.INGEST), (build_stop, P.BUILD), (render_stop, P.RENDER),
+                             (lipsync_stop, P.LIPSYNC), (scene_stop, P.SCENE)):
+            button.click(task(kind, lambda where, slug, k=kind: stop_job(where, slug, k)),
+                         inputs=[project, notices], outputs=notices).then(**tick)
         clip_choice.change(on_clip, inputs=[project, clip_choice], outputs=clip_audio)
         clips.select(on_table_select, inputs=project, outputs=[clip_choice, clip_audio])
+
+        # the Dub tab: the table is the scene's lines; the YAML follows it and keeps everything else
+        def on_scene_edit(rows, production_name, duration, text):
+            preview = scene_preview(rows, production_name, duration, text)
+            return gr.skip() if preview is None or preview == text else preview
+
+        def on_add_line(slug, rows):
+            return add_scene_line(rows, default_character(_project(projects_dir, slug)))
+
+        def on_yaml_apply(slug, notes, text):
+            notes = dict(notes or {})
+            try:
+                rows, production_name, duration = P.scene_table(text)
+            except VoiceTwinError as exc:
+                notes[P.SCENE] = notice_for(_fail(exc))
+                return gr.skip(), gr.skip(), gr.skip(), notes
+            notes.pop(P.SCENE, None)
+            return rows or gr.skip(), production_name, duration, notes
+
+        def on_scene_upload(notes, files):
+            notes = dict(notes or {})
+            try:
+                found_scene = scene_from_files(files)
+            except (VoiceTwinError, OSError, UnicodeDecodeError) as exc:
+                notes[P.SCENE] = notice_for(_fail(VoiceTwinError(f"cannot read the scene file ({exc})")))
+                return gr.skip(), gr.skip(), gr.skip(), gr.skip(), notes
+            if found_scene is None:
+                return gr.skip(), gr.skip(), gr.skip(), gr.skip(), notes
+            rows, production_name, duration, text = found_scene
+            notes.pop(P.SCENE, None)
+            return rows, production_name, duration, text, notes
+
+        scene_inputs = [scene_lines, scene_production, scene_duration, scene_yaml]
+        for source in (scene_lines, scene_production, scene_duration):
+            source.change(on_scene_edit, inputs=scene_inputs, outputs=scene_yaml, show_progress="hidden")
+        add_line.click(on_add_line, inputs=[project, scene_lines], outputs=scene_lines)
+        yaml_apply.click(on_yaml_apply, inputs=[project, notices, scene_yaml],
+                         outputs=[scene_lines, scene_production, scene_duration, notices]).then(**tick)
+        scene_files.upload(on_scene_upload, inputs=[notices, scene_files],
+                           outputs=[scene_lines, scene_production, scene_duration, scene_yaml, notices]).then(**tick)
     return app
 
 
@@ -613,9 +847,13 @@ def launch(projects_dir: str | Path = "voicetwin-projects", host: str = "127.0.0
     theme = gr.themes.Default(font=["system-ui", "sans-serif"], font_mono=["ui-monospace", "monospace"])
     auth = (lambda _user, given: given == password) if password else None
     app.queue(default_concurrency_limit=4)
+    # quiet: Gradio's own start-up lines include a hint about public share links, which this demo never uses
     app.launch(server_name=host, server_port=port, auth=auth, auth_message="Enter the demo's password (any user name).",
-               allowed_paths=[str(Path(projects_dir).resolve())], prevent_thread_lock=not block, quiet=False,
+               allowed_paths=[str(Path(projects_dir).resolve())], prevent_thread_lock=True, quiet=True,
                css=CSS, theme=theme, footer_links=[], ssr_mode=False)
+    print(f"voicetwin demo: open {app.local_url} (projects in {projects_dir}; Ctrl-C stops it)", flush=True)
+    if block:
+        app.block_thread()
     return app
 
 

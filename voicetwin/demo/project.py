@@ -141,6 +141,95 @@ def create_project(projects_dir: str | Path, name: str, consent: dict) -> Projec
     return project
 
 
+VOICE_MODEL_TYPE = "voicetwin-voice"  # voicetwin.voice.model.MODEL_TYPE, read here without importing torch
+
+
+def voice_folder(path: str | Path) -> Path | None:
+    """``path`` itself when it is a voice folder (``config.json`` of a voicetwin voice + ``model.safetensors``), or
+    its ``voice/`` subfolder when that is one (``make quickstart`` writes out/quickstart/voice); else None."""
+    for folder in (Path(path), Path(path) / "voice"):
+        config = folder / "config.json"
+        if config.is_file() and (folder / "model.safetensors").is_file():
+            try:
+                kind = json.loads(config.read_text(encoding="utf-8")).get("model_type")
+            except (OSError, ValueError, AttributeError):
+                continue
+            if kind == VOICE_MODEL_TYPE:
+                return folder
+    return None
+
+
+def find_voices(roots: list[str | Path]) -> list[Path]:
+    """Voice folders in each of ``roots`` (e.g. ``out/``) down to three levels (``out/quickstart/voice``), newest
+    first."""
+    found: dict[Path, float] = {}
+    for root in map(Path, roots):
+        if not root.is_dir():
+            continue
+        for candidate in [root, *root.glob("*"), *root.glob("*/*")]:
+            voice = voice_folder(candidate) if candidate.is_dir() else None
+            if voice is not None:
+                found[voice.resolve()] = (voice / "model.safetensors").stat().st_mtime
+    return sorted(found, key=found.get, reverse=True)
+
+
+def open_from_disk(projects_dir: str | Path, path: str | Path) -> Project:
+    """Open a voice or a project that is already on this machine, so it can speak without waiting for a build.
+
+    - a voice folder (or a folder holding one as ``voice/``, e.g. ``out/quickstart``): copied into a new project
+      with the consent record it carries (a voice without one is refused: nothing is rendered without consent);
+      opening the same voice again opens the project made the first time;
+    - a project folder of this demo's projects folder: opened as it is.
+    Returns the project; raises ``InputError`` saying what the folder is missing.
+    """
+    raw = str(path or "").strip()
+    if not raw:
+        raise InputError("no folder given", fix="type the path of a voice folder, e.g. out/quickstart/voice")
+    folder = Path(raw).expanduser()
+    if not folder.exists():
+        raise InputNotFoundError("no such folder on the server", path=folder,
+                                 fix="give a path on the machine that serves this page")
+    projects_dir = Path(projects_dir).resolve()
+    if (folder / "project.json").is_file():
+        if folder.resolve().parent != projects_dir:
+            raise InputError("this project is outside the demo's projects folder", path=folder,
+                             fix=f"move it into {projects_dir}, or open its voice/ folder instead")
+        return open_project(projects_dir, folder.resolve().name)
+    voice = voice_folder(folder)
+    if voice is None:
+        raise InputError("not a voice folder (no voicetwin config.json and model.safetensors, nor a voice/ folder "
+                         "holding them)", path=folder,
+                         fix="give a folder that a voice build wrote, e.g. out/quickstart/voice after make quickstart")
+    if voice.resolve().parent.parent == projects_dir and (voice.resolve().parent / "project.json").is_file():
+        return open_project(projects_dir, voice.resolve().parent.name)  # the voice of one of the demo's projects
+    source = str(voice.resolve())
+    for project in list_projects(projects_dir):
+        if project.info().get("source") == source:
+            return project
+    from ..consent import load_consent as load
+
+    record = load(voice)  # refuses a voice without a valid record, with the command that records one
+    slug = slugify(record.subject) or slugify(voice.resolve().parent.name) or "voice"
+    n, base = 1, slug
+    while (projects_dir / slug).exists():
+        n += 1
+        slug = f"{base}-{n}"
+    staging = projects_dir / f".{slug}.opening"
+    shutil.rmtree(staging, ignore_errors=True)
+    try:  # built aside and moved into place: a half-copied voice never shows up as a project
+        shutil.copytree(voice, staging / "voice", symlinks=False)
+        project = Project(staging)
+        save_consent(project, record)
+        write_json(staging / "project.json", {"name": record.subject, "slug": slug, "created": time.time(),
+                                              "source": source})
+        staging.rename(projects_dir / slug)
+    except OSError as exc:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise InputError(f"cannot copy the voice into the projects folder ({exc.strerror or exc})", path=voice,
+                         fix=f"check that {projects_dir} can be written to and has room") from exc
+    return Project(projects_dir / slug)
+
+
 def make_consent(name: str, fields: dict):
     """A ``voicetwin.consent.ConsentRecord`` for ``name`` from the form's fields (validated by the record)."""
     from voicetwin.consent import ConsentRecord
@@ -235,32 +324,147 @@ def save_uploads(files, dest: Path) -> list[Path]:
     return out
 
 
-def prepare_scene(project: Project, files) -> tuple[Path, Path]:
-    """Put an uploaded scene (a YAML file and its media, or a .zip of them) in a new folder and check it.
+# --------------------------------------------------------------------------------------------------- scene table
+# The Dub tab edits a scene's lines as a table; the YAML scene file (voicetwin.production.scene) is built from it,
+# keeping whatever else the YAML says (stems, video, output settings, each line's extra fields).
 
-    A link named ``voice`` next to the scene file points to the project's voice (``voice: voice`` in the scene).
-    Returns ``(folder, scene file)``; an invalid scene raises with the file, line and field concerned.
+SCENE_COLUMNS = ["line", "character", "start (s)", "end (s)", "text to say", "or: recording / score (file name)"]
+_TABLE_KEYS = ("id", "character", "start", "end", "cue", "recording", "text", "score")
+
+
+def _scene_dict(text: str | None) -> dict:
+    import yaml
+
+    try:
+        data = yaml.safe_load(text or "") or {}
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark is not None else ""
+        raise InputError(f"the scene YAML cannot be read{where} ({getattr(exc, 'problem', None) or exc})",
+                         fix="correct the YAML, or clear it and use the table") from exc
+    if not isinstance(data, dict):
+        raise InputError("the scene YAML must be a mapping (production:, characters:, lines: ...)")
+    return data
+
+
+def scene_table(text: str | None) -> tuple[list[list[str]], str, str]:
+    """A scene file's YAML -> ``(rows in SCENE_COLUMNS order, production, duration)`` for the Dub tab's table.
+    Times are shown as written (seconds or timecodes); a line placed by a subtitle ``cue`` has empty times."""
+    data = _scene_dict(text)
+    rows = []
+    for n, line in enumerate(data.get("lines") or [], 1):
+        if not isinstance(line, dict):
+            continue
+        media = line.get("recording") or line.get("score") or ""
+        rows.append([str(line.get("id", f"l{n}")), str(line.get("character", "")),
+                     "" if line.get("start") is None else str(line["start"]),
+                     "" if line.get("end") is None else str(line["end"]),
+                     str(line.get("text") or ""), str(media)])
+    duration = data.get("duration")
+    return rows, str(data.get("production") or ""), "" if duration is None else str(duration)
+
+
+def scene_cells(row) -> list[str]:
+    """A table row as ``len(SCENE_COLUMNS)`` stripped strings (missing or empty cells: "")."""
+    values = list(row or []) + [""] * len(SCENE_COLUMNS)
+    out = []
+    for value in values[: len(SCENE_COLUMNS)]:
+        if value is None or (isinstance(value, float) and value != value):  # empty cells arrive as None or NaN
+            value = ""
+        out.append(str(value).strip())
+    return out
+
+
+def _seconds(value: str) -> float | str:
+    try:
+        return float(value)
+    except ValueError:
+        return value  # a timecode ("00:01:10.200"): the scene parser reads it, or names the line and field
+
+
+def scene_yaml(rows, production: str = "", duration: str | float | None = "", base: str | None = "",
+               voice: str = "voice") -> str:
+    """The scene file for the table's ``rows`` (``SCENE_COLUMNS``), merged into the YAML ``base``.
+
+    The table decides which lines exist, who says them, when, and from what (typed text, or the file name of an
+    uploaded recording or score); everything else in ``base`` stays. Characters new to the scene are played by
+    ``voice`` (``voice: voice``: the project's voice, linked next to the scene file). Empty rows are skipped; a row
+    without a character, a slot or something to say raises ``InputError`` naming the line.
+    """
+    import yaml
+
+    data = _scene_dict(base)
+    old_lines = {str(line.get("id")): line for line in data.get("lines") or [] if isinstance(line, dict)}
+    old_characters = data.get("characters") if isinstance(data.get("characters"), dict) else {}
+    lines, characters = [], {}
+    for n, row in enumerate(rows or [], 1):
+        line_id, character, start, end, text, media = scene_cells(row)
+        if not any((character, start, end, text, media)):
+            continue
+        line_id = line_id or f"l{n}"
+        old = old_lines.get(line_id, {})
+        if not character:
+            raise InputError(f"line {line_id}: the character column is empty", fix="type who says the line")
+        entry: dict = {"id": line_id, "character": character}
+        if start or end:
+            if not (start and end):
+                raise InputError(f"line {line_id}: give both its start and its end (seconds)")
+            entry["start"], entry["end"] = _seconds(start), _seconds(end)
+        elif "cue" in old:
+            entry["cue"] = old["cue"]
+        else:
+            raise InputError(f"line {line_id}: no start and end", fix="type when the line starts and ends, in seconds")
+        if text and media:
+            raise InputError(f"line {line_id}: has both text and a file",
+                             fix="keep the text to say it, or the file name to convert (or sing) it")
+        if media:
+            entry["score" if Path(media).suffix.lower() in SCORE_EXTENSIONS else "recording"] = media
+        elif text:
+            entry["text"] = text
+        else:
+            raise InputError(f"line {line_id}: nothing to say",
+                             fix="type the text, or the name of an uploaded recording or score")
+        entry.update({k: v for k, v in old.items() if k not in _TABLE_KEYS})
+        lines.append(entry)
+        characters[character] = old_characters.get(character) or {"voice": voice}
+    if not lines:
+        raise InputError("the scene has no lines", fix="add a line to the table")
+    out: dict = {}
+    if (production or "").strip():
+        out["production"] = production.strip()
+    if duration not in (None, ""):
+        out["duration"] = _seconds(str(duration).strip())
+    out.update({k: v for k, v in data.items() if k not in ("production", "duration", "characters", "lines")})
+    out["characters"] = characters
+    out["lines"] = lines
+    return yaml.safe_dump(out, sort_keys=False, allow_unicode=True, width=120)
+
+
+def write_scene(project: Project, text: str, files=None) -> tuple[Path, Path]:
+    """Put a scene made in the Dub tab (``text``: its YAML) and its uploaded media in a new folder and check it.
+
+    Uploaded ``.zip`` files are unpacked next to the scene; uploaded scene files are not copied (their content is
+    in ``text``). A link named ``voice`` points to the project's voice. Returns ``(folder, scene file)``; an
+    invalid scene raises with the line and field concerned.
     """
     import zipfile
 
+    from ..files import write_text
     from voicetwin.production.scene import load_scene
 
-    if not files:
-        raise InputError("no scene uploaded", fix="upload the scene file (YAML) and the media it names, or a .zip")
+    _scene_dict(text)
     folder = new_folder(project.scenes, "scene")
-    for saved in save_uploads(files, folder):
+    media = [f for f in files or [] if Path(getattr(f, "name", f)).suffix.lower() not in (".yaml", ".yml")]
+    for saved in save_uploads(media, folder):
         if saved.suffix.lower() == ".zip":
             with zipfile.ZipFile(saved) as z:
                 for member in z.namelist():
                     if member.startswith("/") or ".." in Path(member).parts:
                         raise InputError(f"unsafe path {member!r} inside the .zip", path=saved)
                 z.extractall(folder)
-    found = sorted(p for p in folder.rglob("*") if p.suffix.lower() in (".yaml", ".yml") and p.is_file())
-    if len(found) != 1:
-        raise InputError(f"expected one scene file (.yaml), found {len(found)}",
-                         fix="upload exactly one scene file with its media")
-    scene = found[0]
-    link = scene.parent / "voice"
+    scene = folder / "scene.yaml"
+    write_text(scene, text)
+    link = folder / "voice"
     if project.voice.is_dir() and not link.exists():
         link.symlink_to(project.voice.resolve(), target_is_directory=True)
     load_scene(scene)
@@ -485,4 +689,4 @@ def task_scene(job) -> dict:
     report = dub(scene, out, DubOptions(resume=True), on_event=on_event)
     files = sorted(str(f) for f in out.iterdir() if f.is_file() and not f.name.startswith("."))
     return {"folder": str(out), "files": files, "lines": len(report.get("lines", [])),
-            "warnings": [w for row in report.get("lines", []) for w in row.get("warnings", [])]}
+            "warnings": [f"{row.get('id')}: {w}" for row in report.get("lines", []) for w in row.get("warnings", [])]}

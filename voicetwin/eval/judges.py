@@ -178,9 +178,9 @@ def embed_all(clips: Sequence[AudioLike], judge: str = "ge2e", sample_rate: int 
     encoder = speaker_judge(judge)
     items = clips
     if progress:
-        from tqdm import tqdm
+        from ..console import progress_bar
 
-        items = tqdm(clips, desc=f"embed ({judge})", unit="clip", leave=False)
+        items = progress_bar(clips, desc=f"embed ({judge})", unit="clip", leave=False)
     return np.stack([encoder.embed(c, sample_rate) for c in items])
 
 
@@ -361,9 +361,9 @@ def wer_report(items: Sequence[tuple[AudioLike, str]], recogniser: str = "whispe
     rows, word_edits, words, char_edits, chars = [], 0, 0, 0, 0
     seq = items
     if progress:
-        from tqdm import tqdm
+        from ..console import progress_bar
 
-        seq = tqdm(items, desc=f"recognise ({recogniser})", unit="clip", leave=False)
+        seq = progress_bar(items, desc=f"recognise ({recogniser})", unit="clip", leave=False)
     for audio, text in seq:
         hyp = transcribe(audio, sample_rate, recogniser, model)
         ref_n, hyp_n = normalize_english(text), normalize_english(hyp)
@@ -404,7 +404,10 @@ def extract_f0(audio: AudioLike, sample_rate: int | None = None, method: str = "
         f0, voiced, _ = librosa.pyin(wav.astype(np.float64), fmin=f0_floor, fmax=f0_ceil, sr=sr,
                                      frame_length=window, hop_length=hop)
         return np.where(voiced, np.nan_to_num(f0), 0.0).astype(np.float64)
-    pyworld = require("pyworld", "eval", "pitch extraction")
+    from ..console import PKG_RESOURCES_WARNING, quiet_warnings
+
+    with quiet_warnings(PKG_RESOURCES_WARNING):  # pyworld imports pkg_resources
+        pyworld = require("pyworld", "eval", "pitch extraction")
     x = wav.astype(np.float64)
     if method == "harvest":
         f0, _ = pyworld.harvest(x, sr, f0_floor=f0_floor, f0_ceil=f0_ceil, frame_period=frame_period_ms)
@@ -529,7 +532,10 @@ def _sp2mc_matrix(n_bins: int, order: int, alpha: float) -> np.ndarray:
 def mel_cepstrum(audio: AudioLike, sample_rate: int | None = None, order: int = 24, frame_period_ms: float = 5.0,
                  f0: np.ndarray | None = None) -> np.ndarray:
     """``(frames, order + 1)`` mel-cepstra of the WORLD (CheapTrick) spectral envelope; column 0 is energy."""
-    pyworld = require("pyworld", "eval", "mel-cepstral distortion")
+    from ..console import PKG_RESOURCES_WARNING, quiet_warnings
+
+    with quiet_warnings(PKG_RESOURCES_WARNING):  # pyworld imports pkg_resources
+        pyworld = require("pyworld", "eval", "mel-cepstral distortion")
     wav, sr = normalize_input(audio, sample_rate)
     x = wav.astype(np.float64)
     if f0 is None:

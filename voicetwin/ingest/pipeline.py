@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import shutil
 import time
 from collections.abc import Callable, Sequence
@@ -34,6 +35,7 @@ from ..audio.io import ensure_audible, load_audio, loudness_lufs, resample
 from ..errors import ConfigError, EmptyAudioError, InputError, InputNotFoundError, require
 from ..files import expand_media, write_json
 from ..manifest import Clip, write_manifest
+from ..text.normalization import check_language
 
 SR = 16_000  # analysis rate
 HOP = 512  # 32 ms frames: the silero VAD grid
@@ -84,6 +86,8 @@ class IngestOptions:
             raise ConfigError(f"vad_threshold must be in (0, 1), got {self.vad_threshold}")
         if not 0 <= self.max_clipping <= 1:
             raise ConfigError(f"max_clipping is a fraction in [0, 1], got {self.max_clipping}")
+        if self.language is not None:
+            check_language(self.language)
 
     def fingerprint(self, references: Sequence[Path]) -> str:
         """Hash of everything that changes a source's result (a changed setting redoes finished sources)."""
@@ -232,15 +236,12 @@ class _Embedder:
     def __init__(self, encoder, audio: np.ndarray):
         import torch
 
+        from ..speaker.encoder import mel_frames
+
         self.encoder = encoder
         cfg = encoder.config
-        n_fft = int(cfg.sample_rate * cfg.window_ms / 1000)
         hop = int(cfg.sample_rate * cfg.hop_ms / 1000)
-        from ..speaker.encoder import _mel_basis
-
-        spec = torch.stft(torch.from_numpy(audio), n_fft, hop, window=torch.hann_window(n_fft), center=True,
-                          pad_mode="constant", return_complex=True).abs() ** 2
-        self.mel = (torch.from_numpy(_mel_basis(cfg.sample_rate, n_fft, cfg.n_mels)) @ spec).T.contiguous()
+        self.mel = torch.from_numpy(mel_frames(audio, cfg)).contiguous()  # the encoder's own front end
         self.ratio = hop / HOP  # mel frames per analysis frame is HOP / hop
         self.audio = audio
         self.norm = 10 ** (cfg.norm_dbfs / 20)
@@ -730,6 +731,14 @@ class Transcripts:
                 c.custom["text_from"] = "file"
 
 
+def parse_festival_transcripts(text: str) -> dict[str, str]:
+    """Parse festival ``txt.done.data`` lines ``( id "text" )`` into ``{id: text}`` (stress marks removed)."""
+    out = {}
+    for m in re.finditer(r'^\(\s*(\S+)\s+"(.*)"\s*\)\s*$', text, flags=re.M):
+        out[m.group(1)] = m.group(2).replace("+", "")
+    return out
+
+
 def read_transcripts(path: str | Path) -> Transcripts:
     """Read festival ``txt.done.data``, JSONL (``id``/``text`` or ``source``/``start``/``end``/``text``) or TSV
     (``source<TAB>start<TAB>end<TAB>text`` or ``id<TAB>text``)."""
@@ -746,8 +755,6 @@ def read_transcripts(path: str | Path) -> Transcripts:
         if not line or line.startswith("#"):
             continue
         if line.startswith("("):
-            from ..examples import parse_festival_transcripts
-
             found = parse_festival_transcripts(line)
             if not found:
                 raise InputError(f"line {n} is not a festival ( id \"text\" ) line", path=path)
@@ -908,7 +915,7 @@ def _check_out(out: Path, sources: list[Path]) -> None:
 
 
 def _run(paths, refs, out, state, texts, recogniser, encoder, options, progress) -> dict:
-    from tqdm.auto import tqdm
+    from ..console import progress_bar
 
     state.mkdir(parents=True, exist_ok=True)
     fingerprint = options.fingerprint(refs)
@@ -923,8 +930,8 @@ def _run(paths, refs, out, state, texts, recogniser, encoder, options, progress)
         if an is None:
             native, sr = load_audio(path)
             ensure_audible(native, sr, path=path, min_seconds=options.min_seconds)
-            with tqdm(total=100, desc=f"analysing {n}/{len(paths)} {path.name}", unit="%", disable=not progress,
-                      bar_format="{desc}: {percentage:3.0f}%|{bar}| [{elapsed}<{remaining}]") as bar:
+            with progress_bar(total=100, desc=f"analysing {n}/{len(paths)} {path.name}", unit="%", enabled=progress,
+                              bar_format="{desc}: {percentage:3.0f}%|{bar}| [{elapsed}<{remaining}]") as bar:
                 def tick(fraction: float, bar=bar) -> None:
                     bar.update(round(100 * fraction) - bar.n)
 
@@ -943,7 +950,8 @@ def _run(paths, refs, out, state, texts, recogniser, encoder, options, progress)
         threshold = options.threshold
     decision = hashlib.sha256(profile.round(3).tobytes() + f"{threshold:.4f}|{fingerprint}".encode()).hexdigest()[:16]
     all_clips: list[list[Clip]] = []
-    for path, key, an in zip(tqdm(paths, desc="writing clips", unit="source", disable=not progress), keys, analyses):
+    bar = progress_bar(paths, desc="writing clips", unit="source", enabled=progress)
+    for path, key, an in zip(bar, keys, analyses):
         marker = state / f"{key}.done.json"
         done = json.loads(marker.read_text()) if marker.exists() else None
         if done and done.get("decision") == decision:
@@ -968,7 +976,7 @@ def _run(paths, refs, out, state, texts, recogniser, encoder, options, progress)
 
 
 def _add_texts(all_clips, keys, out, state, texts, recogniser, options, progress) -> None:
-    from tqdm.auto import tqdm
+    from ..console import progress_bar
 
     if texts is not None:
         for group in all_clips:
@@ -977,7 +985,7 @@ def _add_texts(all_clips, keys, out, state, texts, recogniser, options, progress
         return
     todo = [(g, c) for g, group in enumerate(all_clips) for c in group if c.kept and not c.text]
     changed = set()
-    for g, c in tqdm(todo, desc="transcribing", unit="clip", disable=not progress):
+    for g, c in progress_bar(todo, desc="transcribing", unit="clip", enabled=progress):
         audio, _ = load_audio(out / c.path, SR)
         c.text, confidence = transcribe_scored(recogniser, audio, options.language)
         c.custom["text_from"] = str(options.asr_model)

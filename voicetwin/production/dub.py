@@ -233,13 +233,13 @@ def render_line(task: LineTask, events: Any = None) -> LineResult:
         marked = None
         if settings.watermark and (rendered.converted or line.source.kind != "recording"):
             stage("watermark", 3)
-            from .render import MIN_SECONDS, mark
+            from .watermark import payload_for
 
+            # a rendered line is an intermediate (cached, never delivered alone): the render service marks it in
+            # every delivered track, in its own window, when the scene is written (render.mark_windows)
             voice_id = Path(line.voice).name if line.voice else "base"
-            # a line is marked whatever its length: it reaches the listener only inside the scene's mix, whose
-            # dialogue carries the marks of all its lines; alone, a line under MIN_SECONDS is not detectable
-            audio, _, marked = mark(audio, settings.sample_rate, voice_id, task.key[:12], min_seconds=0.0)
-            marked["detectable_alone"] = len(audio) / settings.sample_rate >= MIN_SECONDS
+            marked = {"voice_id": voice_id, "render_id": task.key[:12],
+                      **payload_for(voice_id, task.key[:12]).to_dict()}
         peak = float(np.max(np.abs(audio)))
         if peak > 1.0:  # a loud line in a quiet mix: keep it below full scale, the mix gain restores the balance
             audio = audio / peak
@@ -803,7 +803,7 @@ def _finish(job: _SceneJob, options: DubOptions, emit: Callable[[dict], None], s
             consents: dict[str, dict]) -> dict:
     """Mix and write the deliverables of one scene (when every line is available), then report.json / run.json."""
     scene, settings, sr = job.scene, job.scene.output, job.scene.output.sample_rate
-    rows, placed, windows, cues = [], [], [], []
+    rows, placed, windows, cues, marks = [], [], [], [], []
     missing = []
     n = job.me.shape[-1]
     for line in scene.lines:
@@ -825,6 +825,8 @@ def _finish(job: _SceneJob, options: DubOptions, emit: Callable[[dict], None], s
         rows.append(row)
         placed.append((offset, audio))
         windows.append((offset, offset + len(audio)))
+        if result.info.get("watermark"):
+            marks.append((offset, offset + len(audio), result.info["watermark"]))
         if line.text:
             cues.append(Cue(len(cues) + 1, row["onset"], max(row["speech_end"], row["onset"] + 0.5), line.text,
                             line.character))
@@ -854,6 +856,15 @@ def _finish(job: _SceneJob, options: DubOptions, emit: Callable[[dict], None], s
             locked = lock["gain_db"]
     mix = mix_scene(me, placed, settings, windows, locked)
     write_json(lock_path, {"me_hash": me_hash, "settings": asdict(settings), "gain_db": mix.gain_db})
+    from .render import mark_windows
+
+    # every delivered track that carries a generated line carries its mark, embedded in that line's window only (an
+    # edit elsewhere leaves the window's samples, and so its marks, unchanged): the dialogue stem is marked, then the
+    # mix (the music under a line would drown the stem's mark); the difference goes to the M&E stem inside the line
+    # windows, so the stems still add up to the mix
+    dialogue = mark_windows(mix.dialogue, sr, marks)
+    full = mark_windows(dialogue + mix.music_effects, sr, marks)
+    mix = replace(mix, dialogue=dialogue, mix=full, music_effects=(full - dialogue).astype(np.float32))
 
     files = {"dialogue": "dialogue.wav", "music_effects": "music_effects.wav", "mix": "mix.wav",
              "subtitles_srt": "subtitles.srt", "subtitles_ass": "subtitles.ass"}
@@ -933,18 +944,19 @@ class ProgressBars:
     def __call__(self, event: dict) -> None:
         if not self.enabled:
             return
-        from tqdm.auto import tqdm
+        from ..console import on_terminal, progress_bar
 
         kind, scene = event["event"], event.get("scene", "")
         if kind == "scene":
-            self.scenes[scene] = tqdm(total=event["lines"], desc=f"scene {scene}", unit="line",
-                                      position=len(self.scenes), leave=True)
+            self.scenes[scene] = progress_bar(total=event["lines"], desc=f"scene {scene}", unit="line",
+                                              position=len(self.scenes), leave=True)
         elif kind == "stage":
             key = (scene, event["line"])
             bar = self.lines.get(key)
-            if bar is None:
-                bar = self.lines[key] = tqdm(total=len(self.STAGES) - 1, desc=f"  line {event['line']}", leave=False,
-                                             bar_format="{desc}: {bar:20} {postfix}")
+            if bar is None:  # a bar per line on a terminal; in a log the scene's lines say enough
+                bar = self.lines[key] = progress_bar(total=len(self.STAGES) - 1, desc=f"  line {event['line']}",
+                                                     leave=False, bar_format="{desc}: {bar:20} {postfix}",
+                                                     enabled=on_terminal())
             bar.n = int(event["done"])
             bar.set_postfix_str(event["stage"])
         elif kind == "line":

@@ -28,6 +28,7 @@ from typing import Any
 
 import numpy as np
 
+from ..audio.io import LINE_LOUDNESS, loudness_lufs
 from ..errors import ConfigError, InputError, OutputError
 
 KINDS = ("recording", "text", "score")  # a performer's take, a line to say, a song to sing
@@ -47,6 +48,9 @@ class RenderRequest:
         options: ``ConvertOptions`` (recording), ``SpeakOptions`` (text) or ``SingOptions`` (score); None: defaults.
         production: the production the output is for, checked against the consent record.
         lyrics: a score's words, when the score file has none.
+        sample_rate: the output's rate in Hz (16000 or more; None: the rate the render comes at, the voice's).
+        loudness: the output's integrated loudness in LUFS (``LINE_LOUDNESS``, -23), its true peak kept under
+            ``LINE_PEAK`` (-1 dBTP) by the dub mixer's look-ahead limiter; None leaves the render's own level.
     """
 
     kind: str
@@ -56,6 +60,8 @@ class RenderRequest:
     production: str | None = None
     lyrics: str | None = None
     voice_id: str | None = None  # the id the mark carries (default: the voice directory's name, or "base")
+    sample_rate: int | None = None
+    loudness: float | None = LINE_LOUDNESS
 
     def __post_init__(self):
         if self.kind not in KINDS:
@@ -65,6 +71,11 @@ class RenderRequest:
         expected = {"recording": "ConvertOptions", "text": "SpeakOptions", "score": "SingOptions"}[self.kind]
         if self.options is not None and type(self.options).__name__ != expected:
             raise ConfigError(f"a {self.kind} render takes {expected}, not {type(self.options).__name__}")
+        if self.sample_rate is not None and not MIN_SAMPLE_RATE <= self.sample_rate <= 192_000:
+            raise ConfigError(f"the output sample rate (--sample-rate) must be {MIN_SAMPLE_RATE}-192000 Hz, got "
+                              f"{self.sample_rate}", fix="the watermark needs 16000 Hz or more")
+        if self.loudness is not None and not -70.0 <= self.loudness <= 0.0:
+            raise ConfigError(f"loudness must be between -70 and 0 LUFS, got {self.loudness}")
 
     @property
     def use(self) -> str:
@@ -193,15 +204,40 @@ def generate(request: RenderRequest) -> Generated:
         if isinstance(score, (str, Path)):
             inputs.append(str(score))
             score = read_score(score, lyrics=request.lyrics, language=options.language)
-        out, out_sr = sing(voice, score, options, lyrics=request.lyrics if not inputs else None)
+        sung: dict = {}
+        out, out_sr = sing(voice, score, options, lyrics=request.lyrics if not inputs else None, info=sung)
         report["options"] = _options_dict(options)
+        report.update(sung)  # transpose_semitones: the shift sung, the one "auto" chose
         if options.base:
             models["base"] = options.base
-    out = np.asarray(out, np.float32)
+    seconds = getattr(options, "duration", None) if request.kind == "text" else None
+    out, out_sr = _deliver(np.asarray(out, np.float32), int(out_sr), request.sample_rate, request.loudness, seconds)
+    report["loudness_target_lufs"] = request.loudness
     report["seconds"] = round(len(out) / out_sr, 3)
     report["sample_rate"] = int(out_sr)
     report["render_seconds"] = round(time.perf_counter() - started, 3)
     return Generated(out, int(out_sr), request.voice_id or _voice_id(voice), record, models, inputs, report)
+
+
+def _deliver(audio: np.ndarray, sample_rate: int, out_rate: int | None, loudness: float | None,
+             seconds: float | None) -> tuple[np.ndarray, int]:
+    """The render at the output's rate and level; a line asked for ``seconds`` stays exact to the sample."""
+    from ..audio.io import LINE_PEAK, level_line, resample
+    from .mixdown import TRUE_PEAK_MARGIN, limiter_gain
+
+    if out_rate and out_rate != sample_rate:
+        audio, sample_rate = resample(audio, sample_rate, out_rate).astype(np.float32), out_rate
+    if loudness is not None:
+        for _ in range(8):  # each further pass makes up the loudness the limiter took (one is usually enough)
+            audio = level_line(audio, sample_rate, loudness)
+            audio = (audio * limiter_gain(audio[None, :], sample_rate, LINE_PEAK - TRUE_PEAK_MARGIN)).astype(np.float32)
+            if not loudness_lufs(audio, sample_rate) < loudness - 0.05:
+                break
+    if seconds is not None:
+        from ..synth.speak import fit_length
+
+        audio = fit_length(audio, round(seconds * sample_rate), sample_rate)
+    return audio, sample_rate
 
 
 def mark(audio: np.ndarray, sample_rate: int, voice_id: str, render_id: str | None = None, key: str | None = None,
@@ -230,6 +266,29 @@ def mark(audio: np.ndarray, sample_rate: int, voice_id: str, render_id: str | No
     info = {**payload.to_dict(), "voice_id": voice_id, "render_id": render_id,
             "key": "default" if key == DEFAULT_KEY else "custom"}
     return marked.astype(np.float32), int(sample_rate), info
+
+
+def mark_windows(audio: np.ndarray, sample_rate: int, windows: list[tuple[int, int, dict]],
+                 key: str | None = None) -> np.ndarray:
+    """Mark each window of a delivered track (``(samples,)`` or ``(channels, samples)``) with its own payload:
+    ``windows`` holds ``(start, end, {"voice_id", "render_id"})`` in samples, one per generated line. Each mark is
+    computed from its window's audio alone, so a track whose other windows changed keeps this window's samples;
+    overlapping windows are cut where the previous one ends. A window under ``MIN_SECONDS`` carries a mark that a
+    detector cannot find in it alone (the track's other windows still can)."""
+    from .watermark import DEFAULT_KEY, embed, payload_for
+
+    out = np.array(audio, dtype=np.float32, copy=True)
+    n = out.shape[-1]
+    last = 0
+    for start, end, info in sorted(windows, key=lambda w: w[0]):
+        start, end = max(int(start), last, 0), min(int(end), n)
+        if end - start < sample_rate // 10:
+            continue
+        segment = out[..., start:end]
+        payload = payload_for(info["voice_id"], info["render_id"])
+        out[..., start:end] = embed(segment, sample_rate, payload, key=key or DEFAULT_KEY)
+        last = end
+    return out
 
 
 def render(request: RenderRequest, key: str | None = None, render_id: str | None = None) -> RenderResult:
@@ -310,11 +369,13 @@ def finalize_output(audio: np.ndarray, sample_rate: int, path: str | Path, voice
 
 def convert_files(voice: Any, inputs: list[str | Path], out: str | Path, options: Any = None,
                   progress: bool = False, overwrite: bool = False, audio_format: str = "wav",
-                  production: str | None = None, single: bool | None = None) -> list[dict]:
+                  production: str | None = None, single: bool | None = None,
+                  sample_rate: int | None = None) -> list[dict]:
     """Convert many recordings into ``voice``, each through ``render_file``. ``out`` is a folder
     (``<stem>.<audio_format>`` per input) or, for one input, a file name with an audio extension (``single``: None
     guesses from the extension). Existing outputs are kept (the batch resumes) unless ``overwrite``. The voice's
-    consent is checked once before any work."""
+    consent is checked once before any work. Outputs are at ``sample_rate`` (None: the voice's) and
+    ``LINE_LOUDNESS``."""
     from ..errors import InputNotFoundError
     from ..files import check_output_path, expand_media
     from ..voice.model import ConvertOptions
@@ -337,10 +398,12 @@ def convert_files(voice: Any, inputs: list[str | Path], out: str | Path, options
             results.append({"input": str(path), "output": str(target), "skipped": True})
             continue
         started = time.time()
-        done = render_file(RenderRequest("recording", path, voice, options, production), target,
-                           extra={"command": "convert"})
+        done = render_file(RenderRequest("recording", path, voice, options, production, sample_rate=sample_rate),
+                           target, extra={"command": "convert"})
         seconds = len(done.audio) / done.sample_rate
         results.append({"input": str(path), "output": str(target), "seconds": round(seconds, 3),
+                        "sample_rate": done.sample_rate,
+                        "loudness_lufs": round(loudness_lufs(done.audio, done.sample_rate), 2),
                         "real_time_factor": round(seconds / max(time.time() - started, 1e-6), 2),
                         "provenance": str(done.provenance), "watermark_verified": done.verified})
     return results
@@ -349,10 +412,10 @@ def convert_files(voice: Any, inputs: list[str | Path], out: str | Path, options
 def _bar(items, progress: bool, desc: str):
     if not progress:
         return items
-    from tqdm import tqdm
+    from ..console import progress_bar
 
-    return tqdm(items, desc=desc, unit="file", leave=False)
+    return progress_bar(items, desc=desc, unit="file", leave=False)
 
 
 __all__ = ["KINDS", "MIN_SECONDS", "Generated", "RenderRequest", "RenderResult", "FinalizedOutput", "check", "convert_files", "generate",
-           "mark", "render", "render_file", "finalize_output"]
+           "mark", "mark_windows", "render", "render_file", "finalize_output"]

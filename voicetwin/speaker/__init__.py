@@ -1,4 +1,5 @@
-"""Speaker: the GE2E speaker encoder (enrol, embed, score) and its fine-tuning on an archive voice."""
+"""Speaker: the GE2E speaker encoder (enrol, embed, score), profiles cached with their dataset, and the
+encoder's fine-tuning on an archive voice."""
 
 from __future__ import annotations
 
@@ -6,6 +7,9 @@ _LAZY = {
     # encoder
     "SpeakerEncoder": "encoder",
     "EncoderConfig": "encoder",
+    # profile
+    "dataset_profile": "profile",
+    "load_profile": "profile",
     # finetune
     "finetune_speaker": "finetune",
     "FinetuneOptions": "finetune",
@@ -17,6 +21,8 @@ def __getattr__(name: str):
     where = _LAZY.get(name)
     if where == "encoder":
         from . import encoder as module
+    elif where == "profile":
+        from . import profile as module
     elif where == "finetune":
         from . import finetune as module
     else:
@@ -24,4 +30,5 @@ def __getattr__(name: str):
     return getattr(module, name)
 
 
-__all__ = ["EncoderConfig", "FinetuneOptions", "SpeakerEncoder", "finetune_speaker"]
+__all__ = ["EncoderConfig", "FinetuneOptions", "SpeakerEncoder", "dataset_profile", "finetune_speaker",
+           "load_profile"]

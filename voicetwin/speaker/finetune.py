@@ -141,9 +141,9 @@ def finetune(encoder: SpeakerEncoder, target_clips: Sequence[AudioLike], other_s
     ])
     iterator = range(steps)
     if progress:
-        from tqdm import tqdm
+        from ..console import progress_bar
 
-        iterator = tqdm(iterator, desc="fine-tune speaker encoder", unit="step")
+        iterator = progress_bar(iterator, desc="fine-tune speaker encoder", unit="step")
     for step in iterator:
         names = ["target"] + [others[i] for i in rng.choice(len(others), n_others, replace=False)]
         batch = np.stack([

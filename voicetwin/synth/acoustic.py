@@ -33,8 +33,7 @@ import torch
 from torch import nn
 
 from ..errors import ConfigError, InputError, MissingDependencyError, ModelNotFoundError
-from ..files import atomic_path, write_json
-from ..hub import config_from_dict, config_to_dict, read_config, resolve
+from ..hub import read_config, resolve
 
 MODEL_TYPE = "voicetwin-acoustic"
 FORMAT_VERSION = 1
@@ -316,35 +315,17 @@ class AcousticModel:
             raise ModelNotFoundError(f"no acoustic model at '{name_or_path}'",
                                      fix="build a voice from transcribed recordings ('voicetwin voice build'): "
                                          "its speech model is VOICE/tts") from exc
-        if path.is_file():
-            path = path.parent
-        config = config_from_dict(AcousticConfig, read_config(path), MODEL_TYPE, FORMAT_VERSION, path / "config.json")
-        weights = path / "model.safetensors"
-        if not weights.exists():
-            raise ModelNotFoundError("acoustic model directory has no model.safetensors", path=path,
-                                     fix="build the voice again ('voicetwin voice build') to write VOICE/tts")
-        from safetensors.torch import load_file
+        from ..checkpoint import load_checkpoint, load_weights
 
-        net = AcousticNet(config)
-        try:
-            net.load_state_dict(load_file(str(weights)))
-        except RuntimeError as exc:
-            raise ModelNotFoundError(f"weights do not match config.json ({str(exc).splitlines()[0]})", path=weights,
-                                     fix="re-save the model with its own config") from exc
-        return cls(config, net, path)
+        ckpt = load_checkpoint(path, AcousticConfig, MODEL_TYPE, FORMAT_VERSION, kind="acoustic")
+        return cls(ckpt.config, load_weights(AcousticNet(ckpt.config), ckpt.tensors, ckpt.weights), ckpt.path)
 
     def save(self, out: str | Path) -> Path:
         """Write ``config.json`` and ``model.safetensors`` into ``out`` (atomically, file by file)."""
-        from safetensors.torch import save_file
+        from ..checkpoint import save_checkpoint
 
-        out = Path(out)
-        out.mkdir(parents=True, exist_ok=True)
-        state = {k: v.detach().contiguous().cpu() for k, v in self.net.state_dict().items()}
-        with atomic_path(out / "model.safetensors") as tmp:
-            save_file(state, str(tmp), metadata={"format_version": str(FORMAT_VERSION)})
-        write_json(out / "config.json", config_to_dict(self.config, MODEL_TYPE, FORMAT_VERSION))
-        self.path = out
-        return out
+        self.path = save_checkpoint(out, self.config, self.net.state_dict(), MODEL_TYPE, FORMAT_VERSION)
+        return self.path
 
     def phone_ids(self, phones: list[str]) -> np.ndarray:
         unknown = sorted({p for p in phones if p not in self.index})

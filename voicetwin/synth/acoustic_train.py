@@ -29,7 +29,7 @@ import numpy as np
 import torch
 
 from ..errors import ConfigError, InputError
-from ..training import Hook, Stage, deterministic, load_checkpoint, save_checkpoint
+from ..training import Hook, Stage, deterministic, load_training_state, save_training_state
 from .acoustic import AcousticConfig, AcousticNet, training_loss, world_features
 
 CHECKPOINT_SECONDS = 60.0  # a resumable training state is written this often
@@ -128,7 +128,7 @@ def fit(train_data: list[dict], valid_data: list[dict], config: AcousticConfig, 
         raise InputError("training needs at least one training and one validation utterance")
     say = log or (lambda _msg: None)
     fingerprint = fingerprint + repr((settings, config))
-    state = load_checkpoint(checkpoint, fingerprint) if checkpoint else None
+    state = load_training_state(checkpoint, fingerprint) if checkpoint else None
     torch.manual_seed(settings.seed)
     rng = random.Random(settings.seed)
     net = AcousticNet(config)
@@ -153,7 +153,7 @@ def fit(train_data: list[dict], valid_data: list[dict], config: AcousticConfig, 
         say(f"speech model: {sum(p.numel() for p in net.parameters()) / 1e6:.2f} M parameters, {steps} steps")
 
     def save() -> None:
-        save_checkpoint(checkpoint, {"fingerprint": fingerprint, "net": net.state_dict(), "optim": optim.state_dict(),
+        save_training_state(checkpoint, {"fingerprint": fingerprint, "net": net.state_dict(), "optim": optim.state_dict(),
                                      "sched": sched.state_dict(), "rng": rng.getstate(),
                                      "torch_rng": torch.get_rng_state(), "step": step, "queue": queue,
                                      "losses": losses})

@@ -100,6 +100,8 @@ class SingOptions:
             raise ConfigError("vibrato_cents must be 0-200 and vibrato_rate 0-12 Hz")
         if not 0 <= self.portamento <= 0.5 or not 1.0 <= self.frame_period <= 20.0:
             raise ConfigError("portamento must be 0-0.5 s and frame_period 1-20 ms")
+        if self.language is not None:
+            check_language(self.language)
 
 
 # --- reading scores ---------------------------------------------------------------------------------
@@ -334,7 +336,7 @@ def set_lyrics(score: Score, lyrics: str, language: str | None = None) -> Score:
 
 
 @dataclass
-class _Syllable:
+class Syllable:
     notes: list[Note]
     onset: tuple[float, float] = (0.0, 0.0)  # source seconds within the word's audio
     vowel: tuple[float, float] = (0.0, 0.0)
@@ -356,17 +358,17 @@ class _Unit:
     """A word (or a vowelless word joined to the next) spoken by the base synthesiser."""
 
     text: str
-    syllables: list[_Syllable] = field(default_factory=list)
+    syllables: list[Syllable] = field(default_factory=list)
 
 
 def _units(score: Score, language: str) -> list[_Unit]:
     units: list[_Unit] = []
-    current: list[_Syllable] = []
+    current: list[Syllable] = []
     texts: list[str] = []
     pending_prefix = ""
     for n in score.notes:
         if n.lyric:
-            current.append(_Syllable([n]))
+            current.append(Syllable([n]))
             texts.append(n.lyric)
             if n.word_end:
                 word = "".join(texts)
@@ -384,7 +386,7 @@ def _units(score: Score, language: str) -> list[_Unit]:
         elif units and units[-1].syllables:
             units[-1].syllables[-1].notes.append(n)
         else:  # a melody that starts without words: hum it on "a"
-            current.append(_Syllable([n]))
+            current.append(Syllable([n]))
             texts.append("a")
     if current:
         units.append(_Unit(pending_prefix + "".join(texts), current))
@@ -421,7 +423,7 @@ def _phone_syllables(phones: list[Phone]) -> list[tuple[float, float, float, flo
     return out
 
 
-def _fit_syllables(spoken: list[tuple[float, float, float, float]], sung: list[_Syllable]) -> None:
+def _fit_syllables(spoken: list[tuple[float, float, float, float]], sung: list[Syllable]) -> None:
     """Give each sung syllable its spoken span; extra spoken syllables merge into the last, missing ones hold."""
     if not spoken:
         return
@@ -439,7 +441,7 @@ def _fit_syllables(spoken: list[tuple[float, float, float, float]], sung: list[_
             prev.coda = (prev.vowel[1], prev.vowel[1])
 
 
-def _has_voiced_vowel(syl: _Syllable, voiced: np.ndarray, fp: float) -> bool:
+def _has_voiced_vowel(syl: Syllable, voiced: np.ndarray, fp: float) -> bool:
     a, b = int(round(syl.vowel[0] / fp)), int(round(syl.vowel[1] / fp))
     return bool(voiced[a:b].any())
 
@@ -450,7 +452,7 @@ def _level_db(log_sp: np.ndarray) -> np.ndarray:
     return 10 / np.log(10) * (top[:, 0] + np.log(np.exp(log_sp - top).sum(axis=1)))
 
 
-def _refine_vowels(sung: list[_Syllable], level_db: np.ndarray, voiced: np.ndarray, fp: float,
+def refine_vowels(sung: list[Syllable], level_db: np.ndarray, voiced: np.ndarray, fp: float,
                    near_db: float = 6.0, floor_db: float = 25.0) -> None:
     """Move each syllable's vowel span onto the vowel as it sounds in the spoken source.
 
@@ -546,15 +548,21 @@ def _warp(out_len: int, src: tuple[float, float], fp: float, edge: float = 0.03)
     return np.interp(x, [0, e, out_len - e, out_len], [s0, s0 + e, s1 - e, s1])
 
 
-def render(score: Score, options: SingOptions = SingOptions()) -> tuple[np.ndarray, int]:
-    """Sing ``score`` in the base synthesiser's voice (no conversion): ``(audio (samples,) float32, sample_rate)``."""
-    pyworld = require("pyworld", "eval", "singing synthesis (WORLD)")
+def render(score: Score, options: SingOptions = SingOptions(), info: dict | None = None) -> tuple[np.ndarray, int]:
+    """Sing ``score`` in the base synthesiser's voice (no conversion): ``(audio (samples,) float32, sample_rate)``.
+    ``info``, when given, receives ``transpose_semitones``: the shift sung (the one chosen for ``"auto"``)."""
+    from ..console import PKG_RESOURCES_WARNING, quiet_warnings
+
+    with quiet_warnings(PKG_RESOURCES_WARNING):  # pyworld imports pkg_resources
+        pyworld = require("pyworld", "eval", "singing synthesis (WORLD)")
     from ..audio.io import resample
 
     if options.tempo is not None:
         score = retime(score, options.tempo)
     if options.transpose and options.transpose != "auto":
         score = _transposed(score, float(options.transpose))
+    if info is not None and options.transpose != "auto":
+        info["transpose_semitones"] = float(options.transpose)
     if not score.notes:
         raise InputError("the score has no notes")
     lyrics_text = " ".join(n.lyric for n in score.notes if n.lyric)
@@ -600,7 +608,7 @@ def render(score: Score, options: SingOptions = SingOptions()) -> tuple[np.ndarr
         for u_i, unit in enumerate(units):
             phones = [p for p in whole.phones if first[u_i] <= p.word < first[u_i + 1]]
             _fit_syllables(_phone_syllables(phones), unit.syllables)
-            _refine_vowels(unit.syllables, _level_db(analysed[src][0]), analysed[src][2], fp)
+            refine_vowels(unit.syllables, _level_db(analysed[src][0]), analysed[src][2], fp)
             source_of.append(src)
     else:  # word by word, each distinct word once
         cache: dict[str, tuple[int, list[Phone]]] = {}
@@ -610,7 +618,7 @@ def render(score: Score, options: SingOptions = SingOptions()) -> tuple[np.ndarr
                 cache[unit.text] = (analyse(syn.audio, syn.sample_rate), syn.phones)
             src, phones = cache[unit.text]
             _fit_syllables(_phone_syllables(phones), unit.syllables)
-            _refine_vowels(unit.syllables, _level_db(analysed[src][0]), analysed[src][2], fp)
+            refine_vowels(unit.syllables, _level_db(analysed[src][0]), analysed[src][2], fp)
             source_of.append(src)
 
     # a vowel left with nothing voiced in the running words (espeak-ng reduces "со" in "высоко" to the hiss of its
@@ -625,15 +633,18 @@ def render(score: Score, options: SingOptions = SingOptions()) -> tuple[np.ndarr
                 syn = base.synthesize(lyric, 1.0)
                 alone[lyric] = (analyse(syn.audio, syn.sample_rate), _phone_syllables(syn.phones))
             src, spoken = alone[lyric]
-            single = [_Syllable(syl.notes)]
+            single = [Syllable(syl.notes)]
             _fit_syllables(spoken, single)
-            _refine_vowels(single, _level_db(analysed[src][0]), analysed[src][2], fp)
+            refine_vowels(single, _level_db(analysed[src][0]), analysed[src][2], fp)
             if _has_voiced_vowel(single[0], analysed[src][2], fp):
                 syl.onset, syl.vowel, syl.coda, syl.source = single[0].onset, single[0].vowel, single[0].coda, src
 
     if options.transpose == "auto":  # the key that suits the base synthesiser's own speaking pitch
         voiced_f0 = np.concatenate(spoken_f0)
-        score = _transposed(score, key_shift(score, float(np.median(voiced_f0)) if len(voiced_f0) else 0.0))
+        shift = key_shift(score, float(np.median(voiced_f0)) if len(voiced_f0) else 0.0)
+        score = _transposed(score, shift)
+        if info is not None:
+            info["transpose_semitones"] = float(shift)
 
     syllables = [(u_i, s) for u_i, unit in enumerate(units) for s in unit.syllables]
     n_frames = int(math.ceil((score.seconds + 0.3) / fp)) + 1
@@ -782,12 +793,14 @@ def _add_breaths(score: Score, syllables, log_sp, ap, filled, vowel_frames, fp: 
 # --- singing in a voice -------------------------------------------------------------------------------------
 
 def sing(voice: Any, score: Score | str | Path, options: SingOptions = SingOptions(), lyrics: str | None = None,
-         **kwargs) -> tuple[np.ndarray, int]:
+         info: dict | None = None, **kwargs) -> tuple[np.ndarray, int]:
     """Sing ``score`` (a ``Score`` or a MIDI/MusicXML path) in ``voice`` (a loaded ``Voice``, a voice directory,
-    or None for the base synthesiser alone). Keyword arguments override ``options`` fields (``tempo=``,
+    or None for the base synthesiser alone). The audio returned is UNMARKED: anything meant for a listener goes
+    through the render service (``voicetwin.render`` / ``voicetwin.render_file``). Keyword arguments override ``options`` fields (``tempo=``,
     ``transpose=``, ``language=``...). Returns ``(audio (samples,) float32, sample_rate)``. With a voice, its
     consent record must cover singing (and ``options.production`` when it names productions), else
-    ``ConsentError`` before anything is sung."""
+    ``ConsentError`` before anything is sung. ``info``, when given, receives ``transpose_semitones``: the shift
+    sung, the one ``transpose="auto"`` chose (from the voice's median speaking pitch, or the base synthesiser's)."""
     if kwargs:
         options = replace(options, **kwargs)
     if voice is not None:
@@ -822,7 +835,7 @@ def sing(voice: Any, score: Score | str | Path, options: SingOptions = SingOptio
 
         language = options.language or detect_language(" ".join(n.lyric for n in score.notes if n.lyric) or "a")
         model_consent(base_synthesizer(options.base, language), "singing", options.production)
-    audio, sr = render(score, options)
+    audio, sr = render(score, options, info=info)
     if voice is None or in_voice:
         return audio, sr
     return convert_speech(voice, audio, sr, mode="singing", production=options.production)

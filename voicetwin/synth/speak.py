@@ -39,7 +39,8 @@ import numpy as np
 
 from ..errors import ConfigError, ConsentError, InputError, MissingDependencyError, ModelNotFoundError, require
 from .base import BaseSynthesizer, Phone, Synthesis
-from ..text.normalization import STRESS, detect_language, normalize, split_sentences, stressed_vowel, strip_stress
+from ..text.normalization import (STRESS, check_language, detect_language, normalize, split_sentences, stressed_vowel,
+                                  strip_stress)
 
 BASES = ("piper", "espeak", "festival", "model")
 VOICE_MODEL_DIR = "tts"  # an acoustic model inside a voice directory
@@ -195,7 +196,9 @@ class EspeakBase:
         self.lib, self.sample_rate = _espeak_library()
         with _ESPEAK_LOCK:
             if self.lib.espeak_SetVoiceByName(voice.encode()) != 0:
-                raise ModelNotFoundError(f"espeak-ng has no voice '{voice}'", fix="see 'espeak-ng --voices'")
+                raise ModelNotFoundError(f"espeak-ng has no voice '{voice}'",
+                                         fix="see 'espeak-ng --voices'; a bare language code (--language de) picks "
+                                             "that language's voice")
         self.voice_name = voice
         self.name = f"espeak:{voice}"
         self.language = voice.split("+")[0].split("-")[0]
@@ -456,6 +459,33 @@ def edge_bounds(audio: np.ndarray, sample_rate: int, margin: float = EDGE_SILENC
     return max(0, int(loud[0]) * hop - keep), min(len(audio), (int(loud[-1]) + 1) * hop + keep)
 
 
+def fit_length(audio: np.ndarray, length: int, sample_rate: int, fade: float = 0.01) -> np.ndarray:
+    """``audio`` made exactly ``length`` samples long at its ends, never inside the speech.
+
+    Missing samples are silence, half before and half after. Extra samples come out of the silence at the two
+    ends (as evenly as it allows); only if that silence is used up does the end lose its last samples, under a
+    ``fade``-second fade-out (a line fitted within its tolerance keeps 50 ms of silence at each end, so this only
+    happens beyond it)."""
+    audio = np.asarray(audio, dtype=np.float32)
+    n = len(audio)
+    if n <= length:
+        before = (length - n) // 2
+        return np.pad(audio, (before, length - n - before))
+    excess = n - length
+    start, end = edge_bounds(audio, sample_rate, margin=0.0)
+    lead, tail = start, n - end
+    front = min(lead, excess // 2)
+    back = min(tail, excess - front)
+    front = min(lead, excess - back)
+    out = audio[front: n - back]
+    rest = len(out) - length
+    if rest > 0:
+        out = out[:length].copy()
+        k = min(length, max(1, int(fade * sample_rate)))
+        out[length - k:] *= np.linspace(1.0, 0.0, k, dtype=np.float32)
+    return out
+
+
 def trim_edges(audio: np.ndarray, sample_rate: int, margin: float = EDGE_SILENCE) -> np.ndarray:
     """``audio`` without its leading and trailing silence beyond ``margin`` seconds."""
     start, end = edge_bounds(audio, sample_rate, margin)
@@ -540,6 +570,8 @@ class SpeakOptions:
             raise ConfigError("give either duration or rate, not both")
         if not 0 < self.tolerance < 0.2:
             raise ConfigError(f"tolerance must be between 0 and 0.2, got {self.tolerance}")
+        if self.language is not None:
+            check_language(self.language)
 
 
 def synthesize(text: str, options: SpeakOptions = SpeakOptions()) -> Synthesis:
@@ -558,11 +590,16 @@ def synthesize(text: str, options: SpeakOptions = SpeakOptions()) -> Synthesis:
 def speak(voice: Any, text: str, options: SpeakOptions = SpeakOptions(), **kwargs) -> tuple[np.ndarray, int]:
     """Say ``text`` in ``voice``: base synthesis, then conversion into the voice in speech mode.
 
+    The audio returned is UNMARKED (no watermark, no provenance): this is the synthesis stage. Anything meant for a
+    listener goes through the render service, ``voicetwin.render`` / ``voicetwin.render_file``.
+
     ``voice`` is a loaded ``Voice`` (or a path to one), or None for the base synthesiser alone. A base that speaks
     in the voice already (``model:DIR``, or the voice's own ``tts/`` model when no base is named) is not converted.
     Keyword arguments override fields of ``options`` (``language=``, ``duration=``, ``rate=``, ``base=``). Returns
-    ``(audio, sample_rate)``, audio float32 (samples,). With ``duration``, the returned audio lasts that long within
-    ``tolerance`` (+ the conversion's own length error, corrected by a second fit when it exceeds the tolerance).
+    ``(audio, sample_rate)``, audio float32 (samples,). With ``duration``, the returned audio lasts exactly
+    ``round(duration * sample_rate)`` samples: synthesis paces the speech to within ``tolerance`` (the conversion's
+    own length error is corrected by a second fit when it exceeds it), then ``fit_length`` pads or trims the
+    silence at the ends.
     With a voice, its consent record must cover speech (and ``options.production`` when it names productions),
     else ``ConsentError`` before anything is synthesised; without a voice, a trained model base (``model:DIR``) needs
     the same of ``DIR/consent.json`` (``model_consent``).
@@ -582,15 +619,18 @@ def speak(voice: Any, text: str, options: SpeakOptions = SpeakOptions(), **kwarg
     in_voice = options.base is not None and getattr(
         base_synthesizer(options.base, options.language or detect_language(text)), "in_voice", False)
     if voice is None or in_voice:
-        return syn.audio, syn.sample_rate
-    audio, sr = convert_speech(voice, syn.audio, syn.sample_rate, production=options.production)
-    if options.duration is not None:
-        got = len(audio) / sr
-        if abs(got / options.duration - 1) > options.tolerance:
-            # the conversion changed the length: fit the base rendition to compensate, once
-            target = options.duration * syn.seconds / got
-            refit = synthesize(text, SpeakOptions(**{**options.__dict__, "duration": target}))
-            audio, sr = convert_speech(voice, refit.audio, refit.sample_rate, production=options.production)
+        audio, sr = syn.audio, syn.sample_rate
+    else:
+        audio, sr = convert_speech(voice, syn.audio, syn.sample_rate, production=options.production)
+        if options.duration is not None:
+            got = len(audio) / sr
+            if abs(got / options.duration - 1) > options.tolerance:
+                # the conversion changed the length: fit the base rendition to compensate, once
+                target = options.duration * syn.seconds / got
+                refit = synthesize(text, SpeakOptions(**{**options.__dict__, "duration": target}))
+                audio, sr = convert_speech(voice, refit.audio, refit.sample_rate, production=options.production)
+    if options.duration is not None:  # exact to the sample: silence at the ends padded or trimmed
+        audio = fit_length(audio, round(options.duration * sr), sr)
     return audio, sr
 
 

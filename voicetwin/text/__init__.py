@@ -2,6 +2,6 @@
 
 from __future__ import annotations
 
-from .normalization import check_language, detect_language, normalize, split_sentences, syllabify, words
+from .normalization import LANGUAGES, SPEECH_LANGUAGES, check_language, detect_language, normalize, split_sentences, syllabify, words
 
-__all__ = ["check_language", "detect_language", "normalize", "split_sentences", "syllabify", "words"]
+__all__ = ["LANGUAGES", "SPEECH_LANGUAGES", "check_language", "detect_language", "normalize", "split_sentences", "syllabify", "words"]

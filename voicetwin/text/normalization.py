@@ -14,7 +14,14 @@ import unicodedata
 
 from ..errors import InputError, require
 
-LANGUAGES = ("ru", "en")
+LANGUAGES = ("ru", "en")  # full support: numbers, dates and abbreviations spelt out, syllable rules, default bases
+# Every language a base synthesiser speaks: ru and en, then espeak-ng's voices by their ISO 639 code (espeak-ng 1.51);
+# a test checks that espeak-ng has a voice for each
+SPEECH_LANGUAGES = LANGUAGES + tuple("""
+    af am an ar as az ba be bg bn bpy bs ca chr cmn cs cv cy da de el eo es et eu fa fi fr ga gd gn grc gu hak haw he
+    hi hr ht hu hy hyw ia id io is it ja jbo ka kk kl kn ko kok ku ky la lb lfn lt ltg lv mi mk ml mr ms mt my nb nci
+    ne nl nog om or pa pap piqd pl pt py qdb qu quc qya ro sd shn si sjn sk sl smj sq sr sv sw ta te th tk tn tr tt ug
+    uk ur uz vi yue""".split())
 STRESS = "+"
 RU_VOWELS = "аеёиоуыэюяАЕЁИОУЫЭЮЯ"
 EN_VOWELS = "aeiouyAEIOUY"
@@ -120,8 +127,16 @@ def detect_language(text: str) -> str:
     return "ru" if cyrillic > latin else "en"
 
 
-def check_language(language: str) -> str:
-    code = language.lower().split("-")[0].split("_")[0]
+def check_language(language: str, option: str = "--language") -> str:
+    """The bare language code of ``language`` (``en-US`` -> ``en``), checked against ``SPEECH_LANGUAGES``.
+
+    Raises ``InputError`` naming ``option`` (the CLI flag the code came from) and the accepted codes."""
+    code = str(language).strip().lower().replace("_", "-").split("-")[0]
+    if code not in SPEECH_LANGUAGES:
+        others = ", ".join(c for c in SPEECH_LANGUAGES if c not in LANGUAGES)
+        raise InputError(f"{option} {language!r} is not a language code voicetwin knows",
+                         fix=f"use {' or '.join(LANGUAGES)}, where numbers and dates are spelt out, or another "
+                             f"language espeak-ng speaks: {others}")
     return code
 
 

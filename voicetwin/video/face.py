@@ -13,6 +13,7 @@ mouth, the eyes and the nose, so the rest of voicetwin is model-agnostic.
 from __future__ import annotations
 
 import contextlib
+import io
 import os
 from dataclasses import dataclass
 
@@ -61,13 +62,19 @@ def available_landmarkers() -> list[str]:
 
 @contextlib.contextmanager
 def _quiet_stderr():
-    """Silence native-library chatter on fd 2 (MediaPipe's glog/absl start-up lines) for one block."""
+    """Silence native-library chatter on fd 2 (MediaPipe's glog/absl start-up lines) for one block
+    (not under ``voicetwin --verbose``)."""
+    from ..console import is_verbose
+
+    if is_verbose():
+        yield
+        return
     try:
         saved = os.dup(2)
     except OSError:  # pragma: no cover - no fd 2
         yield
         return
-    with open(os.devnull, "wb") as null:
+    with open(os.devnull, "wb") as null, contextlib.redirect_stderr(io.StringIO()):
         os.dup2(null.fileno(), 2)
         try:
             yield
@@ -82,18 +89,30 @@ class MediaPipeLandmarker:
     name = "mediapipe"
 
     def __init__(self, max_faces: int = 1, video: bool = True):
-        with _quiet_stderr():
-            require("mediapipe", "video", "face landmarks")
-            from mediapipe.python.solution_base import SolutionBase
-            from mediapipe.python.solutions import face_mesh
+        from ..console import mute_native_stderr
 
-            # Built from the graph directly: FaceMesh() writes calculator options through an API that
-            # protobuf >= 6 removed; the graph's own thresholds (0.5) equal FaceMesh's defaults.
-            self._graph = SolutionBase(
-                binary_graph_path=face_mesh._BINARYPB_FILE_PATH,
-                side_inputs={"num_faces": int(max_faces), "with_attention": False, "use_prev_landmarks": bool(video)},
-                outputs=["multi_face_landmarks"],
-            )
+        # MediaPipe, TFLite and absl log from the graph's threads whenever they first meet something (the first
+        # frame, the first face), so their stderr stays muted while the graph lives; Python's own stderr (progress,
+        # errors) is untouched. ``voicetwin --verbose`` shows them.
+        self._graph = None
+        self._muted = mute_native_stderr()
+        try:
+            with _quiet_stderr():
+                require("mediapipe", "video", "face landmarks")
+                from mediapipe.python.solution_base import SolutionBase
+                from mediapipe.python.solutions import face_mesh
+
+                # Built from the graph directly: FaceMesh() writes calculator options through an API that
+                # protobuf >= 6 removed; the graph's own thresholds (0.5) equal FaceMesh's defaults.
+                self._graph = SolutionBase(
+                    binary_graph_path=face_mesh._BINARYPB_FILE_PATH,
+                    side_inputs={"num_faces": int(max_faces), "with_attention": False,
+                                 "use_prev_landmarks": bool(video)},
+                    outputs=["multi_face_landmarks"],
+                )
+        except BaseException:
+            self.close()
+            raise
         self._first = True
 
     def __call__(self, frame: np.ndarray) -> list[np.ndarray]:
@@ -111,7 +130,18 @@ class MediaPipeLandmarker:
         return _largest_first(faces)
 
     def close(self) -> None:
-        self._graph.close()
+        from ..console import unmute_native_stderr
+
+        if getattr(self, "_graph", None) is not None:
+            self._graph.close()
+            self._graph = None
+        if self._muted:
+            self._muted = False
+            unmute_native_stderr()
+
+    def __del__(self):
+        if getattr(self, "_muted", False):
+            self.close()
 
 
 class DlibLandmarker:

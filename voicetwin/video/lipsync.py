@@ -306,9 +306,9 @@ def count_faces(video: str | Path, landmarker: str = "mediapipe", max_faces: int
 def _progress(total: int, desc: str, enabled: bool):
     if not enabled:
         return None
-    from tqdm import tqdm
+    from ..console import progress_bar
 
-    return tqdm(total=total or None, desc=desc, unit="frame", leave=False)
+    return progress_bar(total=total or None, desc=desc, unit="frame", leave=False)
 
 
 # --------------------------------------------------------------------------------------------------- scoring

@@ -42,9 +42,9 @@ from ..consent import ConsentRecord, consent_for_build, consent_path, load_conse
 from .content import load_content, resample_frames
 from ..errors import ConfigError, EmptyAudioError, InputError, InputNotFoundError, ModelNotFoundError
 from ..files import atomic_path, sha256_file, write_json
-from ..hub import config_from_dict, config_to_dict, read_config
+
 from ..manifest import dataset_clips, is_dataset
-from ..training import Hook, Stage, deterministic, load_checkpoint, save_checkpoint, stage_items
+from ..training import Hook, Stage, deterministic, load_training_state, save_training_state, stage_items
 from ..audio.pitch import (F0_METHODS, SINGING_RANGE_HZ, SPEECH_RANGE_HZ, PitchStats, auto_transpose, map_speech, track_f0,
                     transpose)
 from ..audio.world import (WorldFrames, analyze, code_envelope, crossfade_bands, decode_envelope, follow_dynamics,
@@ -262,7 +262,7 @@ def _content_frames(model, audio: np.ndarray, sample_rate: int) -> np.ndarray:
     return model.frames(x16.astype(np.float32))
 
 
-def _to_content_rate(code: np.ndarray, frame_period: float, n: int, hop_seconds: float, rate: int = 1) -> np.ndarray:
+def to_content_rate(code: np.ndarray, frame_period: float, n: int, hop_seconds: float, rate: int = 1) -> np.ndarray:
     """``(WORLD frames, dims)`` every ``frame_period`` ms -> ``(n, rate * dims)``: for each of ``n`` content frames
     the codes at the centres of its ``rate`` equal parts, side by side (``rate`` 1: at the frame's centre)."""
     t_in = np.arange(code.shape[0]) * frame_period / 1000.0
@@ -319,23 +319,22 @@ class Voice:
 
     @classmethod
     def load(cls, path: str | Path) -> "Voice":
-        """Load a voice directory written by ``Voice.build``."""
-        path = Path(path)
-        if not path.is_dir():
-            raise ModelNotFoundError("no voice directory here", path=path, fix="build one with 'voicetwin voice build'")
-        config = config_from_dict(VoiceConfig, read_config(path), MODEL_TYPE, FORMAT_VERSION, path / "config.json")
-        weights = path / "model.safetensors"
-        if not weights.exists():
-            raise ModelNotFoundError("the voice has no model.safetensors", path=path, fix="rebuild the voice")
+        """Load a voice directory written by ``Voice.build`` (a local directory or a hub id, through the model
+        resolver)."""
         from safetensors.torch import load_file
 
-        tensors = load_file(str(weights))
-        net = EnvelopeNet(config)
+        from ..checkpoint import load_checkpoint, load_weights
+
         try:
-            net.load_state_dict({k[4:]: v for k, v in tensors.items() if k.startswith("net.")})
-        except RuntimeError as exc:
-            raise ConfigError(f"weights do not match config.json ({exc})", path=weights) from exc
-        norm = {k[5:]: v.numpy() for k, v in tensors.items() if k.startswith("norm.")}
+            ckpt = load_checkpoint(path, VoiceConfig, MODEL_TYPE, FORMAT_VERSION, kind="voice")
+        except ModelNotFoundError as exc:
+            if Path(path).is_dir():
+                raise
+            raise ModelNotFoundError("no voice directory here", path=path,
+                                     fix="build one with 'voicetwin voice build'") from exc
+        config, path = ckpt.config, ckpt.path
+        net = load_weights(EnvelopeNet(config), ckpt.tensors, ckpt.weights, prefix="net.")
+        norm = {k[5:]: v.numpy() for k, v in ckpt.tensors.items() if k.startswith("norm.")}
         stats = json.loads((path / "stats.json").read_text(encoding="utf-8"))
         index = load_file(str(path / "index.safetensors")) if (path / "index.safetensors").exists() else None
         return cls(config, net, norm, stats, path, index)
@@ -343,19 +342,19 @@ class Voice:
     def save(self, out: str | Path, sources: dict, report: dict) -> Path:
         from safetensors.torch import save_file
 
+        from ..checkpoint import save_checkpoint
+
         out = Path(out)
         out.mkdir(parents=True, exist_ok=True)
-        tensors = {f"net.{k}": v.detach().contiguous() for k, v in self.net.state_dict().items()}
-        tensors.update({f"norm.{k}": torch.from_numpy(np.ascontiguousarray(v, dtype=np.float32)) for k, v in self.norm.items()})
-        with atomic_path(out / "model.safetensors") as tmp:
-            save_file(tensors, str(tmp))
         if self.index is not None:
             with atomic_path(out / "index.safetensors") as tmp:
                 save_file({k: v.contiguous() for k, v in self.index.items()}, str(tmp))
         write_json(out / "stats.json", self.stats)
         write_json(out / "sources.json", sources)
         write_json(out / "report.json", report)
-        write_json(out / "config.json", config_to_dict(self.config, MODEL_TYPE, FORMAT_VERSION))
+        tensors = {f"net.{k}": v for k, v in self.net.state_dict().items()}
+        tensors.update({f"norm.{k}": torch.from_numpy(np.ascontiguousarray(v, dtype=np.float32)) for k, v in self.norm.items()})
+        save_checkpoint(out, self.config, tensors, MODEL_TYPE, FORMAT_VERSION)  # config.json last
         self.path = out
         return out
 
@@ -453,8 +452,8 @@ class Voice:
             frames = analyze(audio, sr, fp)
             x = _content_frames(content, audio, sr)
             coded = code_envelope(frames.sp, sr, config.envelope_dims)
-            code = _to_content_rate(coded, fp, len(x), content.hop_seconds)
-            wide = _to_content_rate(coded, fp, len(x), content.hop_seconds, rate)
+            code = to_content_rate(coded, fp, len(x), content.hop_seconds)
+            wide = to_content_rate(coded, fp, len(x), content.hop_seconds, rate)
             inputs.append(_center(x).astype(np.float16))
             targets.append(wide)
             wide_per_clip.append(wide)
@@ -538,7 +537,7 @@ class Voice:
             frames = analyze(audio, sr, fp)
             code = code_envelope(frames.sp, sr, self.config.envelope_dims)
             contents.append(x)
-            codes.append(_to_content_rate(code, fp, len(x), self.content.hop_seconds))
+            codes.append(to_content_rate(code, fp, len(x), self.content.hop_seconds))
         self.index = make_index(contents, codes, np.random.default_rng(0))
         self._keys = None
         from safetensors.torch import save_file
@@ -555,7 +554,8 @@ class Voice:
         the voice, at the voice's rate; the duration is the input's (to one sample at the voice's rate).
 
         The voice's consent record must be valid and cover ``options.mode`` (speech or singing) and, when it names
-        productions, ``production``; otherwise ``ConsentError``."""
+        productions, ``production``; otherwise ``ConsentError``. The audio returned is UNMARKED: anything meant for
+        a listener goes through the render service (``voicetwin.render_file``, ``voicetwin.convert_files``)."""
         options = options or ConvertOptions()
         voice_consent(self, options.mode, production)
         sr, fp = self.config.sample_rate, self.config.frame_period
@@ -794,7 +794,7 @@ def _train(net: EnvelopeNet, X: np.ndarray, Y: np.ndarray, norm: dict, options: 
     rate = Y.shape[1] // len(norm["out_mean"])
     out_mean, out_std = (torch.from_numpy(np.tile(norm[k], rate)) for k in ("out_mean", "out_std"))
     losses, step = [], 0
-    state = load_checkpoint(checkpoint, fingerprint) if checkpoint else None
+    state = load_training_state(checkpoint, fingerprint) if checkpoint else None
     if state is not None:
         net.load_state_dict(state["net"])
         opt.load_state_dict(state["opt"])
@@ -805,7 +805,7 @@ def _train(net: EnvelopeNet, X: np.ndarray, Y: np.ndarray, norm: dict, options: 
         say(f"conversion model: resuming training at step {step} of {options.steps}")
 
     def save() -> None:
-        save_checkpoint(checkpoint, {"fingerprint": fingerprint, "net": net.state_dict(), "opt": opt.state_dict(),
+        save_training_state(checkpoint, {"fingerprint": fingerprint, "net": net.state_dict(), "opt": opt.state_dict(),
                                      "sched": sched.state_dict(), "rng": rng.bit_generator.state,
                                      "torch_rng": torch.get_rng_state(), "losses": losses, "step": step})
 
