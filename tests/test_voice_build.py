@@ -22,6 +22,7 @@ from voicetwin.cli import main  # noqa: E402
 from voicetwin.consent import ConsentRecord  # noqa: E402
 from voicetwin.errors import ConfigError  # noqa: E402
 from voicetwin.manifest import Clip, write_manifest  # noqa: E402
+from voicetwin.production.build import build_voice  # noqa: E402
 from voicetwin.voice.model import BuildOptions, Voice  # noqa: E402
 
 LINES = [
@@ -80,7 +81,7 @@ def dataset(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def voice(dataset, tmp_path_factory) -> Voice:
-    return Voice.build(dataset, tmp_path_factory.mktemp("voices") / "v", OPTIONS, consent=CONSENT)
+    return build_voice(dataset, tmp_path_factory.mktemp("voices") / "v", OPTIONS, consent=CONSENT)
 
 
 def test_build_writes_the_speech_model_and_reports_doubtful_text(voice):
@@ -118,9 +119,9 @@ def test_speak_uses_the_voices_own_speech_model_by_default(voice, tmp_path):
 
 
 def test_a_second_build_gives_identical_weights(dataset, voice, tmp_path):
-    again = Voice.build(dataset, tmp_path / "again", OPTIONS, consent=CONSENT)
+    again = build_voice(dataset, tmp_path / "again", OPTIONS, consent=CONSENT)
     _same_weights(voice.path, again.path)
-    other = Voice.build(dataset, tmp_path / "other", BuildOptions(**{**OPTIONS.__dict__, "seed": 1}), consent=CONSENT)
+    other = build_voice(dataset, tmp_path / "other", BuildOptions(**{**OPTIONS.__dict__, "seed": 1}), consent=CONSENT)
     with pytest.raises(AssertionError):
         _same_weights(voice.path, other.path)
 
@@ -133,12 +134,12 @@ def test_an_interrupted_build_resumes_to_the_same_weights(dataset, voice, tmp_pa
 
     out = tmp_path / "v"
     with pytest.raises(KeyboardInterrupt):
-        Voice.build(dataset, out, OPTIONS, consent=CONSENT, hook=interrupt)
+        build_voice(dataset, out, OPTIONS, consent=CONSENT, hook=interrupt)
     assert list((out / ".build").glob("*-train.pt"))
     with pytest.raises(ConfigError, match="another dataset or other options"):
-        Voice.build(dataset, out, BuildOptions(**{**OPTIONS.__dict__, "seed": 1}), consent=CONSENT, resume=True)
+        build_voice(dataset, out, BuildOptions(**{**OPTIONS.__dict__, "seed": 1}), consent=CONSENT, resume=True)
     seen = []
-    resumed = Voice.build(dataset, out, OPTIONS, consent=CONSENT, resume=True,
+    resumed = build_voice(dataset, out, OPTIONS, consent=CONSENT, resume=True,
                           hook=lambda name, done, total: seen.append((name, done)))
     first = [done for name, done in seen if name == stage][0]
     assert first == 6  # training went on from the step it was interrupted at

@@ -412,7 +412,8 @@ def _run_voice_add_index(args: argparse.Namespace) -> int:
 
 
 def _run_voice_build(args: argparse.Namespace) -> int:
-    from .voice.model import BuildOptions, Voice
+    from .production.build import build_voice
+    from .voice.model import BuildOptions
 
     check_output_path(args.out, directory=True)  # before any work
     options = BuildOptions(content=args.content, steps=args.steps, augment=args.augment,
@@ -420,7 +421,7 @@ def _run_voice_build(args: argparse.Namespace) -> int:
                            min_text_confidence=args.min_text_confidence, max_train_seconds=args.max_train_seconds,
                            seed=args.seed)
     log = None if args.json else (lambda msg: print(msg, file=sys.stderr))
-    voice = Voice.build(args.dataset, args.out, options, performer=args.performer, progress=not args.json, log=log,
+    voice = build_voice(args.dataset, args.out, options, performer=args.performer, progress=not args.json, log=log,
                         consent=args.consent, resume=args.resume)
     report = json.loads((voice.path / "report.json").read_text(encoding="utf-8"))
     if args.json:

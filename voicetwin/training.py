@@ -17,11 +17,12 @@ bar on a terminal, plain lines in logs) and reports ``(stage, done, total)`` to 
 from __future__ import annotations
 
 import contextlib
+import shutil
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from .errors import ConfigError
-from .files import atomic_path
+from .files import atomic_path, write_json
 
 Hook = Callable[[str, int, int], None]  # (stage, done, total)
 
@@ -66,6 +67,47 @@ def load_training_state(path: str | Path, fingerprint: str) -> dict | None:
     return state
 
 
+class BuildState:
+    """A folder (``VOICE/.build``) holding what an interrupted build needs to continue: which stages finished, the
+    training checkpoints and cached features. ``resume``: keep what is there when it was written for the same
+    ``fingerprint`` (``ConfigError`` when for another); without it, start afresh. ``close()`` when the build ends."""
+
+    def __init__(self, path: str | Path, fingerprint: str, resume: bool, say: Callable[[str], None] = print):
+        import json
+
+        self.path, self.fingerprint, self.resumed = Path(path), fingerprint, False
+        marker = self.path / "state.json"
+        saved = json.loads(marker.read_text(encoding="utf-8")) if marker.exists() else None
+        if resume and saved is not None and saved.get("fingerprint") != fingerprint:
+            raise ConfigError("the interrupted build used another dataset or other options", path=self.path,
+                              fix="give the same dataset and options with --resume, or build without --resume")
+        if resume and saved is not None:
+            self.resumed = True
+            self.done = set(saved.get("finished", []))
+            say(f"resuming the interrupted build ({', '.join(sorted(self.done)) or 'no stage'} finished)")
+        else:
+            if resume:
+                say("nothing to resume here: building from the start")
+            shutil.rmtree(self.path, ignore_errors=True)
+            self.done = set()
+        self.path.mkdir(parents=True, exist_ok=True)
+        self._write()
+
+    def _write(self) -> None:
+        write_json(self.path / "state.json", {"fingerprint": self.fingerprint, "finished": sorted(self.done)})
+
+    def finished(self, stage: str) -> bool:
+        return stage in self.done
+
+    def finish(self, stage: str) -> None:
+        self.done.add(stage)
+        self._write()
+
+    def close(self) -> None:
+        """The build is done: nothing to resume."""
+        shutil.rmtree(self.path, ignore_errors=True)
+
+
 class Stage:
     """Progress of one stage of ``total`` steps: ``with Stage("training voice", 3000, bar=True) as s: s.update()``.
 
@@ -106,4 +148,4 @@ def stage_items(items, name: str, bar: bool = False, hook: Hook | None = None):
             stage.update()
 
 
-__all__ = ["Hook", "Stage", "deterministic", "load_training_state", "save_training_state", "stage_items"]
+__all__ = ["BuildState", "Hook", "Stage", "deterministic", "load_training_state", "save_training_state", "stage_items"]

@@ -41,7 +41,8 @@ from train_from_labels import CONSENT, corpus_texts  # noqa: E402
 from voicetwin.errors import MissingDependencyError  # noqa: E402
 from voicetwin.files import atomic_path, write_text  # noqa: E402
 from voicetwin.ingest import IngestOptions, ingest  # noqa: E402
-from voicetwin.voice.model import BuildOptions, Voice  # noqa: E402
+from voicetwin.production.build import build_voice  # noqa: E402
+from voicetwin.voice.model import BuildOptions  # noqa: E402
 
 
 def record(texts: list[str], folder: Path, minutes: float) -> list[Path]:
@@ -91,7 +92,7 @@ def main() -> int:
 
     # 3. voice build
     options = BuildOptions(steps=args.steps, speech_steps=args.speech_steps)
-    voice = Voice.build(out / "dataset", out / "voice", options, progress=True, log=print, consent=CONSENT,
+    voice = build_voice(out / "dataset", out / "voice", options, progress=True, log=print, consent=CONSENT,
                         resume=args.resume)
     print(f"voice: {voice.path}; its speech model: {voice.path / 'tts'}")
     return 0

@@ -34,7 +34,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 from voicetwin.consent import ConsentRecord  # noqa: E402
 from voicetwin.errors import InputNotFoundError  # noqa: E402
 from voicetwin.ingest import IngestOptions, ingest  # noqa: E402
-from voicetwin.voice.model import BuildOptions, Voice  # noqa: E402
+from voicetwin.production.build import build_voice  # noqa: E402
+from voicetwin.voice.model import BuildOptions  # noqa: E402
 
 FESTVOX_RU = Path("/usr/share/festival/voices/russian/msu_ru_nsh_clunits")
 HELD_OUT = 20  # bench/tts.py's test lines
@@ -83,7 +84,7 @@ def main() -> int:
 
     # 2. voice build: the conversion model and the speech model
     options = BuildOptions(steps=args.steps, speech_steps=args.speech_steps)
-    voice = Voice.build(out / "dataset", out / "voice", options, progress=True, log=print, consent=CONSENT,
+    voice = build_voice(out / "dataset", out / "voice", options, progress=True, log=print, consent=CONSENT,
                         resume=args.resume)
 
     # 3. speak with it: voicetwin speak --voice OUT/voice --text "..." -o line.wav

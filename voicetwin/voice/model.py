@@ -27,7 +27,6 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-import shutil
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -38,13 +37,13 @@ import torch
 from torch import nn
 
 from ..audio.io import AudioLike, load_audio, normalize_input, resample
-from ..consent import ConsentRecord, consent_for_build, consent_path, load_consent, save_consent, voice_consent
+from ..consent import ConsentRecord, consent_for_build, save_consent, voice_consent
 from .content import load_content, resample_frames
 from ..errors import ConfigError, EmptyAudioError, InputError, InputNotFoundError, ModelNotFoundError
 from ..files import atomic_path, sha256_file, write_json
 
 from ..manifest import dataset_clips, is_dataset
-from ..training import Hook, Stage, deterministic, load_training_state, save_training_state, stage_items
+from ..training import BuildState, Hook, Stage, deterministic, load_training_state, save_training_state, stage_items
 from ..audio.pitch import (F0_METHODS, SINGING_RANGE_HZ, SPEECH_RANGE_HZ, PitchStats, auto_transpose, map_speech, track_f0,
                     transpose)
 from ..audio.world import (WorldFrames, analyze, code_envelope, crossfade_bands, decode_envelope, follow_dynamics,
@@ -90,9 +89,10 @@ class BuildOptions:
     weights. ``max_train_seconds`` caps each training by wall-clock time instead (None: no cap); the result then
     depends on how busy the machine is.
 
-    ``speech_model``: also train the voice's own speech model on the clips that have text (``VOICE/tts``, see
-    ``voicetwin.synth.speech_model``), ``speech_steps`` steps, ``speech_size`` ``"base"`` (or ``"tiny"`` for tests),
-    leaving out clips a recogniser transcribed with a confidence below ``min_text_confidence``.
+    ``speech_model``: ``build_voice`` (``voicetwin.production.build``) also trains the voice's own speech model on
+    the clips that have text (``VOICE/tts``, see ``voicetwin.synth.speech_model``), ``speech_steps`` steps,
+    ``speech_size`` ``"base"`` (or ``"tiny"`` for tests), leaving out clips a recogniser transcribed with a
+    confidence below ``min_text_confidence``.
     """
 
     content: str = "whisper-tiny.en"
@@ -117,15 +117,8 @@ class BuildOptions:
             raise ConfigError(f"unsupported sample rate {self.sample_rate}", fix="use 16000, 22050, 24000, 44100 or 48000")
         if self.max_train_seconds is not None and not self.max_train_seconds > 0:
             raise ConfigError("max_train_seconds must be positive (or None: train all steps)")
-        self.speech_options()  # validates the speech model's settings
-
-    def speech_options(self):
-        """The speech model's settings (``voicetwin.synth.speech_model.SpeechOptions``)."""
-        from ..synth.speech_model import SpeechOptions
-
-        return SpeechOptions(steps=self.speech_steps, size=self.speech_size,
-                             min_text_confidence=self.min_text_confidence, seed=self.seed, threads=self.threads,
-                             max_train_seconds=self.max_train_seconds)
+        if self.speech_steps < 1 or not 0.0 <= self.min_text_confidence <= 1.0:
+            raise ConfigError("speech_steps must be >= 1 and min_text_confidence between 0 and 1")
 
 
 @dataclass(frozen=True)
@@ -371,67 +364,53 @@ class Voice:
               performer: str | Path | None = None, progress: bool = False,
               log: Callable[[str], None] | None = None,
               consent: ConsentRecord | str | Path | None = None, resume: bool = False,
-              hook: Hook | None = None) -> "Voice":
-        """Build a voice from an ingested dataset of the target (and optionally the performer's dataset).
+              hook: Hook | None = None, state: BuildState | None = None) -> "Voice":
+        """Build a voice's conversion model from an ingested dataset of the target (and optionally the performer's
+        dataset). ``voicetwin.production.build.build_voice`` builds the whole voice: this, then the voice's own
+        speech model from the dataset's transcribed clips.
 
         A voice is built only on a valid, unexpired consent record: ``consent`` (a ``ConsentRecord``, its JSON
         file, or a directory holding ``consent.json``), written into ``out`` with the voice, or else the record
         already in ``out`` (``voicetwin consent create OUT ...``). Without one, ``ConsentError`` is raised before
         any work.
 
-        Two models are trained. The conversion model (the envelope network, always) turns a performance into the
-        voice. When the dataset's clips have text (``ingest --transcripts`` or ``--asr``) and
-        ``options.speech_model``, the voice's own speech model is trained on them and saved in ``out/tts``, where
-        ``speak``, ``sing``, ``dub`` and the demo use it; the report's ``speech_model`` entry says what was done
-        (and, without text, that speech goes through a base synthesiser and conversion, and how to add text).
-
         Where the performer's dataset has clips with the same text as the target's, those pairs are aligned
         (DTW over content frames) and added to training as parallel examples; the performer's pitch range is
         stored and used as the source range in speech mode.
 
-        ``resume``: continue a build of the same dataset and options that was interrupted, from the training
-        checkpoints and finished stages kept in ``out/.build`` (removed when a build finishes); the result is the
-        same as an uninterrupted build's. Without it, an earlier build's state there is discarded. ``progress``:
-        a bar per stage on stderr. ``hook``: called with ``(stage, done, total)`` as each stage advances.
+        Reproducible: ``options.steps`` seeded steps with deterministic kernels (``BuildOptions``). ``resume``:
+        continue a build of the same dataset and options that was interrupted, from the training checkpoint kept
+        in ``out/.build`` (removed when the build finishes); the result is the same as an uninterrupted build's.
+        Without it, an earlier build's state there is discarded. ``state``: the build state of a longer build
+        that goes on after this one (then it is left open). ``progress``: a bar per stage on stderr. ``hook``:
+        called with ``(stage, done, total)`` as each stage advances.
         """
         options = options or BuildOptions()
         record = consent_for_build(out, consent)  # refuse before any work
         started = time.time()
         say = log or (lambda _msg: None)
         out = Path(out)
-        clips = _read_dataset(dataset)
-        speech_clips, language = [], None
-        if options.speech_model:
-            from ..synth.speech_model import check_front_end, dataset_language
-
-            speech_clips = [(c, p) for c, p in clips if (c.text or "").strip()]
-            if speech_clips:
-                language = dataset_language(speech_clips)
-                check_front_end(language)  # refuse before any work
-        state = _BuildState(out / BUILD_DIR, _fingerprint(dataset, performer, options), resume, say)
+        own_state = state is None
+        if own_state:
+            state = BuildState(out / BUILD_DIR, build_fingerprint(dataset, performer, options), resume, say)
         if state.finished("voice"):
-            voice = cls.load(out)
-            report = json.loads((out / "report.json").read_text(encoding="utf-8"))
             say("conversion model: finished before the interruption")
-        else:
-            voice, sources, report = cls._build_conversion(clips, dataset, options, performer, progress, say, hook,
-                                                           state)
-            voice.save(out, sources, report)
-            if consent is not None:
-                save_consent(out, record, overwrite=True)  # the record travels with the voice
-            state.finish("voice")
-        report["speech_model"] = _build_speech(voice, dataset, speech_clips, language, options, progress, say, hook,
-                                               state)
-        report["build_seconds"] = round(time.time() - started, 1)  # this run's (a resumed build: since resuming)
-        report["resumed"] = state.resumed
-        write_json(out / "report.json", report)
-        state.close()
+            return cls.load(out)
+        clips = _read_dataset(dataset)
+        voice, sources, report = cls._build_conversion(clips, dataset, options, performer, progress, say, hook, state)
+        report["build_seconds"] = round(time.time() - started, 1)
+        voice.save(out, sources, report)
+        if consent is not None:
+            save_consent(out, record, overwrite=True)  # the record travels with the voice
+        state.finish("voice")
+        if own_state:
+            state.close()
         say(f"voice written to {out} in {report['build_seconds']:.0f} s")
         return voice
 
     @classmethod
     def _build_conversion(cls, clips: list, dataset: str | Path, options: BuildOptions, performer, progress: bool,
-                          say: Callable[[str], None], hook: Hook | None, state: "_BuildState"):
+                          say: Callable[[str], None], hook: Hook | None, state: BuildState):
         """The conversion model: analysis of the target's clips, training (checkpointed in ``state``)."""
         started = time.time()
         rng = np.random.default_rng(options.seed)
@@ -851,44 +830,7 @@ def _bar(items, progress: bool, desc: str, hook: Hook | None = None):
     return stage_items(items, desc, progress, hook) if progress or hook else items
 
 
-class _BuildState:
-    """``VOICE/.build``: what an interrupted build needs to continue (stages finished, checkpoints, features)."""
-
-    def __init__(self, path: Path, fingerprint: str, resume: bool, say: Callable[[str], None]):
-        self.path, self.fingerprint, self.resumed = path, fingerprint, False
-        marker = path / "state.json"
-        saved = json.loads(marker.read_text(encoding="utf-8")) if marker.exists() else None
-        if resume and saved is not None and saved.get("fingerprint") != fingerprint:
-            raise ConfigError("the interrupted build used another dataset or other options", path=path,
-                              fix="give the same dataset and options with --resume, or build without --resume")
-        if resume and saved is not None:
-            self.resumed = True
-            self.done = set(saved.get("finished", []))
-            say(f"resuming the interrupted build ({', '.join(sorted(self.done)) or 'no stage'} finished)")
-        else:
-            if resume:
-                say("nothing to resume here: building from the start")
-            shutil.rmtree(path, ignore_errors=True)
-            self.done = set()
-        path.mkdir(parents=True, exist_ok=True)
-        self._write()
-
-    def _write(self) -> None:
-        write_json(self.path / "state.json", {"fingerprint": self.fingerprint, "finished": sorted(self.done)})
-
-    def finished(self, stage: str) -> bool:
-        return stage in self.done
-
-    def finish(self, stage: str) -> None:
-        self.done.add(stage)
-        self._write()
-
-    def close(self) -> None:
-        """The build is done: nothing to resume."""
-        shutil.rmtree(self.path, ignore_errors=True)
-
-
-def _fingerprint(dataset: str | Path, performer: str | Path | None, options: BuildOptions) -> str:
+def build_fingerprint(dataset: str | Path, performer: str | Path | None, options: BuildOptions) -> str:
     """What makes a build's result: the datasets' manifests and the options."""
     parts = [sha256_file(Path(dataset) / "manifest.jsonl"), str(Path(dataset).resolve()),
              sha256_file(Path(performer) / "manifest.jsonl") if performer else "",
@@ -896,37 +838,5 @@ def _fingerprint(dataset: str | Path, performer: str | Path | None, options: Bui
     return hashlib.sha256("|".join(parts).encode()).hexdigest()[:16]
 
 
-def _build_speech(voice: "Voice", dataset: str | Path, clips: list, language: str | None, options: BuildOptions,
-                  progress: bool, say: Callable[[str], None], hook: Hook | None, state: _BuildState) -> dict:
-    """Train the voice's own speech model into ``VOICE/tts`` when there is text -> the report's entry."""
-    from ..synth.speak import VOICE_MODEL_DIR
-    from ..synth.speech_model import FRONT_ENDS, build_speech_model, no_text_report
-
-    out = Path(voice.path) / VOICE_MODEL_DIR
-    earlier = {"kept": f"an earlier speech model in {out} is kept"} if (out / "config.json").exists() else {}
-    if not options.speech_model:
-        return {"built": False, "reason": "not asked for (--no-speech-model)", **earlier}
-    if not clips:
-        entry = no_text_report(dataset)
-        say(f"no transcripts in the dataset: {entry['speech']}; {entry['fix']}")
-        return {**entry, **earlier}
-    if language not in FRONT_ENDS:
-        entry = {"built": False, "reason": f"no phone front end for '{language}' yet (only "
-                 + ", ".join(sorted(FRONT_ENDS)) + ")", "speech": no_text_report(dataset)["speech"]}
-        say(f"speech model: {entry['reason']}")
-        return {**entry, **earlier}
-    done = state.path / "speech.json"
-    if state.finished("speech") and done.exists():
-        return json.loads(done.read_text(encoding="utf-8"))
-    report = build_speech_model(clips, out, language, options.speech_options(), state.path, state.fingerprint,
-                                progress, hook, say)
-    if consent_path(voice.path).exists():  # the model can also be used alone (--base model:VOICE/tts)
-        save_consent(out, load_consent(voice.path), overwrite=True)
-    write_json(done, report)
-    state.finish("speech")
-    say(f"speech model written to {out}: {report['minutes']:.1f} min of {language} text, {report['steps']} steps")
-    return report
-
-
-__all__ = ["BuildOptions", "ConvertOptions", "EnvelopeNet", "Voice", "VoiceConfig",
+__all__ = ["BUILD_DIR", "BuildOptions", "ConvertOptions", "EnvelopeNet", "Voice", "VoiceConfig", "build_fingerprint",
            "global_variance", "match_global_variance", "split_at_pauses"]
