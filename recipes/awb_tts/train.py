@@ -67,6 +67,7 @@ def main() -> int:
     ap.add_argument("--out", default="out/awb_tts")
     ap.add_argument("--config", default=str(Path(__file__).with_name("config.json")))
     ap.add_argument("--transcripts", action="store_true", help="give ingest the texts read instead of recognising")
+    ap.add_argument("--minutes", type=float, default=None, help="record this much instead of the config's minutes")
     ap.add_argument("--speech-steps", type=int, default=BuildOptions.speech_steps)
     ap.add_argument("--steps", type=int, default=BuildOptions.steps, help="conversion model steps")
     ap.add_argument("--resume", action="store_true", help="continue an interrupted build")
@@ -74,6 +75,7 @@ def main() -> int:
     if subprocess.run(["which", "flite"], capture_output=True).returncode != 0:
         raise MissingDependencyError("flite", None, "recording the awb corpus (apt-get install flite)")
     corpus = json.loads(Path(args.config).read_text(encoding="utf-8"))["corpus"]
+    corpus["minutes"] = args.minutes or corpus["minutes"]
     out = Path(args.out)
 
     # 1. record

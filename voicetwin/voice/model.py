@@ -832,6 +832,10 @@ def _bar(items, progress: bool, desc: str, hook: Hook | None = None):
 
 def build_fingerprint(dataset: str | Path, performer: str | Path | None, options: BuildOptions) -> str:
     """What makes a build's result: the datasets' manifests and the options."""
+    for folder in (dataset, performer):
+        if folder is not None and not is_dataset(folder):
+            raise InputNotFoundError("not a dataset (no manifest.jsonl)", path=folder,
+                                     fix="make one with 'voicetwin ingest'")
     parts = [sha256_file(Path(dataset) / "manifest.jsonl"), str(Path(dataset).resolve()),
              sha256_file(Path(performer) / "manifest.jsonl") if performer else "",
              json.dumps({k: getattr(options, k) for k in options.__dataclass_fields__}, sort_keys=True)]
