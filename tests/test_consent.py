@@ -132,7 +132,7 @@ def _record(**kw) -> ConsentRecord:
 def _tiny():
     from voicetwin.voice.model import BuildOptions
 
-    return BuildOptions(content="mfcc", steps=3, augment=0, batch_size=2)
+    return BuildOptions(content="mfcc", steps=3, augment=0, batch_size=2, speech_model=False)
 
 
 @pytest.fixture(scope="module")
@@ -193,7 +193,7 @@ def test_build_refuses_without_a_valid_record_before_any_work(dataset, tmp_path,
     with pytest.raises(ConsentError, match="lacks document"):
         Voice.build(dataset, out, _tiny(), consent=bad)
     assert main(["voice", "build", str(dataset), "--out", str(out), "--content", "mfcc", "--steps", "3",
-                 "--augment", "0"]) == 2
+                 "--no-speech-model", "--augment", "0"]) == 2
     err = capsys.readouterr().err
     assert "consent" in err and len(err.strip().splitlines()) == 1
 
@@ -206,13 +206,13 @@ def test_build_on_a_record_created_first_or_passed_as_a_file(dataset, voice, tmp
     assert main(["consent", "create", str(out), "--subject", "N", "--document", "letter 7", "--scope", "singing"]) == 0
     capsys.readouterr()
     assert main(["voice", "build", str(dataset), "--out", str(out), "--content", "mfcc", "--steps", "3",
-                 "--augment", "0", "--json"]) == 0
+                 "--no-speech-model", "--augment", "0", "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["voice"] == str(out)
     assert load_consent(out).scope == ("singing",) and (out / "model.safetensors").exists()
     # --consent FILE.json: the record is copied into the voice folder
     out2 = tmp_path / "v2"
     assert main(["voice", "build", str(dataset), "--out", str(out2), "--content", "mfcc", "--steps", "3",
-                 "--augment", "0", "--consent", str(consent_path(voice.path)), "--json"]) == 0
+                 "--no-speech-model", "--augment", "0", "--consent", str(consent_path(voice.path)), "--json"]) == 0
     assert consent_path(out2).read_bytes() == consent_path(voice.path).read_bytes()
     assert Voice.load(out2).path == out2
 

@@ -249,6 +249,7 @@ def test_denoise_and_recogniser_in_ingest(tmp_path):
     kept = [c for c in read_manifest(tmp_path / "ds") if c.kept]
     assert report["denoised"] and kept and all(c.custom.get("denoised") for c in kept)
     assert all(c.custom["text_from"] == "whisper-tiny.en" for c in kept)
+    assert all(0.0 < c.custom["text_confidence"] <= 1.0 for c in kept)
     assert "weather" in " ".join(c.text for c in kept).lower()
 
 
@@ -265,6 +266,19 @@ def test_recogniser(tmp_path):
     subprocess.run(["flite", "-voice", "slt", "-t", "The weather is nice today.", "-o", str(wav)], check=True)
     text = transcribe(model, load_audio(wav, 16_000)[0], "en").lower()
     assert "weather" in text and "today" in text
+    # the recogniser's confidence: high on clear speech, low where it guesses (voice build leaves those out)
+    from voicetwin.ingest import transcribe_scored
+
+    awb = tmp_path / "awb.wav"
+    subprocess.run(["flite", "-voice", "awb", "-t", "She folded the letter twice and hid it under the loose floorboard.",
+                    "-o", str(awb)], check=True)
+    clear = load_audio(awb, 16_000)[0]
+    noisy = clear + 0.3 * np.abs(clear).max() * np.random.default_rng(0).standard_normal(len(clear)).astype(np.float32)
+    text, sure = transcribe_scored(model, clear, "en")
+    guess, unsure = transcribe_scored(model, noisy, "en")
+    assert "letter" in text.lower() and sure > 0.6
+    assert "letter" not in guess.lower() and unsure < 0.45
+    assert transcribe_scored(model, np.zeros(16_000, np.float32), "en") == ("", 0.0)
 
 
 def test_clip_measures():

@@ -25,7 +25,7 @@ ESPEAK_EN = SpeakOptions(language="en", base="espeak")
 
 # the stages, bottom to top: a module may import its own level and the levels below, never above
 LEVELS = {
-    "ground": {"errors", "files", "hub", "manifest", "sources", "consent", "console", "checkpoint"},
+    "ground": {"errors", "files", "hub", "manifest", "sources", "consent", "console", "checkpoint", "training"},
     "signal": {"audio", "text"},
     "models": {"speaker", "ingest", "voice", "synth", "video", "eval"},
     "production": {"production"},

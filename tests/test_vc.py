@@ -90,7 +90,8 @@ def small_dataset(tmp_path_factory) -> Path:
 @pytest.fixture(scope="module")
 def voice(target_dataset, tmp_path_factory) -> Voice:
     out = tmp_path_factory.mktemp("voices") / "tiny"
-    return Voice.build(target_dataset, out, BuildOptions(content="mfcc", steps=30, augment=1, batch_size=4),
+    return Voice.build(target_dataset, out, BuildOptions(content="mfcc", steps=30, augment=1, batch_size=4,
+                                                             speech_model=False),
                        consent=CONSENT)
 
 
@@ -342,7 +343,8 @@ def test_performer_lines_with_the_same_text_are_aligned(small_dataset, tmp_path)
         subprocess.run(["espeak-ng", "-v", "ru", "-w", str(wav), texts[uid]], check=True, capture_output=True)
         lines.append((uid, wav, texts[uid]))
     performer = _dataset(tmp_path / "performer", lines)
-    voice = Voice.build(small_dataset, tmp_path / "v", BuildOptions(content="mfcc", steps=5, augment=0, batch_size=2),
+    voice = Voice.build(small_dataset, tmp_path / "v", BuildOptions(content="mfcc", steps=5, augment=0, batch_size=2,
+                                                                     speech_model=False),
                         performer=performer, consent=CONSENT)
     report = json.loads((voice.path / "report.json").read_text())
     assert report["parallel_performer_lines"] == 1
@@ -371,7 +373,8 @@ def test_transformers_content_with_a_tiny_random_wavlm(tmp_path, small_dataset):
     frames = model.frames(_sung_vowel(np.full(100, 200.0)))
     assert frames.shape == (50, 32)
     voice = Voice.build(small_dataset, tmp_path / "v", BuildOptions(content=str(tmp_path / "wavlm"), steps=3,
-                                                                     augment=0, batch_size=2), consent=CONSENT)
+                                                                     augment=0, batch_size=2, speech_model=False),
+                        consent=CONSENT)
     loaded = Voice.load(voice.path)
     assert loaded.config.envelope_rate == 2 and loaded.envelope_hop == pytest.approx(0.01)  # 10 ms envelopes
     assert loaded.predict_envelope(frames).shape == (100, loaded.config.envelope_dims)
@@ -394,7 +397,8 @@ def test_envelope_targets_at_two_per_content_frame():
 @needs_festvox
 def test_cli_build_and_convert(small_dataset, voice, tmp_path, capsys):
     assert main(["voice", "build", str(small_dataset), "--out", str(tmp_path / "v"), "--content", "mfcc",
-                 "--steps", "3", "--augment", "0", "--consent", str(voice.path / "consent.json"), "--json"]) == 0
+                 "--steps", "3", "--augment", "0", "--no-speech-model", "--consent", str(voice.path / "consent.json"),
+                 "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["clips"] == 2
     wav = tmp_path / "line.wav"
     sf.write(wav, _sung_vowel(np.full(120, 300.0)), SR)

@@ -373,8 +373,21 @@ def _add_voice(sub: argparse._SubParsersAction) -> None:
     b.add_argument("--performer", default=None, metavar="DATASET", help="dataset of the performer's recordings")
     b.add_argument("--content", default="whisper-tiny.en", metavar="NAME_OR_PATH",
                    help="content features: whisper-tiny.en, mfcc, or a WavLM/HuBERT hub name or local directory")
-    b.add_argument("--steps", type=int, default=3000, help="training steps")
+    b.add_argument("--steps", type=int, default=3000, help="training steps of the conversion model")
     b.add_argument("--augment", type=int, default=2, help="pitch/formant-perturbed copies of the target audio")
+    b.add_argument("--speech-steps", type=int, default=900,
+                   help="training steps of the speech model (trained when the dataset's clips have text)")
+    b.add_argument("--no-speech-model", action="store_true",
+                   help="do not train the speech model even when the clips have text")
+    b.add_argument("--min-text-confidence", type=float, default=0.5, metavar="P",
+                   help="clips transcribed by a recogniser (ingest --asr) with a lower confidence (0-1) are left out "
+                        "of the speech model (not of the conversion model)")
+    b.add_argument("--max-train-seconds", type=float, default=None, metavar="S",
+                   help="stop each training after this long (default: train all steps, so the same dataset always "
+                        "gives the same voice)")
+    b.add_argument("--seed", type=int, default=0, help="random seed of both trainings")
+    b.add_argument("--resume", action="store_true",
+                   help="continue an interrupted build of the same dataset and options (from VOICE/.build)")
     b.add_argument("--consent", default=None, metavar="FILE.json",
                    help="the consent record to build on (a JSON file from 'voicetwin consent create', or a folder "
                         "holding consent.json); it is copied into VOICE. Default: VOICE/consent.json, which must "
@@ -399,19 +412,30 @@ def _run_voice_add_index(args: argparse.Namespace) -> int:
 
 
 def _run_voice_build(args: argparse.Namespace) -> int:
-    from .voice.model import BuildOptions, Voice
+    from .production.build import build_voice
+    from .voice.model import BuildOptions
 
     check_output_path(args.out, directory=True)  # before any work
-    options = BuildOptions(content=args.content, steps=args.steps, augment=args.augment)
+    options = BuildOptions(content=args.content, steps=args.steps, augment=args.augment,
+                           speech_model=not args.no_speech_model, speech_steps=args.speech_steps,
+                           min_text_confidence=args.min_text_confidence, max_train_seconds=args.max_train_seconds,
+                           seed=args.seed)
     log = None if args.json else (lambda msg: print(msg, file=sys.stderr))
-    voice = Voice.build(args.dataset, args.out, options, performer=args.performer, progress=not args.json, log=log,
-                        consent=args.consent)
+    voice = build_voice(args.dataset, args.out, options, performer=args.performer, progress=not args.json, log=log,
+                        consent=args.consent, resume=args.resume)
     report = json.loads((voice.path / "report.json").read_text(encoding="utf-8"))
     if args.json:
         _print_json({"voice": str(voice.path), **report})
+        return 0
+    print(f"voice {voice.path}: {report['minutes']:.1f} min of target audio, pitch median "
+          f"{report['pitch_median_hz']} Hz, built in {report['build_seconds']:.0f} s")
+    speech = report["speech_model"]
+    if speech["built"]:
+        print(f"speech model {voice.path / speech['path']}: {speech['minutes']:.1f} min of {speech['language']} text "
+              f"({len(speech['left_out_doubtful_text'])} clips with doubtful text left out); speak uses it")
     else:
-        print(f"voice {voice.path}: {report['minutes']:.1f} min of target audio, pitch median "
-              f"{report['pitch_median_hz']} Hz, built in {report['build_seconds']:.0f} s")
+        print(f"no speech model ({speech['reason']}): {speech.get('speech', '')}" +
+              (f"\n  to add one: {speech['fix']}" if speech.get("fix") else ""))
     return 0
 
 

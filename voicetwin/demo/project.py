@@ -544,7 +544,8 @@ def task_ingest(job) -> dict:
 
 
 def task_build(job) -> dict:
-    from voicetwin.voice.model import BuildOptions, Voice
+    from ..production.build import build_voice
+    from ..voice.model import BuildOptions
 
     project = Project(Path(job.params["project"]))
     if not project.has_dataset():
@@ -552,8 +553,8 @@ def task_build(job) -> dict:
     record = check(project, "build", record=load_consent(project))
     steps = int(job.params.get("steps", 1500))
     job.step("learning the voice from the kept clips", 0.0, 1.0)
-    Voice.build(project.dataset, project.voice, BuildOptions(steps=steps), progress=True, log=job.log,
-                consent=record)  # the record travels inside the voice folder
+    build_voice(project.dataset, project.voice, BuildOptions(steps=steps), progress=True, log=job.log,
+                consent=record)  # the record travels inside the voice folder; with text, the speech model too
     return json.loads((project.voice / "report.json").read_text(encoding="utf-8"))
 
 

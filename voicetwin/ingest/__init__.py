@@ -6,6 +6,6 @@ manifest are the stages of :func:`ingest`.
 
 from __future__ import annotations
 
-from .pipeline import IngestOptions, ingest, read_transcripts, transcribe
+from .pipeline import IngestOptions, ingest, read_transcripts, transcribe, transcribe_scored
 
-__all__ = ["IngestOptions", "ingest", "read_transcripts", "transcribe"]
+__all__ = ["IngestOptions", "ingest", "read_transcripts", "transcribe", "transcribe_scored"]

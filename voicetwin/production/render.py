@@ -188,15 +188,14 @@ def generate(request: RenderRequest) -> Generated:
         out, out_sr = voice.convert(audio, sr, options, production=request.production)
         report["options"] = _options_dict(options)
     elif request.kind == "text":
-        from ..synth.speak import SpeakOptions, speak
+        from ..synth.speak import SpeakOptions, speak, speech_base
 
         options = replace(request.options or SpeakOptions(), production=request.production)
         out, out_sr = speak(voice, request.source, options)
         inputs.append({"text": request.source})
         report["text"] = request.source
         report["options"] = _options_dict(options)
-        if options.base:
-            models["base"] = options.base
+        models["base"] = speech_base(voice, request.source, options)  # the voice's own speech model, when it has one
     else:
         from ..synth.sing import SingOptions, read_score, sing
 

@@ -12,7 +12,8 @@ faster, never by stretching the waveform.
     audio, sr = model.speak("Она завел+а прядь волос за ухо.")
     base = AcousticBase("out/festvox_ru_tts/model")            # a base synthesiser for voicetwin.synth.speak (``model:DIR``)
 
-Training lives in ``recipes/festvox_ru_tts/train.py``. A model directory holds ``config.json`` (architecture,
+``voicetwin voice build`` trains one on a dataset's transcribed clips into ``VOICE/tts``
+(``voicetwin.synth.speech_model``; training in ``acoustic_train.py``). A model directory holds ``config.json`` (architecture,
 phone set, ``format_version``) and ``model.safetensors`` (weights and feature normalisation).
 """
 
@@ -312,8 +313,8 @@ class AcousticModel:
             path = resolve(name_or_path, kind="acoustic")
         except ModelNotFoundError as exc:
             raise ModelNotFoundError(f"no acoustic model at '{name_or_path}'",
-                                     fix="train one with python recipes/festvox_ru_tts/train.py (or awb_tts) --out DIR "
-                                         "and pass DIR/model") from exc
+                                     fix="build a voice from transcribed recordings ('voicetwin voice build'): "
+                                         "its speech model is VOICE/tts") from exc
         from ..checkpoint import load_checkpoint, load_weights
 
         ckpt = load_checkpoint(path, AcousticConfig, MODEL_TYPE, FORMAT_VERSION, kind="acoustic")

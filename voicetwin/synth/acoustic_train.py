@@ -1,8 +1,8 @@
 """Training the text-to-speech acoustic model (``voicetwin.synth.acoustic``) on one speaker's transcribed recordings.
 
-Kept apart from ``acoustic.py`` so the inference path never imports training code. The recipes
-(``recipes/festvox_ru_tts``, ``recipes/awb_tts``) turn recordings and their phone labels into utterances and call
-``train``:
+Kept apart from ``acoustic.py`` so the inference path never imports training code. ``voice build`` trains it on an
+ingested dataset's transcribed clips with timings from forced alignment (``voicetwin.synth.speech_model``); code that
+has phone labels already turns recordings and labels into utterances and calls ``train``:
 
     data = [utterance(audio, sr, [("pau", 0.25), ("hh", 0.3), ...], config), ...]
     net = train(data[:-10], data[-10:], config, TrainSettings(steps=900))
@@ -11,7 +11,8 @@ Kept apart from ``acoustic.py`` so the inference path never imports training cod
 An utterance is a dict of ``phones`` (ids), ``frames`` (frames per phone, from the labels' end times) and
 ``features`` (WORLD features, ``voicetwin.synth.acoustic.world_features``). Training runs on whole utterances grouped
 by length: L1 on the normalised envelope, log F0 and aperiodicities, cross-entropy on voicing, squared error on
-log durations. The validation loss printed only says that training converges; how the voice sounds is judged by
+log durations. Training is reproducible (seeded, a fixed number of steps, deterministic kernels) and resumable
+(``fit(..., checkpoint=PATH)``). The validation loss printed only says that training converges; how the voice sounds is judged by
 ``bench/tts.py`` with independent speaker encoders and a recogniser.
 """
 
@@ -20,26 +21,38 @@ from __future__ import annotations
 import math
 import random
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import torch
 
+from ..errors import ConfigError, InputError
+from ..training import Hook, Stage, deterministic, load_training_state, save_training_state
 from .acoustic import AcousticConfig, AcousticNet, training_loss, world_features
-from ..errors import InputError
+
+CHECKPOINT_SECONDS = 60.0  # a resumable training state is written this often
 
 
 @dataclass(frozen=True)
 class TrainSettings:
-    """Optimisation settings (stored in a recipe's ``config.json`` under ``train``)."""
+    """Optimisation settings. ``max_minutes``: stop after this long (None: train all ``steps``, the same model on
+    any machine; a cap makes the model depend on the machine's speed)."""
 
     steps: int = 900
     batch_size: int = 8
     learning_rate: float = 0.002
-    max_minutes: float = 25.0
+    max_minutes: float | None = None
     seed: int = 0
     threads: int = 1
     warmup: int = 50
+
+    def __post_init__(self):
+        if min(self.steps, self.batch_size, self.threads, self.warmup) < 1 or not self.learning_rate > 0:
+            raise ConfigError("steps, batch_size, threads and warmup must be >= 1 and learning_rate > 0")
+        if self.max_minutes is not None and not self.max_minutes > 0:
+            raise ConfigError("max_minutes must be positive (or None for no cap)")
 
 
 def utterance(audio: np.ndarray, sample_rate: int, labels: list[tuple[str, float]], config: AcousticConfig) -> dict:
@@ -96,48 +109,93 @@ def collate(data: list[dict], items: list[int]) -> tuple[torch.Tensor, ...]:
 
 
 def train(train_data: list[dict], valid_data: list[dict], config: AcousticConfig, settings: TrainSettings,
-          progress: bool = True) -> AcousticNet:
-    """Train an ``AcousticNet`` from scratch; deterministic for given data, settings and torch build."""
-    from tqdm import tqdm
+          progress: bool = True, **kwargs) -> AcousticNet:
+    """Train an ``AcousticNet`` from scratch (``fit`` without its report)."""
+    return fit(train_data, valid_data, config, settings, progress, **kwargs)[0]
 
-    from ..console import progress_bar
 
+def fit(train_data: list[dict], valid_data: list[dict], config: AcousticConfig, settings: TrainSettings,
+        progress: bool = True, checkpoint: str | Path | None = None, fingerprint: str = "",
+        hook: Hook | None = None, log: Callable[[str], None] | None = print) -> tuple[AcousticNet, dict]:
+    """Train an ``AcousticNet`` from scratch -> the net and ``{"steps", "final_loss", "validation"}``.
+
+    Deterministic for given data, settings and torch build (``voicetwin.training.deterministic``). ``checkpoint``:
+    a file where the training state is saved every minute and when the training is interrupted; training starts
+    from it when it exists (written with the same ``fingerprint``) and ends with the same weights as an
+    uninterrupted run. It is deleted once training is done. ``hook``: ``("training speech model", step, steps)``.
+    """
     if not train_data or not valid_data:
         raise InputError("training needs at least one training and one validation utterance")
+    say = log or (lambda _msg: None)
+    fingerprint = fingerprint + repr((settings, config))
+    state = load_training_state(checkpoint, fingerprint) if checkpoint else None
     torch.manual_seed(settings.seed)
     rng = random.Random(settings.seed)
-    torch.set_num_threads(settings.threads)
     net = AcousticNet(config)
     for name, value in normalisation(train_data, config).items():
         getattr(net, name).copy_(value)
     with torch.no_grad():  # start the duration head at the average phone length
         net.duration[-1].bias.fill_(float(np.mean(np.concatenate([np.log1p(d["frames"]) for d in train_data]))))
-    print(f"{sum(p.numel() for p in net.parameters()) / 1e6:.2f} M parameters")
     steps = settings.steps
     optim = torch.optim.AdamW(net.parameters(), lr=settings.learning_rate, weight_decay=1e-4)
     sched = torch.optim.lr_scheduler.LambdaLR(
         optim, lambda s: min(1.0, (s + 1) / settings.warmup) * 0.5 * (1 + math.cos(math.pi * min(1.0, s / steps))))
-    start, step, queue = time.time(), 0, []
-    bar = progress_bar(total=steps, desc="training", unit="step", enabled=progress)
-    while step < steps and time.time() - start < 60 * settings.max_minutes:
-        if not queue:
-            queue = batches(train_data, settings.batch_size, rng)
-        net.train()
-        loss = training_loss(net, *collate(train_data, queue.pop()))
-        optim.zero_grad()
-        loss["total"].backward()
-        torch.nn.utils.clip_grad_norm_(net.parameters(), 1.0)
-        optim.step()
-        sched.step()
-        step += 1
-        bar.update(1)
-        bar.set_postfix({k: f"{v.item():.3f}" for k, v in loss.items()})
-        if step % 250 == 0 or step == steps:
-            net.eval()
-            with torch.no_grad():
-                val = [training_loss(net, *collate(valid_data, [i])) for i in range(len(valid_data))]
-            tqdm.write(f"step {step}: validation " + ", ".join(
-                f"{k} {np.mean([v[k].item() for v in val]):.3f}" for k in ("features", "voicing", "duration")))
-    bar.close()
-    print(f"trained {step} steps in {(time.time() - start) / 60:.1f} min")
-    return net.eval()
+    step, queue, losses = 0, [], []
+    if state is not None:
+        net.load_state_dict(state["net"])
+        optim.load_state_dict(state["optim"])
+        sched.load_state_dict(state["sched"])
+        rng.setstate(state["rng"])
+        torch.set_rng_state(state["torch_rng"])
+        step, queue, losses = state["step"], state["queue"], state["losses"]
+        say(f"speech model: resuming training at step {step} of {steps}")
+    else:
+        say(f"speech model: {sum(p.numel() for p in net.parameters()) / 1e6:.2f} M parameters, {steps} steps")
+
+    def save() -> None:
+        save_training_state(checkpoint, {"fingerprint": fingerprint, "net": net.state_dict(), "optim": optim.state_dict(),
+                                     "sched": sched.state_dict(), "rng": rng.getstate(),
+                                     "torch_rng": torch.get_rng_state(), "step": step, "queue": queue,
+                                     "losses": losses})
+
+    def validate() -> dict:
+        net.eval()
+        with torch.no_grad():
+            val = [training_loss(net, *collate(valid_data, [i])) for i in range(len(valid_data))]
+        return {k: round(float(np.mean([v[k].item() for v in val])), 4) for k in ("features", "voicing", "duration")}
+
+    start, saved_at, consistent = time.time(), time.time(), True
+    cap = None if settings.max_minutes is None else 60 * settings.max_minutes
+    with deterministic(settings.threads), Stage("training speech model", steps, progress, hook, start=step) as bar:
+        try:
+            while step < steps and (cap is None or time.time() - start < cap):
+                consistent = False
+                if not queue:
+                    queue = batches(train_data, settings.batch_size, rng)
+                net.train()
+                loss = training_loss(net, *collate(train_data, queue.pop()))
+                optim.zero_grad()
+                loss["total"].backward()
+                torch.nn.utils.clip_grad_norm_(net.parameters(), 1.0)
+                optim.step()
+                sched.step()
+                step += 1
+                losses.append(round(float(loss["total"].item()), 5))
+                consistent = True
+                if checkpoint and time.time() - saved_at > CHECKPOINT_SECONDS:
+                    save()
+                    saved_at = time.time()
+                bar.update(1, loss=f"{losses[-1]:.3f}")
+                if step % 250 == 0:
+                    say(f"step {step}: validation " + ", ".join(f"{k} {v:.3f}" for k, v in validate().items()))
+        except BaseException:
+            if checkpoint and consistent:  # an interrupted step leaves the last saved state
+                save()
+            raise
+    validation = validate()
+    say(f"trained {step} steps in {(time.time() - start) / 60:.1f} min; validation " +
+        ", ".join(f"{k} {v:.3f}" for k, v in validation.items()))
+    if checkpoint:
+        Path(checkpoint).unlink(missing_ok=True)
+    return net.eval(), {"steps": step, "final_loss": round(float(np.mean(losses[-50:])), 4) if losses else None,
+                        "validation": validation}

@@ -15,8 +15,8 @@ A base synthesiser turns text into speech in a stock voice and says when each ph
 ``speak(voice, text, ...)`` normalises the text, synthesises it with the base voice (fitting ``duration`` by changing
 phone and pause durations in synthesis, never by stretching the waveform) and converts it into the voice. A base that
 already speaks in the voice (``model:DIR``) is not converted. When no base is named and the voice directory holds
-an acoustic model for the line's language in ``tts/`` (``VOICE/tts/config.json`` + ``model.safetensors``), that
-model is the base.
+an acoustic model for the line's language in ``tts/`` (``VOICE/tts/config.json`` + ``model.safetensors``, written
+by ``voice build`` when the dataset has text), that model is the base; ``speech_base`` says which base a line gets.
 """
 
 from __future__ import annotations
@@ -611,14 +611,7 @@ def speak(voice: Any, text: str, options: SpeakOptions = SpeakOptions(), **kwarg
 
         voice = _load_voice(voice)
         voice_consent(voice, "speech", options.production)
-    if options.language is None and voice is not None:
-        language = getattr(voice, "language", None)
-        if language:
-            options = SpeakOptions(**{**options.__dict__, "language": language})
-    if voice is not None and options.base is None:
-        own = voice_model(voice, options.language or detect_language(text))
-        if own is not None:
-            options = SpeakOptions(**{**options.__dict__, "base": f"model:{own}"})
+    options = _with_base(voice, text, options)
     if voice is None and options.base is not None:
         model_consent(base_synthesizer(options.base, options.language or detect_language(text)), "speech",
                       options.production)
@@ -639,6 +632,30 @@ def speak(voice: Any, text: str, options: SpeakOptions = SpeakOptions(), **kwarg
     if options.duration is not None:  # exact to the sample: silence at the ends padded or trimmed
         audio = fit_length(audio, round(options.duration * sr), sr)
     return audio, sr
+
+
+def _with_base(voice: Any, text: str, options: SpeakOptions) -> SpeakOptions:
+    """``options`` with the voice's language (when none is given) and, when no base is named, the voice's own
+    speech model as the base if it speaks the line's language."""
+    if options.language is None and voice is not None:
+        language = getattr(voice, "language", None)
+        if language:
+            options = SpeakOptions(**{**options.__dict__, "language": language})
+    if voice is not None and options.base is None:
+        own = voice_model(voice, options.language or detect_language(text))
+        if own is not None:
+            options = SpeakOptions(**{**options.__dict__, "base": f"model:{own}"})
+    return options
+
+
+def speech_base(voice: Any, text: str, options: SpeakOptions = SpeakOptions()) -> str:
+    """The base synthesiser ``speak`` uses to say ``text`` in ``voice`` (a loaded ``Voice``, a voice directory or
+    None): ``options.base`` when given; else the voice's own speech model (``model:VOICE/tts``, trained by
+    ``voice build`` on the voice's transcribed recordings) when it speaks the line's language; else the
+    language's default (piper for English, espeak-ng for other languages), then converted into the voice."""
+    voice = _load_voice(voice) if voice is not None else None
+    options = _with_base(voice, text, options)
+    return options.base or DEFAULT_BASE.get(options.language or detect_language(text), "espeak")
 
 
 def model_consent(base: Any, use: str, production: str | None = None) -> None:

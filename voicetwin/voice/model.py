@@ -24,6 +24,7 @@ envelopes, float16; about 45 MB per 30 minutes of target audio).
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 import time
@@ -42,6 +43,7 @@ from ..errors import ConfigError, EmptyAudioError, InputError, InputNotFoundErro
 from ..files import atomic_path, sha256_file, write_json
 
 from ..manifest import dataset_clips, is_dataset
+from ..training import BuildState, Hook, Stage, deterministic, load_training_state, save_training_state, stage_items
 from ..audio.pitch import (F0_METHODS, SINGING_RANGE_HZ, SPEECH_RANGE_HZ, PitchStats, auto_transpose, map_speech, track_f0,
                     transpose)
 from ..audio.world import (WorldFrames, analyze, code_envelope, crossfade_bands, decode_envelope, follow_dynamics,
@@ -51,6 +53,8 @@ MODEL_TYPE = "voicetwin-voice"
 FORMAT_VERSION = 1
 CONTENT_RATE = 16_000
 BANK_FRAMES = 20_000  # real target envelopes kept for retrieval
+BUILD_DIR = ".build"  # inside a voice directory while it is being built: what --resume continues from
+CHECKPOINT_SECONDS = 60.0  # a resumable training state is written this often
 INDEX_FRAMES = 120_000  # content-matching index: at most 40 min of target frames at 20 ms
 STRATEGIES = ("network", "match")
 ENERGIES = ("performer", "target", "phrase")
@@ -78,24 +82,43 @@ class VoiceConfig:
 
 @dataclass(frozen=True)
 class BuildOptions:
-    """How a voice is built. ``augment``: perturbed copies of the target audio (pitch and formant shifts)."""
+    """How a voice is built. ``augment``: perturbed copies of the target audio (pitch and formant shifts).
+
+    Reproducible by default: ``steps`` (and ``speech_steps``) are always trained, seeded by ``seed``, on ``threads``
+    threads with deterministic kernels (``voicetwin.training.deterministic``), so the same dataset gives the same
+    weights. ``max_train_seconds`` caps each training by wall-clock time instead (None: no cap); the result then
+    depends on how busy the machine is.
+
+    ``speech_model``: ``build_voice`` (``voicetwin.production.build``) also trains the voice's own speech model on
+    the clips that have text (``VOICE/tts``, see ``voicetwin.synth.speech_model``), ``speech_steps`` steps,
+    ``speech_size`` ``"base"`` (or ``"tiny"`` for tests), leaving out clips a recogniser transcribed with a
+    confidence below ``min_text_confidence``.
+    """
 
     content: str = "whisper-tiny.en"
     sample_rate: int = 16_000
     augment: int = 2
-    steps: int = 1200
+    steps: int = 3000
     batch_size: int = 16
     segment_frames: int = 200
     learning_rate: float = 2e-3
-    max_train_seconds: float = 600.0
+    max_train_seconds: float | None = None
     seed: int = 0
     threads: int = 1  # torch threads while training; more than one is slower on a busy machine
+    speech_model: bool = True
+    speech_steps: int = 900
+    speech_size: str = "base"
+    min_text_confidence: float = 0.5
 
     def __post_init__(self):
         if self.augment < 0 or self.steps < 1 or self.batch_size < 1 or self.segment_frames < 8 or self.threads < 1:
             raise ConfigError("augment must be >= 0, steps, batch_size and threads >= 1, segment_frames >= 8")
         if self.sample_rate not in (16_000, 22_050, 24_000, 44_100, 48_000):
             raise ConfigError(f"unsupported sample rate {self.sample_rate}", fix="use 16000, 22050, 24000, 44100 or 48000")
+        if self.max_train_seconds is not None and not self.max_train_seconds > 0:
+            raise ConfigError("max_train_seconds must be positive (or None: train all steps)")
+        if self.speech_steps < 1 or not 0.0 <= self.min_text_confidence <= 1.0:
+            raise ConfigError("speech_steps must be >= 1 and min_text_confidence between 0 and 1")
 
 
 @dataclass(frozen=True)
@@ -340,8 +363,11 @@ class Voice:
     def build(cls, dataset: str | Path, out: str | Path, options: BuildOptions | None = None,
               performer: str | Path | None = None, progress: bool = False,
               log: Callable[[str], None] | None = None,
-              consent: ConsentRecord | str | Path | None = None) -> "Voice":
-        """Build a voice from an ingested dataset of the target (and optionally the performer's dataset).
+              consent: ConsentRecord | str | Path | None = None, resume: bool = False,
+              hook: Hook | None = None, state: BuildState | None = None) -> "Voice":
+        """Build a voice's conversion model from an ingested dataset of the target (and optionally the performer's
+        dataset). ``voicetwin.production.build.build_voice`` builds the whole voice: this, then the voice's own
+        speech model from the dataset's transcribed clips.
 
         A voice is built only on a valid, unexpired consent record: ``consent`` (a ``ConsentRecord``, its JSON
         file, or a directory holding ``consent.json``), written into ``out`` with the voice, or else the record
@@ -351,14 +377,44 @@ class Voice:
         Where the performer's dataset has clips with the same text as the target's, those pairs are aligned
         (DTW over content frames) and added to training as parallel examples; the performer's pitch range is
         stored and used as the source range in speech mode.
+
+        Reproducible: ``options.steps`` seeded steps with deterministic kernels (``BuildOptions``). ``resume``:
+        continue a build of the same dataset and options that was interrupted, from the training checkpoint kept
+        in ``out/.build`` (removed when the build finishes); the result is the same as an uninterrupted build's.
+        Without it, an earlier build's state there is discarded. ``state``: the build state of a longer build
+        that goes on after this one (then it is left open). ``progress``: a bar per stage on stderr. ``hook``:
+        called with ``(stage, done, total)`` as each stage advances.
         """
         options = options or BuildOptions()
         record = consent_for_build(out, consent)  # refuse before any work
         started = time.time()
         say = log or (lambda _msg: None)
+        out = Path(out)
+        own_state = state is None
+        if own_state:
+            state = BuildState(out / BUILD_DIR, build_fingerprint(dataset, performer, options), resume, say)
+        if state.finished("voice"):
+            say("conversion model: finished before the interruption")
+            return cls.load(out)
+        clips = _read_dataset(dataset)
+        voice, sources, report = cls._build_conversion(clips, dataset, options, performer, progress, say, hook, state)
+        report["build_seconds"] = round(time.time() - started, 1)
+        voice.save(out, sources, report)
+        if consent is not None:
+            save_consent(out, record, overwrite=True)  # the record travels with the voice
+        state.finish("voice")
+        if own_state:
+            state.close()
+        say(f"voice written to {out} in {report['build_seconds']:.0f} s")
+        return voice
+
+    @classmethod
+    def _build_conversion(cls, clips: list, dataset: str | Path, options: BuildOptions, performer, progress: bool,
+                          say: Callable[[str], None], hook: Hook | None, state: BuildState):
+        """The conversion model: analysis of the target's clips, training (checkpointed in ``state``)."""
+        started = time.time()
         rng = np.random.default_rng(options.seed)
         torch.manual_seed(options.seed)
-        clips = _read_dataset(dataset)
         content = load_content(options.content)
         config = VoiceConfig(sample_rate=options.sample_rate, content=options.content, content_dim=content.dim,
                              content_hop=content.hop_seconds, content_mean_norm=True,
@@ -367,7 +423,7 @@ class Voice:
 
         inputs, targets, f0s, codes_per_clip, contents_per_clip, seconds = [], [], [], [], [], 0.0
         wide_per_clip = []  # training targets: envelope_rate codes per content frame
-        for clip, wav in _bar(clips, progress, "analysing target"):
+        for clip, wav in _bar(clips, progress, "analysing target", hook):
             audio, _ = load_audio(wav, sr)
             if len(audio) < sr * 0.2:
                 continue
@@ -419,7 +475,8 @@ class Voice:
         }
         norm["bank"] = ((bank - norm["out_mean"]) / norm["out_std"]).astype(np.float32)
         net = EnvelopeNet(config)
-        losses, steps_done = _train(net, X, Y, norm, options, rng, progress)
+        losses, steps_done = _train(net, X, Y, norm, options, rng, progress, hook, state.path / "voice-train.pt",
+                                    state.fingerprint, say)
         voice = cls(config, net, norm, stats, index=make_index([x for _, x in contents_per_clip], codes_per_clip, rng))
         sources = {
             "dataset": str(Path(dataset).resolve()),
@@ -437,14 +494,10 @@ class Voice:
             "final_training_loss": round(float(np.mean(losses[-50:])), 4) if losses else None,
             "pitch_median_hz": round(stats["pitch"]["median_hz"], 1),
             "pitch_range_hz": [round(stats["pitch"]["p05_hz"], 1), round(stats["pitch"]["p95_hz"], 1)],
-            "build_seconds": round(time.time() - started, 1),
+            "conversion_seconds": round(time.time() - started, 1),
             "options": {k: getattr(options, k) for k in options.__dataclass_fields__},
         }
-        voice.save(out, sources, report)
-        if consent is not None:
-            save_consent(out, record, overwrite=True)  # the record travels with the voice
-        say(f"voice written to {out} in {report['build_seconds']:.0f} s")
-        return voice
+        return voice, sources, report
 
     def add_index(self, dataset: str | Path | None = None, progress: bool = False) -> Path:
         """Write ``index.safetensors`` (for ``strategy="match"``) into the voice directory from ``dataset``
@@ -705,8 +758,13 @@ def _performer_pairs(performer, target_contents, target_codes, content, config: 
 
 
 def _train(net: EnvelopeNet, X: np.ndarray, Y: np.ndarray, norm: dict, options: BuildOptions,
-           rng: np.random.Generator, progress: bool) -> tuple[list[float], int]:
-    """Fit the network on random windows of the (content, code) frame pairs; L1 loss on normalised codes."""
+           rng: np.random.Generator, progress: bool, hook: Hook | None = None, checkpoint: Path | None = None,
+           fingerprint: str = "", say: Callable[[str], None] = lambda _msg: None) -> tuple[list[float], int]:
+    """Fit the network on random windows of the (content, code) frame pairs; L1 loss on normalised codes.
+
+    ``options.steps`` steps (fewer only when ``options.max_train_seconds`` runs out), deterministic on
+    ``options.threads`` threads. ``checkpoint``: the training state is saved there every minute and when training
+    is interrupted, and training continues from it when it exists (the same weights as an uninterrupted run)."""
     seg = min(options.segment_frames, X.shape[0])
     opt = torch.optim.AdamW(net.parameters(), lr=options.learning_rate, weight_decay=1e-4)
     warmup = max(1, options.steps // 20)  # linear warm-up, then cosine decay to zero
@@ -714,37 +772,75 @@ def _train(net: EnvelopeNet, X: np.ndarray, Y: np.ndarray, norm: dict, options: 
     in_mean, in_std = torch.from_numpy(norm["in_mean"]), torch.from_numpy(norm["in_std"])
     rate = Y.shape[1] // len(norm["out_mean"])
     out_mean, out_std = (torch.from_numpy(np.tile(norm[k], rate)) for k in ("out_mean", "out_std"))
-    losses, started = [], time.time()
+    losses, step = [], 0
+    state = load_training_state(checkpoint, fingerprint) if checkpoint else None
+    if state is not None:
+        net.load_state_dict(state["net"])
+        opt.load_state_dict(state["opt"])
+        sched.load_state_dict(state["sched"])
+        rng.bit_generator.state = state["rng"]
+        torch.set_rng_state(state["torch_rng"])
+        losses, step = state["losses"], state["step"]
+        say(f"conversion model: resuming training at step {step} of {options.steps}")
+
+    def save() -> None:
+        save_training_state(checkpoint, {"fingerprint": fingerprint, "net": net.state_dict(), "opt": opt.state_dict(),
+                                     "sched": sched.state_dict(), "rng": rng.bit_generator.state,
+                                     "torch_rng": torch.get_rng_state(), "losses": losses, "step": step})
+
+    started = saved_at = time.time()
+    consistent = True
     net.train()
-    bar = _bar(range(options.steps), progress, "training")
-    threads = torch.get_num_threads()
-    torch.set_num_threads(options.threads)
-    for step in bar:
-        starts = rng.integers(0, X.shape[0] - seg + 1, options.batch_size)
-        xb = torch.from_numpy(np.stack([X[s:s + seg] for s in starts]).astype(np.float32))
-        yb = torch.from_numpy(np.stack([Y[s:s + seg] for s in starts]))
-        xb = ((xb - in_mean) / in_std).transpose(1, 2)
-        yb = ((yb - out_mean) / out_std).transpose(1, 2)
-        loss = (net(xb) - yb).abs().mean()
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        sched.step()
-        losses.append(float(loss.detach()))
-        if time.time() - started > options.max_train_seconds:
-            break
-    torch.set_num_threads(threads)
+    with deterministic(options.threads), Stage("training voice", options.steps, progress, hook, start=step) as bar:
+        try:
+            while step < options.steps:
+                if options.max_train_seconds is not None and time.time() - started > options.max_train_seconds:
+                    say(f"conversion model: stopped by the time cap after {step} of {options.steps} steps")
+                    break
+                consistent = False
+                starts = rng.integers(0, X.shape[0] - seg + 1, options.batch_size)
+                xb = torch.from_numpy(np.stack([X[s:s + seg] for s in starts]).astype(np.float32))
+                yb = torch.from_numpy(np.stack([Y[s:s + seg] for s in starts]))
+                xb = ((xb - in_mean) / in_std).transpose(1, 2)
+                yb = ((yb - out_mean) / out_std).transpose(1, 2)
+                loss = (net(xb) - yb).abs().mean()
+                opt.zero_grad()
+                loss.backward()
+                opt.step()
+                sched.step()
+                losses.append(float(loss.detach()))
+                step += 1
+                consistent = True
+                if checkpoint and time.time() - saved_at > CHECKPOINT_SECONDS:
+                    save()
+                    saved_at = time.time()
+                bar.update(1, loss=f"{losses[-1]:.3f}")
+        except BaseException:
+            if checkpoint and consistent:  # an interrupted step leaves the last saved state
+                save()
+            raise
     net.eval()
-    return losses, step + 1
+    if checkpoint:
+        Path(checkpoint).unlink(missing_ok=True)
+    return losses, step
 
 
-def _bar(items, progress: bool, desc: str):
-    if not progress:
-        return items
-    from ..console import progress_bar
-
-    return progress_bar(items, desc=desc, unit="", leave=False)
+def _bar(items, progress: bool, desc: str, hook: Hook | None = None):
+    """``items`` with a progress bar (``voicetwin.training.Stage``) and ``hook`` reports."""
+    return stage_items(items, desc, progress, hook) if progress or hook else items
 
 
-__all__ = ["BuildOptions", "ConvertOptions", "EnvelopeNet", "Voice", "VoiceConfig",
+def build_fingerprint(dataset: str | Path, performer: str | Path | None, options: BuildOptions) -> str:
+    """What makes a build's result: the datasets' manifests and the options."""
+    for folder in (dataset, performer):
+        if folder is not None and not is_dataset(folder):
+            raise InputNotFoundError("not a dataset (no manifest.jsonl)", path=folder,
+                                     fix="make one with 'voicetwin ingest'")
+    parts = [sha256_file(Path(dataset) / "manifest.jsonl"), str(Path(dataset).resolve()),
+             sha256_file(Path(performer) / "manifest.jsonl") if performer else "",
+             json.dumps({k: getattr(options, k) for k in options.__dataclass_fields__}, sort_keys=True)]
+    return hashlib.sha256("|".join(parts).encode()).hexdigest()[:16]
+
+
+__all__ = ["BUILD_DIR", "BuildOptions", "ConvertOptions", "EnvelopeNet", "Voice", "VoiceConfig", "build_fingerprint",
            "global_variance", "match_global_variance", "split_at_pauses"]
