@@ -147,7 +147,6 @@ def test_universal_weights_resolve_without_importing_the_package():
 
 
 @needs_weights
-@pytest.mark.slow
 def test_universal_vocoder_renders_the_right_pitch():
     import librosa
 
