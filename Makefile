@@ -67,6 +67,7 @@ bench: install
 	$(PY) bench/ingest.py
 	$(PY) bench/lipsync.py
 	$(PY) bench/vc.py --out out/bench_vc
+	$(PY) bench/vocoder.py
 
 clean:
 	rm -rf out .pytest_cache

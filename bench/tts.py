@@ -21,6 +21,9 @@ conversion into --voice-en.
   of it for 30 ms. A single frame within 50 cents (also printed) is not enough: glides between notes and F0
   estimates at consonants pass through the note's pitch before it is sung;
 * speed: seconds of audio per second of wall-clock time (x real time), one process on this machine.
+* naturalness: DNSMOS P.835 OVRL / SIG / BAK of every system's lines and of the sung song, and as ceilings, of the
+  held-out recordings themselves and of their copy synthesis by WORLD and by the universal HiFi-GAN;
+  ``--vocoder hifigan`` renders speak and sing through the neural vocoder.
 """
 
 from __future__ import annotations
@@ -108,7 +111,8 @@ def bench_duration(voice, lines: list[tuple[str, str]], base: str | None = None)
         natural = synthesize(text, SpeakOptions(language="ru", base=base)).seconds
         target = natural * factor
         t0 = time.perf_counter()
-        audio, sr = speak(voice, text, SpeakOptions(language="ru", base=base, duration=target, tolerance=0.02))
+        audio, sr = speak(voice, text, SpeakOptions(language="ru", base=base, duration=target, tolerance=0.02,
+                                                    vocoder=VOCODER))
         wall += time.perf_counter() - t0
         audio_s += len(audio) / sr
         errors.append(abs(len(audio) / sr / target - 1))
@@ -120,7 +124,7 @@ def bench_speak(voice, lines: list[str], language: str, base: str | None = None)
     synthesize(lines[0], SpeakOptions(language=language, base=base))  # load the base synthesiser outside the timing
     for text in lines:
         t0 = time.perf_counter()
-        audio, sr = speak(voice, text, SpeakOptions(language=language, base=base))
+        audio, sr = speak(voice, text, SpeakOptions(language=language, base=base, vocoder=VOCODER))
         wall += time.perf_counter() - t0
         audio_s += len(audio) / sr
         out.append((audio, sr))
@@ -171,6 +175,34 @@ def pitch_and_onsets(audio: np.ndarray, sr: int, score: Score) -> dict:
             "single_frame_median_ms": float(np.median(single))}
 
 
+VOCODER = "world"  # --vocoder: how speak and sing render
+
+
+def naturalness(clips: list) -> str:
+    """DNSMOS P.835 of ``(audio, sr)`` clips or paths, as "OVRL / SIG / BAK"."""
+    from voicetwin.eval.judges import naturalness_report
+
+    mos = naturalness_report(clips)
+    return f"{mos['ovrl']:.2f} / {mos['sig']:.2f} / {mos['bak']:.2f}"
+
+
+def ceiling_rows(held: list[tuple[str, str]]) -> list:
+    """DNSMOS of the held-out recordings themselves and of their copy synthesis by each vocoder: the ceilings."""
+    from voicetwin.audio.hifigan import load_vocoder
+    from voicetwin.audio.io import load_audio
+    from voicetwin.audio.world import analyze, synthesize as world_synthesize
+
+    real = [load_audio(FESTVOX / "wav" / f"{uid}.wav", 16_000)[0] for uid, _ in held]
+    world = []
+    for x in real:
+        f = analyze(x, 16_000, 10.0)
+        world.append((world_synthesize(f.f0, f.sp, f.ap, 16_000, 10.0, len(x)), 16_000))
+    neural = [load_vocoder().resynthesize(x, 16_000) for x in real]
+    return [("ru DNSMOS OVRL / SIG / BAK", "ceiling", f"{naturalness([(x, 16_000) for x in real])} (real recordings)"),
+            ("ru DNSMOS OVRL / SIG / BAK", "ceiling", f"{naturalness(world)} (real, WORLD copy synthesis)"),
+            ("ru DNSMOS OVRL / SIG / BAK", "ceiling", f"{naturalness(neural)} (real, HiFi-GAN copy synthesis)")]
+
+
 def similarity(clips: list, refs: list) -> dict:
     from voicetwin.eval.judges import similarity_report
 
@@ -189,6 +221,7 @@ def russian_rows(voice, base: str | None, tag: str, lines: list[tuple[str, str]]
     rows.append(("ru speak speed with --duration", "> 3x real time", f"{d['speed']:.1f}x ({tag})"))
     clips, s = bench_speak(voice, [t for _, t in lines], "ru", base)
     rows.append(("ru speak speed, natural pace", "> 3x real time", f"{s['speed']:.1f}x ({tag})"))
+    rows.append(("ru DNSMOS OVRL / SIG / BAK", ">= 3.1 OVRL", f"{naturalness(clips)} ({tag})"))
     sim: dict = {}
     if voice is not None or base:
         refs = [FESTVOX / "wav" / f"{uid}.wav" for uid, _ in lines]
@@ -214,7 +247,10 @@ def main() -> int:
     ap.add_argument("--model-en", default=None, help="acoustic model trained on awb (recipes/awb_tts)")
     ap.add_argument("--parts", default="ru,en,sing", help="which parts to run: ru, en, sing (comma-separated)")
     ap.add_argument("--lines", type=int, default=20)
+    ap.add_argument("--vocoder", choices=("world", "hifigan"), default="world", help="how speak and sing render")
     args = ap.parse_args()
+    global VOCODER
+    VOCODER = args.vocoder
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     rows: list[tuple[str, str, str]] = []
@@ -233,6 +269,7 @@ def main() -> int:
             model_rows, sims[tag_model] = russian_rows(None, f"model:{args.model_ru}", tag_model, held, out)
             rows += model_rows
         rows += winner_row("ru", sims)
+        rows += ceiling_rows(held)
     if "en" in parts:
         rows += english_rows(voice_en, args, out)
     if "sing" in parts:
@@ -272,6 +309,7 @@ def english_rows(voice_en, args, out: Path) -> list:
         wer = wer_report(list(zip(clips, lines)))
         rows.append(("en Whisper tiny.en WER", "<= 10%", f"{100 * wer['wer']:.1f}% ({tag})"))
         rows.append(("en speak speed, natural pace", "> 3x real time", f"{s['speed']:.1f}x ({tag})"))
+        rows.append(("en DNSMOS OVRL / SIG / BAK", ">= 3.1 OVRL", f"{naturalness(clips)} ({tag})"))
         if refs and (voice is not None or base.startswith("model:")):
             sims[tag] = similarity(clips, refs)
             rows.append(("en GE2E / d-vector similarity", ">= 0.85 / >= 0.75",
@@ -305,7 +343,7 @@ def singing_rows(voice_ru, tag_ru: str, held: list[tuple[str, str]], out: Path, 
     for tag, voice, base in systems:
         for key, shift in keys:
             t0 = time.perf_counter()
-            audio, sr = sing(voice, score, SingOptions(language="ru", base=base, transpose=shift))
+            audio, sr = sing(voice, score, SingOptions(language="ru", base=base, transpose=shift, vocoder=VOCODER))
             wall = time.perf_counter() - t0
             save_audio(out / f"song_{re.sub(r'[^a-z]+', '_', tag)[:24]}_{shift:+d}.wav", audio, sr)
             sung = read_score(midi, transpose=shift)
@@ -320,6 +358,7 @@ def singing_rows(voice_ru, tag_ru: str, held: list[tuple[str, str]], out: Path, 
                          f"50 cents: {100 * p['single_frame_within_30ms']:.0f}%; {label})"))
             rows.append((f"sing speed (song of {score.seconds:.0f} s)", "> 3x real time",
                          f"{len(audio) / sr / wall:.1f}x ({label})"))
+            rows.append(("sing DNSMOS OVRL / SIG / BAK", ">= 3.0 OVRL", f"{naturalness([(audio, sr)])} ({label})"))
             if voice is not None or base.startswith("model:"):
                 sim = similarity([(audio, sr)], refs)
                 rows.append(("sing GE2E / d-vector similarity", ">= 0.80 (GE2E)",

@@ -19,6 +19,9 @@ target's real recording of the same text, its envelope aligned onto the source a
 its own (the source's intonation or melody, voicing, aperiodicity and timing). "target's lines on melodies" goes
 beyond the source's prosody: the target's own held-out recordings sung on melodies in the voice's key. Judges
 come from voicetwin.eval.judges and are never training targets.
+Every row also gets DNSMOS P.835 (OVRL, SIG, BAK). "voicetwin, HiFi-GAN vocoder" is the default conversion
+rendered again by the universal HiFi-GAN (``ConvertOptions(vocoder="hifigan")``); the "copy synthesis" rows are the
+held-out recordings through each vocoder alone, the ceilings a voice rendered by it can reach.
 Conversion speed is measured with one thread (torch, CTranslate2, WORLD). Voices are cached in --out and
 reused when present (their build time is read from their report).
 
@@ -55,7 +58,8 @@ from prepare import (  # noqa: E402
     read_texts,
 )
 from voicetwin.eval import judges  # noqa: E402
-from voicetwin.audio.io import load_audio  # noqa: E402
+from voicetwin.audio.hifigan import load_vocoder  # noqa: E402
+from voicetwin.audio.io import load_audio, resample  # noqa: E402
 from voicetwin.examples import english_sentences  # noqa: E402
 from voicetwin.files import write_json  # noqa: E402
 from voicetwin.manifest import Clip, is_dataset, write_manifest  # noqa: E402
@@ -192,16 +196,29 @@ def convert_all(voice: Voice, sources: list[np.ndarray], options: ConvertOptions
     outs, spent = [], 0.0
     for x in sources:
         start = time.perf_counter()
-        y, _ = voice.convert(x, SR, options)
+        y, sr = voice.convert(x, SR, options)
         spent += time.perf_counter() - start
-        outs.append(y)
+        outs.append(y if sr == SR else resample(y, sr, SR))  # the judges hear 16 kHz
     torch.set_num_threads(threads)
     return outs, sum(len(x) for x in sources) / SR / spent
 
 
 def similarity(clips: list[np.ndarray], references: list[np.ndarray]) -> dict:
+    """Both speaker judges against the references, and DNSMOS P.835 of the clips."""
     rep = judges.similarity_report([(c, SR) for c in clips], [(r, SR) for r in references])
-    return {"ge2e": rep["ge2e"].score, "dvector": rep["dvector"].score}
+    mos = judges.naturalness_report([(c, SR) for c in clips])
+    return {"ge2e": rep["ge2e"].score, "dvector": rep["dvector"].score, "ovrl": mos["ovrl"], "sig": mos["sig"],
+            "bak": mos["bak"]}
+
+
+def copy_synthesis(real: list[np.ndarray]) -> dict[str, list[np.ndarray]]:
+    """Analysis-synthesis of real recordings by each vocoder (the ceilings a voice rendered by it can reach)."""
+    vocoder = load_vocoder()
+    world = []
+    for x in real:
+        f = analyze(x, SR, 10.0)
+        world.append(synthesize(f.f0, f.sp, f.ap, SR, 10.0, len(x)))
+    return {"WORLD": world, "HiFi-GAN": [resample(vocoder.resynthesize(x, SR)[0], 22050, SR) for x in real]}
 
 
 _SOURCE_F0: dict[tuple[int, int], np.ndarray] = {}
@@ -269,11 +286,13 @@ def russian(out: Path, voice: Voice) -> list[dict]:
     real = [load_audio(FESTVOX_RU / "wav" / f"{u}.wav", SR)[0] for u in test_ids]
     refs = [load_audio(FESTVOX_RU / "wav" / f"{u}.wav", SR)[0] for u in ref_ids]
     outs, speed = convert_all(voice, sources, ConvertOptions(strategy="network"))
+    neural, neural_speed = convert_all(voice, sources, ConvertOptions(strategy="network", vocoder="hifigan"))
     plain, plain_speed = convert_all(voice, sources, ConvertOptions(strategy="network", postfilter=0.0))
     full, _ = convert_all(voice, sources, ConvertOptions(strategy="network", postfilter=1.0))
     matched, match_speed = convert_all(voice, sources, ConvertOptions(strategy="match"))
     base = [naive(x, voice, "speech") for x in sources]
     ceiling = [own_envelope(x, r, voice) for x, r in zip(sources, real)]
+    copies = copy_synthesis(real)
     report = json.loads((voice.path / "report.json").read_text())
     rows = [
         row("ru", "source (espeak-ng)", **similarity(sources, refs)),
@@ -281,12 +300,16 @@ def russian(out: Path, voice: Voice) -> list[dict]:
             duration_error=duration_error(sources, base)),
         row("ru", "voicetwin, network (default)", **similarity(outs, refs), **f0_corr(sources, outs),
             duration_error=duration_error(sources, outs), speed=speed),
+        row("ru", "voicetwin, HiFi-GAN vocoder", **similarity(neural, refs), **f0_corr(sources, neural),
+            duration_error=duration_error(sources, neural), speed=neural_speed),
         row("ru", "voicetwin, no postfilter", **similarity(plain, refs), **f0_corr(sources, plain), speed=plain_speed),
         row("ru", "voicetwin, full postfilter", **similarity(full, refs), **f0_corr(sources, full)),
         row("ru", "voicetwin, match k=4", **similarity(matched, refs), **f0_corr(sources, matched),
             duration_error=duration_error(sources, matched), speed=match_speed),
         row("ru", "ceiling: target's envelope", **similarity(ceiling, refs), **f0_corr(sources, ceiling)),
         row("ru", "real target", **similarity(real, refs)),
+        row("ru", "real, WORLD copy synthesis", **similarity(copies["WORLD"], refs)),
+        row("ru", "real, HiFi-GAN copy synth.", **similarity(copies["HiFi-GAN"], refs)),
     ]
     print(f"ru voice: {report['minutes']} min, built in {report['build_seconds']} s", flush=True)
     return rows
@@ -302,11 +325,13 @@ def english(out: Path, options: BuildOptions) -> list[dict]:
     real = [load_audio(flite(t, out / "en" / "real" / f"t{i:03d}.wav"), SR)[0] for i, t in enumerate(test_texts)]
     refs = [load_audio(flite(t, out / "en" / "real" / f"r{i:03d}.wav"), SR)[0] for i, t in enumerate(ref_texts)]
     outs, speed = convert_all(voice, sources, ConvertOptions(strategy="network"))
+    neural, neural_speed = convert_all(voice, sources, ConvertOptions(strategy="network", vocoder="hifigan"))
     plain, plain_speed = convert_all(voice, sources, ConvertOptions(strategy="network", postfilter=0.0))
     full, _ = convert_all(voice, sources, ConvertOptions(strategy="network", postfilter=1.0))
     matched, match_speed = convert_all(voice, sources, ConvertOptions(strategy="match"))
     base = [naive(x, voice, "speech") for x in sources]
     ceiling = [own_envelope(x, r, voice) for x, r in zip(sources, real)]
+    copies = copy_synthesis(real)
 
     def wer(clips):
         return judges.wer_report([((c, SR), t) for c, t in zip(clips, test_texts)])["wer"]
@@ -316,6 +341,8 @@ def english(out: Path, options: BuildOptions) -> list[dict]:
         row("en", "naive WORLD F0 shift", **similarity(base, refs), wer=wer(base), **f0_corr(sources, base)),
         row("en", "voicetwin, network (default)", **similarity(outs, refs), wer=wer(outs), **f0_corr(sources, outs),
             duration_error=duration_error(sources, outs), speed=speed),
+        row("en", "voicetwin, HiFi-GAN vocoder", **similarity(neural, refs), wer=wer(neural),
+            **f0_corr(sources, neural), duration_error=duration_error(sources, neural), speed=neural_speed),
         row("en", "voicetwin, no postfilter", **similarity(plain, refs), wer=wer(plain), speed=plain_speed),
         row("en", "voicetwin, full postfilter", **similarity(full, refs), wer=wer(full)),
         row("en", "voicetwin, match k=4", **similarity(matched, refs), wer=wer(matched),
@@ -323,6 +350,8 @@ def english(out: Path, options: BuildOptions) -> list[dict]:
         row("en", "ceiling: target's envelope", **similarity(ceiling, refs), wer=wer(ceiling),
             **f0_corr(sources, ceiling)),
         row("en", "real target (awb)", **similarity(real, refs), wer=wer(real)),
+        row("en", "real, WORLD copy synthesis", **similarity(copies["WORLD"], refs), wer=wer(copies["WORLD"])),
+        row("en", "real, HiFi-GAN copy synth.", **similarity(copies["HiFi-GAN"], refs), wer=wer(copies["HiFi-GAN"])),
     ]
 
 
@@ -419,7 +448,8 @@ def long_input(voice: Voice, seconds: float = 300.0) -> dict:
             "same_length": len(y) == len(x)}
 
 
-COLUMNS = [("ge2e", "GE2E", "{:.3f}"), ("dvector", "d-vector", "{:.3f}"), ("f0_corr", "F0 corr", "{:.3f}"),
+COLUMNS = [("ge2e", "GE2E", "{:.3f}"), ("dvector", "d-vector", "{:.3f}"), ("ovrl", "DNSMOS", "{:.2f}"),
+           ("sig", "SIG", "{:.2f}"), ("bak", "BAK", "{:.2f}"), ("f0_corr", "F0 corr", "{:.3f}"),
            ("f0_gross", "F0 gross", "{:.1%}"),
            ("duration_error", "dur err", "{:.2%}"), ("wer", "WER", "{:.3f}"), ("f0_rmse_cents", "F0 RMSE c", "{:.1f}"),
            ("octave_errors", "oct err", "{:.2%}"), ("f0_rmse_cents_pyin", "pYIN c", "{:.1f}"),

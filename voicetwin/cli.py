@@ -127,6 +127,8 @@ def _add_speak(sub: argparse._SubParsersAction) -> None:
                         "without --voice, DIR must hold a consent.json covering the use, as the training recipes write)")
     p.add_argument("--production", default=None, metavar="NAME",
                    help="the production the line is for (required when the voice's consent names productions)")
+    p.add_argument("--vocoder", choices=("world", "hifigan"), default="world",
+                   help="render with WORLD, or again through the universal HiFi-GAN neural vocoder (22050 Hz output)")
     p.add_argument("--out", "-o", required=True, metavar="OUT", help="audio file to write")
     _add_output_rate(p)
     p.add_argument("--json", action="store_true", help="print a JSON summary on stdout")
@@ -151,7 +153,7 @@ def _run_speak(args: argparse.Namespace) -> int:
     else:
         line = args.text
     options = SpeakOptions(language=args.language, base=args.base, duration=args.duration, rate=args.rate,
-                           production=args.production)
+                           production=args.production, vocoder=args.vocoder)
     result = render_file(RenderRequest("text", line, args.voice, options, args.production,
                                        sample_rate=args.sample_rate), args.out,
                          extra={"command": "speak", "text_file": args.text_file})
@@ -188,6 +190,8 @@ def _add_sing(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--vibrato", type=float, default=30.0, metavar="CENTS", help="vibrato depth on long notes")
     p.add_argument("--production", default=None, metavar="NAME",
                    help="the production the song is for (required when the voice's consent names productions)")
+    p.add_argument("--vocoder", choices=("world", "hifigan"), default="world",
+                   help="render with WORLD, or again through the universal HiFi-GAN neural vocoder (22050 Hz output)")
     p.add_argument("--out", "-o", required=True, metavar="OUT", help="audio file to write")
     _add_output_rate(p)
     p.add_argument("--json", action="store_true", help="print a JSON summary on stdout")
@@ -200,7 +204,7 @@ def _run_sing(args: argparse.Namespace) -> int:
 
     check_output_path(args.out)  # before any work
     options = SingOptions(language=args.language, base=args.base, tempo=args.tempo, transpose=args.transpose,
-                          vibrato_cents=args.vibrato, production=args.production)
+                          vibrato_cents=args.vibrato, production=args.production, vocoder=args.vocoder)
     score = read_score(args.score, lyrics=args.lyrics, language=args.language)
     result = render_file(RenderRequest("score", args.score, args.voice, options, args.production, lyrics=args.lyrics,
                                        sample_rate=args.sample_rate), args.out, extra={"command": "sing"})
@@ -481,6 +485,8 @@ def _add_convert(sub: argparse._SubParsersAction) -> None:
                         "hears no pitch)")
     p.add_argument("--production", default=None, metavar="NAME",
                    help="the production the outputs are for (required when the voice's consent names productions)")
+    p.add_argument("--vocoder", choices=("world", "hifigan"), default="world",
+                   help="render with WORLD, or again through the universal HiFi-GAN neural vocoder (22050 Hz output)")
     p.add_argument("--overwrite", action="store_true", help="replace existing outputs")
     _add_output_rate(p)
     p.add_argument("--json", action="store_true", help="print results as JSON on stdout")
@@ -492,7 +498,8 @@ def _run_convert(args: argparse.Namespace) -> int:
     from .voice.model import ConvertOptions, Voice
 
     options = ConvertOptions(mode=args.mode, transpose=args.transpose, retrieval=args.retrieval,
-                             strategy=args.strategy, energy=args.energy, f0_method=args.f0_method)
+                             strategy=args.strategy, energy=args.energy, f0_method=args.f0_method,
+                             vocoder=args.vocoder)
     voice = Voice.load(args.voice)
     results = convert_files(voice, args.inputs, args.out, options, progress=not args.json, overwrite=args.overwrite,
                             production=args.production, sample_rate=args.sample_rate)

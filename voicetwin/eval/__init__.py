@@ -1,4 +1,5 @@
-"""Judges: speaker similarity (GE2E, d-vector), word error rate (Whisper), pitch (CREPE, pYIN), spectral distance."""
+"""Judges: speaker similarity (GE2E, d-vector), word error rate (Whisper), pitch (CREPE, pYIN), spectral distance,
+naturalness (DNSMOS)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,8 @@ _LAZY = {
     "mel_cepstral_distortion": "judges",
     "measure": "judges",
     "extract_f0": "judges",
+    "naturalness": "judges",
+    "naturalness_report": "judges",
 }
 
 
@@ -24,4 +27,4 @@ def __getattr__(name: str):
     return getattr(module, name)
 
 
-__all__ = ["equal_error_rate", "extract_f0", "f0_agreement", "measure", "mel_cepstral_distortion", "similarity_report", "word_error_rate"]
+__all__ = ["equal_error_rate", "extract_f0", "f0_agreement", "measure", "mel_cepstral_distortion", "naturalness", "naturalness_report", "similarity_report", "word_error_rate"]

@@ -6,6 +6,8 @@
 * Word and character error rate of English speech: Whisper tiny.en (faster-whisper, int8) and pocketsphinx.
 * F0 agreement (correlation, RMSE in cents, voicing decision error, gross and octave errors) with WORLD pitch;
   mel-cepstral distortion after DTW; real-time factor and peak memory (``measure``).
+* Naturalness: DNSMOS P.835 (``naturalness``: overall, signal and background quality on a 1-5 scale), the
+  Microsoft DNS Challenge models in the ``speechmos`` package. A judge only, never a training loss.
 
 Each judge model is loaded once per process. Audio arguments accept a path, an array with its sample rate,
 or an ``(array, sample_rate)`` pair (``audio.normalize_input``).
@@ -579,6 +581,43 @@ def mel_cepstral_distortion(reference: AudioLike, audio: AudioLike, sample_rate:
         ref, hyp = ref[:n], hyp[:n]
     dist = MCD_CONSTANT * np.sqrt(np.sum((ref - hyp) ** 2, axis=1))
     return {"mcd_db": float(dist.mean()), "frames": int(len(dist))}
+
+
+# ============================================================================================
+# naturalness: DNSMOS P.835
+# ============================================================================================
+
+DNSMOS_PEAK_DB = -1.0  # clips are scaled to this peak (dBFS) before DNSMOS hears them
+
+
+def naturalness(audio: AudioLike, sample_rate: int | None = None) -> dict[str, float]:
+    """DNSMOS P.835 of one clip: ``{"ovrl", "sig", "bak"}`` on a 1-5 scale (overall quality, speech signal,
+    background). The clip is resampled to 16 kHz and scaled to a peak of ``DNSMOS_PEAK_DB`` dBFS first, so level
+    does not count; clips shorter than the model's 9 s window are repeated to fill it (as ``speechmos`` does).
+    Raises ``EmptyAudioError`` for silence."""
+    dnsmos = require("speechmos.dnsmos", "eval", "the DNSMOS naturalness judge")
+    x, _ = normalize_input(audio, sample_rate, SAMPLE_RATE)
+    x = np.asarray(x, dtype=np.float32).reshape(-1)
+    peak = float(np.max(np.abs(x))) if x.size else 0.0
+    if x.size < SAMPLE_RATE // 10 or peak < 1e-6:
+        raise EmptyAudioError("the clip is silent or shorter than 0.1 s; DNSMOS has nothing to judge")
+    x = (x * (10 ** (DNSMOS_PEAK_DB / 20) / peak)).astype(np.float32)
+    with _DNSMOS_LOCK:
+        found = dnsmos.run(x, SAMPLE_RATE, return_df=False)
+    return {"ovrl": float(found["ovrl_mos"]), "sig": float(found["sig_mos"]), "bak": float(found["bak_mos"])}
+
+
+def naturalness_report(clips: Sequence[AudioLike], sample_rate: int | None = None) -> dict[str, float]:
+    """Mean DNSMOS of ``clips`` (``naturalness`` each): ``{"ovrl", "sig", "bak", "clips"}``."""
+    if not clips:
+        raise InputError("no clips to judge")
+    scores = [naturalness(c, sample_rate) for c in clips]
+    out = {key: float(np.mean([s[key] for s in scores])) for key in ("ovrl", "sig", "bak")}
+    out["clips"] = len(scores)
+    return out
+
+
+_DNSMOS_LOCK = threading.Lock()  # speechmos keeps one model in a module global
 
 
 # ============================================================================================

@@ -104,7 +104,7 @@ def render_text(line: Line, duration: float | None, production: str | None = Non
     from .render import RenderRequest, generate
 
     voice = _voice(line.voice) if line.voice else None
-    options = SpeakOptions(language=line.language, base=line.base, production=production)
+    options = SpeakOptions(language=line.language, base=line.base, production=production, vocoder=line.vocoder)
     notes = []
     if duration is not None:
         try:
@@ -129,7 +129,8 @@ def render_recording(line: Line, duration: float | None, production: str | None 
 
     transpose = None if line.transpose is None else float(line.transpose)
     gen = generate(RenderRequest("recording", (audio, sr), _voice(line.voice),
-                                 ConvertOptions(mode="speech", transpose=transpose), production))
+                                 ConvertOptions(mode="speech", transpose=transpose, vocoder=line.vocoder),
+                                 production))
     return Rendered(gen.audio, gen.sample_rate, converted=True)
 
 
@@ -150,7 +151,7 @@ def render_score(line: Line, duration: float | None, production: str | None = No
             score, fitted = retime(score, tempo), True
         else:
             notes.append(f"the score would need {tempo:.0f} BPM to fill the slot; sung at its own tempo")
-    options = SingOptions(language=line.language, base=line.base, production=production)
+    options = SingOptions(language=line.language, base=line.base, production=production, vocoder=line.vocoder)
     if line.transpose is not None:
         options = replace(options, transpose=float(line.transpose))
     gen = generate(RenderRequest("score", score, voice, options, production))

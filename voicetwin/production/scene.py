@@ -113,6 +113,7 @@ class Line:
     gain: float = 0.0
     lipsync: str = "off"
     reference: str | None = None
+    vocoder: str = "world"  # "hifigan": rendered again through the neural vocoder (22050 Hz)
     yaml_line: int = 0
 
     @property
@@ -305,9 +306,10 @@ _TOP = ("production", "video", "music_effects", "original_dialogue", "subtitles"
 _OUTPUT = ("sample_rate", "loudness", "true_peak", "dialogue_loudness", "max_stretch", "min_gap", "fade", "ducking",
            "stretcher", "watermark", "lipsync_max_shift")
 _DUCKING = ("depth", "attack", "release")
-_CHARACTER = ("voice", "base", "language", "reference", "gain")
+_CHARACTER = ("voice", "base", "language", "reference", "gain", "vocoder")
 _LINE = ("id", "character", "voice", "start", "end", "cue", "language", "base", "lyrics", "transpose", "rate", "gain",
-         "lipsync", "reference", "subtitle") + SOURCE_KINDS
+         "lipsync", "reference", "subtitle", "vocoder") + SOURCE_KINDS
+VOCODERS = ("world", "hifigan")  # as voicetwin.audio.hifigan.VOCODERS
 
 
 def load_scene(path: str | Path) -> Scene:
@@ -421,8 +423,16 @@ def _characters(top: _Fields, path: Path, base: Path) -> dict[str, dict]:
             "language": f.text("language"),
             "reference": f.path_of("reference", base),
             "gain": f.number("gain", 0.0, -40.0, 20.0),
+            "vocoder": _vocoder(f),
         }
     return out
+
+
+def _vocoder(f: "_Fields") -> str | None:
+    vocoder = f.text("vocoder")
+    if vocoder is not None and vocoder not in VOCODERS:
+        raise f.error("vocoder", f"unknown vocoder '{vocoder}'", fix=f"use one of {', '.join(VOCODERS)}")
+    return vocoder
 
 
 def _line(raw: Any, index: int, path: Path, base: Path, characters: dict[str, dict], cues: dict[int, Cue]) -> Line:
@@ -516,6 +526,7 @@ def _line(raw: Any, index: int, path: Path, base: Path, characters: dict[str, di
         gain=f.number("gain", 0.0, -40.0, 20.0) + float(defaults.get("gain") or 0.0),
         lipsync=lipsync,
         reference=f.path_of("reference", base) or defaults.get("reference"),
+        vocoder=_vocoder(f) or defaults.get("vocoder") or "world",
         yaml_line=f.line,
     )
 

@@ -87,8 +87,12 @@ class SingOptions:
     sample_rate: int | None = None  # None: the voice's rate (or the base synthesiser's)
     frame_period: float = 5.0  # ms
     production: str | None = None  # checked against the voice's consent record
+    vocoder: str = "world"  # "hifigan": rendered again through the neural vocoder, at 22050 Hz
 
     def __post_init__(self):
+        from ..audio.hifigan import check_vocoder
+
+        check_vocoder(self.vocoder)
         if self.tempo is not None and not 20 <= self.tempo <= 400:
             raise ConfigError(f"tempo must be between 20 and 400 BPM, got {self.tempo}")
         if isinstance(self.transpose, str):
@@ -837,8 +841,10 @@ def sing(voice: Any, score: Score | str | Path, options: SingOptions = SingOptio
         model_consent(base_synthesizer(options.base, language), "singing", options.production)
     audio, sr = render(score, options, info=info)
     if voice is None or in_voice:
-        return audio, sr
-    return convert_speech(voice, audio, sr, mode="singing", production=options.production)
+        from ..audio.hifigan import revocode
+
+        return revocode(audio, sr, options.vocoder)
+    return convert_speech(voice, audio, sr, mode="singing", production=options.production, vocoder=options.vocoder)
 
 
 __all__ = ["Note", "Score", "SingOptions", "read_score", "read_midi", "read_musicxml", "write_midi", "set_lyrics",

@@ -560,8 +560,12 @@ class SpeakOptions:
     tolerance: float = 0.01
     normalize_text: bool = True
     production: str | None = None
+    vocoder: str = "world"  # "hifigan": rendered again through the neural vocoder, at 22050 Hz
 
     def __post_init__(self):
+        from ..audio.hifigan import check_vocoder
+
+        check_vocoder(self.vocoder)
         if self.duration is not None and not self.duration > 0:
             raise ConfigError(f"duration must be a positive number of seconds, got {self.duration}")
         if not 0.3 <= self.rate <= 3.0:
@@ -619,16 +623,20 @@ def speak(voice: Any, text: str, options: SpeakOptions = SpeakOptions(), **kwarg
     in_voice = options.base is not None and getattr(
         base_synthesizer(options.base, options.language or detect_language(text)), "in_voice", False)
     if voice is None or in_voice:
-        audio, sr = syn.audio, syn.sample_rate
+        from ..audio.hifigan import revocode
+
+        audio, sr = revocode(syn.audio, syn.sample_rate, options.vocoder)
     else:
-        audio, sr = convert_speech(voice, syn.audio, syn.sample_rate, production=options.production)
+        audio, sr = convert_speech(voice, syn.audio, syn.sample_rate, production=options.production,
+                                   vocoder=options.vocoder)
         if options.duration is not None:
             got = len(audio) / sr
             if abs(got / options.duration - 1) > options.tolerance:
                 # the conversion changed the length: fit the base rendition to compensate, once
                 target = options.duration * syn.seconds / got
                 refit = synthesize(text, SpeakOptions(**{**options.__dict__, "duration": target}))
-                audio, sr = convert_speech(voice, refit.audio, refit.sample_rate, production=options.production)
+                audio, sr = convert_speech(voice, refit.audio, refit.sample_rate, production=options.production,
+                                           vocoder=options.vocoder)
     if options.duration is not None:  # exact to the sample: silence at the ends padded or trimmed
         audio = fit_length(audio, round(options.duration * sr), sr)
     return audio, sr
@@ -701,16 +709,16 @@ def voice_class():
 
 
 def convert_speech(voice: Any, audio: np.ndarray, sample_rate: int, mode: str = "speech",
-                   production: str | None = None) -> tuple[np.ndarray, int]:
+                   production: str | None = None, vocoder: str = "world") -> tuple[np.ndarray, int]:
     """Convert base-voice audio into ``voice`` with the voice's own ``convert`` (speech or singing mode), which
-    checks the voice's consent for ``mode`` and ``production``."""
-    options = _convert_options(mode)
+    checks the voice's consent for ``mode`` and ``production``; ``vocoder`` as in ``ConvertOptions``."""
+    options = _convert_options(mode, vocoder)
     out = voice.convert(audio, sample_rate, options, production=production)
     out_audio, out_sr = out
     return np.asarray(out_audio, dtype=np.float32), int(out_sr)
 
 
-def _convert_options(mode: str):
+def _convert_options(mode: str, vocoder: str = "world"):
     from ..voice.model import ConvertOptions
 
-    return ConvertOptions(mode=mode)
+    return ConvertOptions(mode=mode, vocoder=vocoder)

@@ -36,6 +36,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from ..audio.hifigan import check_vocoder, revocode
 from ..audio.io import AudioLike, load_audio, normalize_input, resample
 from ..consent import ConsentRecord, consent_for_build, save_consent, voice_consent
 from .content import load_content, resample_frames
@@ -151,6 +152,8 @@ class ConvertOptions:
     (``voicetwin.audio.world.keep_fundamental``); ``None``: -3 in singing mode (a note sung below the voice's speaking
     range falls where its envelope was never observed, and a weak fundamental is heard an octave up), off in
     speech mode. ``f0_method``: ``None`` is DIO in speech and FCPE + SwiftF0 in singing (``ConvertOptions.tracker``).
+    ``vocoder``: ``"world"`` returns the WORLD synthesis at the voice's rate; ``"hifigan"`` renders it again through
+    the universal HiFi-GAN from its log mel (``voicetwin.audio.hifigan.revocode``), at 22050 Hz.
     """
 
     mode: str = "speech"
@@ -165,8 +168,10 @@ class ConvertOptions:
     postfilter: float | None = None
     postfilter_hz: float | None = None
     fundamental_db: float | None = None
+    vocoder: str = "world"  # "hifigan": the WORLD render re-rendered by the neural vocoder, at 22050 Hz
 
     def __post_init__(self):
+        check_vocoder(self.vocoder)
         if self.fundamental_db is not None and not -30.0 <= self.fundamental_db <= 10.0:
             raise ConfigError("fundamental_db must be between -30 and 10 (dB of the first harmonic over the second)")
         if self.postfilter is not None and not 0.0 <= self.postfilter <= 1.5:
@@ -530,7 +535,8 @@ class Voice:
     def convert(self, audio: AudioLike, sample_rate: int | None = None,
                 options: ConvertOptions | None = None, production: str | None = None) -> tuple[np.ndarray, int]:
         """Convert a performance: ``(samples,)`` at ``sample_rate`` (or a path) -> ``(samples', sr)`` float32 in
-        the voice, at the voice's rate; the duration is the input's (to one sample at the voice's rate).
+        the voice, at the voice's rate (22050 Hz with ``options.vocoder == "hifigan"``); the duration is the
+        input's (to one sample at the output rate).
 
         The voice's consent record must be valid and cover ``options.mode`` (speech or singing) and, when it names
         productions, ``production``; otherwise ``ConsentError``. The audio returned is UNMARKED: anything meant for
@@ -550,7 +556,7 @@ class Voice:
                                      fix="run 'voicetwin voice add-index VOICE', or convert with --strategy network")
         out = [self._convert_piece(x[a:b], f0, new_f0, options)
                for (a, b), f0, new_f0 in zip(pieces, f0s, new_f0s)]
-        return np.concatenate(out), sr
+        return revocode(np.concatenate(out), sr, options.vocoder)
 
     def pitch_plan(self, f0s: list[np.ndarray], options: ConvertOptions) -> tuple[str, float]:
         """How the performance's pitch will be moved: ``("map", semitones)`` or ``("transpose", semitones)``."""
