@@ -141,7 +141,7 @@ async function main() {
     await page.locator('#open-path input').fill(input('voice'));
     await page.locator('#open-path input').press('Enter');
     await page.click('#open-voice');
-    await page.locator('#open-status').getByText('Opened: Nikolai Orlov').waitFor();
+    await page.locator('#open-status').getByText('Opened: Nikolai Orlov').waitFor({ state: 'attached' });  // tab 1, left for the Speak tab
     await page.locator('#consent-summary').getByText('Estate of Nikolai Orlov').waitFor();
     await page.locator('#next-step').getByText('the voice is ready').waitFor();
     await page.locator('#start-render').waitFor({ state: 'visible' });  // opened on the Speak tab
