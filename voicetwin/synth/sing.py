@@ -28,7 +28,7 @@ import numpy as np
 
 from ..errors import ConfigError, InputError, InputNotFoundError, require
 from ..text.normalization import RU_VOWELS, check_language, detect_language, syllabify, words
-from .speak import Phone, base_synthesizer, convert_speech
+from .speak import Phone, admit, base_synthesizer, cast, convert_speech
 
 MELISMA = "_"
 MIDI_EXTENSIONS = (".mid", ".midi", ".kar")
@@ -807,38 +807,20 @@ def sing(voice: Any, score: Score | str | Path, options: SingOptions = SingOptio
     sung, the one ``transpose="auto"`` chose (from the voice's median speaking pitch, or the base synthesiser's)."""
     if kwargs:
         options = replace(options, **kwargs)
-    if voice is not None:
-        from ..consent import voice_consent
-        from .speak import _load_voice
-
-        voice = _load_voice(voice)
-        voice_consent(voice, "singing", options.production)
+    voice = admit(voice, "singing", options.production)  # refused before the score is even read
     if not isinstance(score, Score):
         score = read_score(score, lyrics=lyrics, language=options.language)
     elif lyrics is not None:
         score = set_lyrics(score, lyrics, options.language)
-    in_voice = False
+    who = cast(voice, "singing", " ".join(n.lyric for n in score.notes if n.lyric), options.language, options.base,
+               options.production)
+    voice, in_voice = who.voice, who.in_voice
+    options = replace(options, language=who.language, base=who.base)
     if voice is not None:
-        from .speak import _load_voice, voice_model
-
-        voice = _load_voice(voice)
         if options.sample_rate is None and getattr(voice, "config", None) is not None:
             options = replace(options, sample_rate=int(voice.config.sample_rate))
-        if options.language is None and getattr(voice, "language", None):
-            options = replace(options, language=voice.language)
         if options.transpose == "auto" and getattr(voice, "pitch", None) is not None:
             options = replace(options, transpose=float(key_shift(score, voice.pitch.median_hz)))
-        language = options.language or detect_language(" ".join(n.lyric for n in score.notes if n.lyric) or "a")
-        if options.base is None:  # a model trained on the voice's own recordings sings in the voice already
-            own = voice_model(voice, language)
-            if own is not None:
-                options = replace(options, base=f"model:{own}")
-        in_voice = options.base is not None and getattr(base_synthesizer(options.base, language), "in_voice", False)
-    elif options.base is not None:
-        from .speak import model_consent
-
-        language = options.language or detect_language(" ".join(n.lyric for n in score.notes if n.lyric) or "a")
-        model_consent(base_synthesizer(options.base, language), "singing", options.production)
     audio, sr = render(score, options, info=info)
     if voice is None or in_voice:
         from ..audio.hifigan import revocode

@@ -610,18 +610,10 @@ def speak(voice: Any, text: str, options: SpeakOptions = SpeakOptions(), **kwarg
     """
     if kwargs:
         options = SpeakOptions(**{**options.__dict__, **kwargs})
-    if voice is not None:
-        from ..consent import voice_consent
-
-        voice = _load_voice(voice)
-        voice_consent(voice, "speech", options.production)
-    options = _with_base(voice, text, options)
-    if voice is None and options.base is not None:
-        model_consent(base_synthesizer(options.base, options.language or detect_language(text)), "speech",
-                      options.production)
+    who = cast(voice, "speech", text, options.language, options.base, options.production)
+    voice, in_voice = who.voice, who.in_voice
+    options = SpeakOptions(**{**options.__dict__, "language": who.language, "base": who.base})
     syn = synthesize(text, options)
-    in_voice = options.base is not None and getattr(
-        base_synthesizer(options.base, options.language or detect_language(text)), "in_voice", False)
     if voice is None or in_voice:
         from ..audio.hifigan import revocode
 
@@ -642,18 +634,48 @@ def speak(voice: Any, text: str, options: SpeakOptions = SpeakOptions(), **kwarg
     return audio, sr
 
 
-def _with_base(voice: Any, text: str, options: SpeakOptions) -> SpeakOptions:
-    """``options`` with the voice's language (when none is given) and, when no base is named, the voice's own
-    speech model as the base if it speaks the line's language."""
-    if options.language is None and voice is not None:
-        language = getattr(voice, "language", None)
-        if language:
-            options = SpeakOptions(**{**options.__dict__, "language": language})
-    if voice is not None and options.base is None:
-        own = voice_model(voice, options.language or detect_language(text))
+@dataclass(frozen=True)
+class Casting:
+    """Who says or sings a line: the loaded voice (None: the base synthesiser alone), the language, the base
+    synthesiser (None: the language's default), and whether that base speaks in the voice already (a model trained
+    on the voice's own recordings), so that nothing is converted."""
+
+    voice: Any
+    language: str
+    base: str | None
+    in_voice: bool
+
+
+def admit(voice: Any, use: str, production: str | None = None) -> Any:
+    """Load ``voice`` (a ``Voice`` or a voice directory; None passes) and check that its consent record covers
+    ``use`` ("speech" or "singing") and ``production``: ``ConsentError`` otherwise, before any work."""
+    if voice is None:
+        return None
+    from ..consent import voice_consent
+
+    voice = _load_voice(voice)
+    voice_consent(voice, use, production)
+    return voice
+
+
+def cast(voice: Any, use: str, words: str, language: str | None = None, base: str | None = None,
+         production: str | None = None, check: bool = True) -> Casting:
+    """The opening ``speak`` and ``sing`` share. Load the voice and check its consent for ``use`` ("speech" or
+    "singing") and ``production``, or, without a voice, the consent of a base that speaks in a real person's voice
+    (``model_consent``); take the voice's language when none is given, else the language of ``words``; and when no
+    base is named, the voice's own speech model (``VOICE/tts``) if it speaks that language. ``check=False`` skips the
+    consent checks (to name the base of a render already made)."""
+    voice = admit(voice, use, production) if check else (_load_voice(voice) if voice is not None else None)
+    language = language or (getattr(voice, "language", None) if voice is not None else None) \
+        or detect_language(words or "a")
+    if voice is not None and base is None:
+        own = voice_model(voice, language)
         if own is not None:
-            options = SpeakOptions(**{**options.__dict__, "base": f"model:{own}"})
-    return options
+            base = f"model:{own}"
+    in_voice = base is not None and bool(getattr(base_synthesizer(base, language), "in_voice", False))
+    if check and voice is None and base is not None:
+        model_consent(base_synthesizer(base, language), use, production)
+    return Casting(voice, language, base, in_voice)
 
 
 def speech_base(voice: Any, text: str, options: SpeakOptions = SpeakOptions()) -> str:
@@ -661,9 +683,8 @@ def speech_base(voice: Any, text: str, options: SpeakOptions = SpeakOptions()) -
     None): ``options.base`` when given; else the voice's own speech model (``model:VOICE/tts``, trained by
     ``voice build`` on the voice's transcribed recordings) when it speaks the line's language; else the
     language's default (piper for English, espeak-ng for other languages), then converted into the voice."""
-    voice = _load_voice(voice) if voice is not None else None
-    options = _with_base(voice, text, options)
-    return options.base or DEFAULT_BASE.get(options.language or detect_language(text), "espeak")
+    who = cast(voice, "speech", text, options.language, options.base, check=False)
+    return who.base or DEFAULT_BASE.get(who.language, "espeak")
 
 
 def model_consent(base: Any, use: str, production: str | None = None) -> None:
