@@ -123,6 +123,9 @@ def step_summary(ctx: Context) -> None:
     print(f"results in {ctx['out']}: example/ (archive, references), dataset/ (clips, manifest.jsonl, report.json), "
           f"profile.npy, voice/, before.wav / after.wav, speak.wav, song.mid / sing.wav, dub/, summary.json; "
           f"{summary['seconds']:.0f} s in all")
+    mos = {k: (ctx.get(k) or {}).get("dnsmos", {}).get("ovrl") for k in ("convert", "speak", "sing")}
+    print("naturalness (DNSMOS P.835 overall, 1-5; the festvox-ru recordings themselves score about 3.3): "
+          + ", ".join(f"{k} {v:.2f}" for k, v in mos.items() if v is not None))
 
 
 
@@ -187,51 +190,62 @@ def step_voice(ctx: Context) -> None:
     print(f"voice built from {ctx['report']['minutes_kept']:.1f} min of kept clips -> {voice_dir}")
 
 
-def _finish(ctx: Context, audio, sr: int, name: str, inputs: list, what: str) -> Path:
-    """Watermark and save a generated file with its provenance sidecar."""
-    from voicetwin.consent import load_consent
-    from voicetwin.production.render import finalize_output
+def _render(ctx: Context, request, name: str, what: str):
+    """Render through the render service (consent, render, watermark, provenance) into OUT/name."""
+    from voicetwin.production.render import render_file
 
-    path = ctx["out"] / name
-    finalize_output(audio, sr, path, voice_id=ctx["voice"].name, inputs=inputs,
-                    consent=load_consent(ctx["voice"]), extra={"step": what})
-    return path
+    return render_file(request, ctx["out"] / name, extra={"step": what})
+
+
+def _naturalness(result) -> dict:
+    """DNSMOS P.835 of a rendered file (overall, signal, background), printed with the other judges."""
+    from voicetwin.eval.judges import naturalness
+
+    return {k: round(v, 2) for k, v in naturalness(result.audio, result.sample_rate).items()}
 
 
 def step_convert(ctx: Context) -> None:
     """Convert a performer's line (espeak-ng as a stand-in performer) into the voice."""
     from voicetwin.audio.io import save_audio
+    from voicetwin.production.render import RenderRequest
     from voicetwin.synth.speak import SpeakOptions, synthesize
     from voicetwin.voice.model import ConvertOptions
 
     syn = synthesize(PERFORMER_TEXT, SpeakOptions(language="ru", base="espeak:ru"))
     before = ctx["out"] / "before.wav"
     save_audio(before, syn.audio, syn.sample_rate)
-    audio, sr = ctx["voice_obj"].convert(syn.audio, syn.sample_rate, ConvertOptions(mode="speech"))
-    after = _finish(ctx, audio, sr, "after.wav", [before], "convert")
+    done = _render(ctx, RenderRequest("recording", before, ctx["voice_obj"], ConvertOptions(mode="speech")),
+                   "after.wav", "convert")
+    after = done.path
     refs = ctx["archive"].references
     sims = {}
     for label, clip in (("before", before), ("after", after)):
         report = similarity_report([clip], refs, judges=SPEAKER_JUDGES)
         sims[label] = {judge: round(report[judge].score, 3) for judge in report}
-    ctx["convert"] = {"before": str(before), "after": str(after), "similarity_to_target": sims}
+    mos = _naturalness(done)
+    ctx["convert"] = {"before": str(before), "after": str(after), "similarity_to_target": sims, "dnsmos": mos}
     print(f"performer line: {before} (GE2E {sims['before']['ge2e']:.2f}, d-vector {sims['before']['dvector']:.2f})")
-    print(f"in the voice:   {after} (GE2E {sims['after']['ge2e']:.2f}, d-vector {sims['after']['dvector']:.2f})")
+    print(f"in the voice:   {after} (GE2E {sims['after']['ge2e']:.2f}, d-vector {sims['after']['dvector']:.2f}, "
+          f"DNSMOS OVRL {mos['ovrl']:.2f})")
 
 
 def step_speak(ctx: Context) -> None:
     """Say a new Russian line in the voice, fitted to exactly 4.0 seconds."""
-    from voicetwin.synth.speak import SpeakOptions, speak
+    from voicetwin.production.render import RenderRequest
+    from voicetwin.synth.speak import SpeakOptions
 
-    audio, sr = speak(ctx["voice_obj"], NEW_LINE, SpeakOptions(language="ru", duration=4.0))
-    path = _finish(ctx, audio, sr, "speak.wav", [], "speak")
-    ctx["speak"] = {"file": str(path), "seconds": round(len(audio) / sr, 3), "requested": 4.0}
-    print(f"new line ({len(audio) / sr:.2f} s, asked for 4.00 s): {path}")
+    done = _render(ctx, RenderRequest("text", NEW_LINE, ctx["voice_obj"], SpeakOptions(language="ru", duration=4.0)),
+                   "speak.wav", "speak")
+    seconds = len(done.audio) / done.sample_rate
+    mos = _naturalness(done)
+    ctx["speak"] = {"file": str(done.path), "seconds": round(seconds, 3), "requested": 4.0, "dnsmos": mos}
+    print(f"new line ({seconds:.2f} s, asked for 4.00 s, DNSMOS OVRL {mos['ovrl']:.2f}): {done.path}")
 
 
 def step_sing(ctx: Context) -> None:
     """Sing a short song from a MIDI file with lyrics in the voice."""
-    from voicetwin.synth.sing import Note, Score, SingOptions, set_lyrics, sing, write_midi
+    from voicetwin.production.render import RenderRequest
+    from voicetwin.synth.sing import Note, Score, SingOptions, set_lyrics, write_midi
 
     beat = 60.0 / 90
     notes, t = [], 0.0
@@ -240,10 +254,12 @@ def step_sing(ctx: Context) -> None:
         t += beats * beat
     score = set_lyrics(Score(notes=notes, tempo=90.0), SONG_LYRICS, "ru")
     midi = write_midi(score, ctx["out"] / "song.mid")
-    audio, sr = sing(ctx["voice_obj"], midi, SingOptions(language="ru", transpose="auto"))  # in the voice's key
-    path = _finish(ctx, audio, sr, "sing.wav", [midi], "sing")
-    ctx["sing"] = {"score": str(midi), "file": str(path), "seconds": round(len(audio) / sr, 2)}
-    print(f"song ({len(audio) / sr:.1f} s) from {midi}: {path}")
+    done = _render(ctx, RenderRequest("score", midi, ctx["voice_obj"], SingOptions(language="ru", transpose="auto")),
+                   "sing.wav", "sing")  # in the voice's key
+    seconds = len(done.audio) / done.sample_rate
+    mos = _naturalness(done)
+    ctx["sing"] = {"score": str(midi), "file": str(done.path), "seconds": round(seconds, 2), "dnsmos": mos}
+    print(f"song ({seconds:.1f} s, DNSMOS OVRL {mos['ovrl']:.2f}) from {midi}: {done.path}")
 
 
 STEPS: list[Callable[[Context], None]] = [step_example, step_ingest, step_enrol, step_similarity, step_voice,
