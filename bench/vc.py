@@ -64,8 +64,7 @@ from voicetwin.examples import english_sentences  # noqa: E402
 from voicetwin.files import write_json  # noqa: E402
 from voicetwin.manifest import Clip, is_dataset, write_manifest  # noqa: E402
 from voicetwin.audio.pitch import PitchStats, auto_transpose, map_speech, track_f0, transpose  # noqa: E402
-from voicetwin.voice.content import resample_frames  # noqa: E402
-from voicetwin.audio.world import analyze, code_envelope, decode_envelope, synthesize  # noqa: E402
+from voicetwin.audio.world import analyze, code_envelope, synthesize  # noqa: E402
 from voicetwin.voice.model import BuildOptions, ConvertOptions, Voice  # noqa: E402
 
 SR = 16_000

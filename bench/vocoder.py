@@ -33,7 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from voicetwin.audio.hifigan import HifiGan, build_generator  # noqa: E402
-from voicetwin.audio.io import load_audio, resample  # noqa: E402
+from voicetwin.audio.io import load_audio  # noqa: E402
 from voicetwin.audio.world import analyze, synthesize  # noqa: E402
 from voicetwin.eval.judges import measure, naturalness_report, similarity_report  # noqa: E402
 

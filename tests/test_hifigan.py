@@ -5,8 +5,6 @@ from __future__ import annotations
 import importlib.util
 import json
 import sys
-from dataclasses import replace
-from pathlib import Path
 
 import numpy as np
 import pytest

@@ -147,7 +147,7 @@ def test_finetune_refuses_to_overwrite_a_folder_that_is_not_an_encoder(tmp_path,
 # --------------------------------------------------------------------------------------------------- profiles
 
 
-def _dataset(folder, clips) -> "Path":
+def _dataset(folder, clips):
     """A dataset folder (clips/, manifest.jsonl) holding ``clips``, a list of (array, 16000) pairs."""
     from voicetwin.manifest import Clip, write_manifest
 

@@ -15,7 +15,6 @@ import functools
 import os
 import sys
 import threading
-import time
 import warnings
 from collections.abc import Iterator
 from typing import Any

@@ -15,7 +15,6 @@ from __future__ import annotations
 import io
 import json
 import random
-import re
 import shutil
 import subprocess
 from dataclasses import asdict, dataclass, field

@@ -22,7 +22,6 @@ from __future__ import annotations
 import html
 import time
 from pathlib import Path
-from typing import Any
 
 from ..errors import VoiceTwinError
 from ..production import jobs

@@ -30,7 +30,7 @@ from pathlib import Path
 import numpy as np
 
 from ..audio.io import AudioLike, normalize_input
-from ..speaker.verification import equal_error_rate, verification_eer
+from ..speaker.verification import equal_error_rate, verification_eer  # noqa: F401  (judges of speaker verification, re-exported)
 from ..errors import ConfigError, EmptyAudioError, InputError, InputNotFoundError, ModelNotFoundError, require
 
 SAMPLE_RATE = 16_000

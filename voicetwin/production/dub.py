@@ -45,7 +45,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from .. import __version__
-from ..errors import ConfigError, InputError, MissingDependencyError, VoiceTwinError, require
+from ..errors import ConfigError, InputError, VoiceTwinError, require
 from ..files import atomic_path, sha256_file, write_json, write_text
 from .fit import MARGIN, Rendered, fade, fit_to_slot
 from .mixdown import edit_margin, mix_scene

@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 
 from ..audio.io import LINE_LOUDNESS, loudness_lufs
-from ..errors import ConfigError, InputError, OutputError
+from ..errors import ConfigError, OutputError
 
 KINDS = ("recording", "text", "score")  # a performer's take, a line to say, a song to sing
 MARK_PERIOD_SECONDS = 1.024  # one period of the watermark's tiles (WatermarkConfig: 64 tiles x 16 ms)

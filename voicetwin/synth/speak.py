@@ -39,7 +39,7 @@ import numpy as np
 
 from ..errors import ConfigError, ConsentError, InputError, MissingDependencyError, ModelNotFoundError, require
 from .base import BaseSynthesizer, Phone, Synthesis
-from ..text.normalization import (STRESS, check_language, detect_language, normalize, split_sentences, stressed_vowel,
+from ..text.normalization import (STRESS, check_language, detect_language, normalize, stressed_vowel,
                                   strip_stress)
 
 BASES = ("piper", "espeak", "festival", "model")

@@ -664,13 +664,6 @@ class Voice:
             y = np.stack([np.convolve(pad[:, d], w, mode="valid") for d in range(y.shape[1])], axis=1)
         return y.astype(np.float32)
 
-    def convert_file(self, input: str | Path, output: str | Path, options: ConvertOptions | None = None,
-                     production: str | None = None) -> Path:
-        """Read any audio/video file, convert it, write ``output`` atomically, watermarked, with its provenance
-        sidecar (``voicetwin.production.provenance.finalize_output``)."""
-        return Path(convert_files(self, [input], output, options, overwrite=True, production=production,
-                                  single=True)[0]["output"])
-
 
 # --- helpers ------------------------------------------------------------------------------------
 
