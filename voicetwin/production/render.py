@@ -141,25 +141,18 @@ def _options_dict(options: Any) -> dict:
 def check(request: RenderRequest):
     """Consent for ``request``: the voice's record (or a trained base model's) must cover its use and production.
     Returns the record (None for a synthetic base voice, which needs none); raises ``ConsentError``."""
-    from ..consent import voice_consent
+    from ..consent import load_consent, voice_consent
+    from ..synth.speak import base_synthesizer, cast
 
     if request.voice is not None:
         return voice_consent(_voice(request.voice), request.use, request.production)
-    base = getattr(request.options, "base", None)
-    if base is None:
+    words = request.source if request.kind == "text" and isinstance(request.source, str) else ""
+    who = cast(None, request.use, words, getattr(request.options, "language", None),
+               getattr(request.options, "base", None), request.production)  # a base in a real voice: its consent
+    if who.base is None:
         return None
-    from ..synth.speak import base_synthesizer, model_consent
-    from ..text.normalization import detect_language
-
-    language = getattr(request.options, "language", None) or (
-        detect_language(request.source) if isinstance(request.source, str) and request.kind == "text" else "en")
-    model_consent(base_synthesizer(base, language), request.use, request.production)
-    path = getattr(getattr(base_synthesizer(base, language), "model", None), "path", None)
-    if path is None:
-        return None
-    from ..consent import load_consent
-
-    return load_consent(path)
+    path = getattr(getattr(base_synthesizer(who.base, who.language), "model", None), "path", None)
+    return None if path is None else load_consent(path)
 
 
 def generate(request: RenderRequest) -> Generated:
