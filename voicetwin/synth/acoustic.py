@@ -253,7 +253,8 @@ def training_loss(net: AcousticNet, phones: torch.Tensor, phone_mask: torch.Tens
     cross-entropy on voicing, squared error on ``log(1 + frames)`` of each phone.
 
     ``phones``, ``phone_mask``, ``durations``: ``(batch, phones)``; ``features``: ``(batch, frames, feature_dims)``
-    real WORLD features (voicing 0/1), zero-padded. Returns ``features``, ``voicing``, ``duration`` and ``total``.
+    real WORLD features (voicing 0/1), zero-padded. Returns ``features``, ``voicing``, ``duration`` and ``total``,
+    and ``voicing_error`` (the share of frames whose voicing decision is wrong; no gradient).
     """
     config = net.config
     log_dur, pred, mask = net(phones, phone_mask, durations)
@@ -267,7 +268,11 @@ def training_loss(net: AcousticNet, phones: torch.Tensor, phone_mask: torch.Tens
     voicing = nn.functional.binary_cross_entropy_with_logits(pred[..., v], real[..., v], reduction="none")
     voicing = (voicing * mask).sum() / mask.sum()
     dur = ((log_dur - torch.log1p(durations.float())) ** 2 * phone_mask).sum() / phone_mask.sum()
-    return {"features": l1, "voicing": voicing, "duration": dur, "total": l1 + 0.2 * voicing + 0.5 * dur}
+    with torch.no_grad():  # a measure, not a loss: the share of frames whose voiced/unvoiced decision is wrong
+        wrong = ((pred[..., v] > 0).float() != real[..., v]).float()
+        voicing_error = (wrong * mask).sum() / mask.sum()
+    return {"features": l1, "voicing": voicing, "duration": dur, "total": l1 + 0.2 * voicing + 0.5 * dur,
+            "voicing_error": voicing_error}
 
 
 def _positions(durations: torch.Tensor) -> torch.Tensor:

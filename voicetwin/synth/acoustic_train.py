@@ -162,7 +162,8 @@ def fit(train_data: list[dict], valid_data: list[dict], config: AcousticConfig, 
         net.eval()
         with torch.no_grad():
             val = [training_loss(net, *collate(valid_data, [i])) for i in range(len(valid_data))]
-        return {k: round(float(np.mean([v[k].item() for v in val])), 4) for k in ("features", "voicing", "duration")}
+        return {k: round(float(np.mean([v[k].item() for v in val])), 4)
+                for k in ("features", "voicing", "duration", "voicing_error")}
 
     start, saved_at, consistent = time.time(), time.time(), True
     cap = None if settings.max_minutes is None else 60 * settings.max_minutes
