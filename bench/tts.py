@@ -12,7 +12,7 @@ conversion into --voice-en.
 
 * duration: 20 held-out festvox-ru texts (the last 20 utterances of txt.done.data), each requested at a length from
   0.8x to 1.25x of its natural length; error = |measured / requested - 1| of the written audio;
-* English: 20 sentences below, Whisper tiny.en word error rate of the spoken (and converted) lines;
+* English: the sentences below (20 by default, 60 with ``--en-lines 60``), Whisper tiny.en word error rate of the spoken (and converted) lines;
 * similarity (with a voice): GE2E and d-vector cosine to the centroid of real clips of the target (voicetwin.eval.judges);
 * singing: a 30 s melody written here (octave leaps, a 2 s sustained note, a run of sixteenth notes) as a MIDI file
   with lyric events, sung at its written key (D4-D5) and, with a voice, in the voice's key (``transpose="auto"``),
@@ -66,6 +66,46 @@ EN_LINES = [
     "We found an old map of the city in the attic.",
     "The baker hums the same song every morning while he works.",
     "After the storm, the whole village came out to clear the streets.",
+    "My uncle drives a rusty truck that only starts on sunny days.",
+    "The librarian asked us to whisper near the reading room.",
+    "Two swans glided slowly across the frozen edge of the lake.",
+    "Bring a warm coat, because the evenings get chilly in October.",
+    "The postman waved at the twins as he passed the gate.",
+    "Our team lost the final match by a single goal.",
+    "She spent the whole summer learning to play the violin.",
+    "The soup tasted of garlic, pepper and fresh green herbs.",
+    "He forgot his umbrella on the bus again this morning.",
+    "The museum keeps a dinosaur skeleton in the main hall.",
+    "Every spring the farmers plant potatoes in long straight rows.",
+    "The kettle whistled while grandmother searched for the sugar.",
+    "A small boat drifted past the harbour wall without a sailor.",
+    "The teacher wrote three difficult questions on the board.",
+    "We watched the fireworks from the roof of the old factory.",
+    "The dog barked at every bicycle that rolled down the lane.",
+    "Please close the window before the rain comes in.",
+    "The mountain path was narrow, steep and covered in loose stones.",
+    "He bought a second hand camera at the Sunday flea market.",
+    "The baby finally fell asleep after the third lullaby.",
+    "They argued for an hour about where to hang the painting.",
+    "The bridge was closed for repairs until the end of June.",
+    "I found twenty coins in the pocket of my winter jacket.",
+    "The choir sang beautifully in the cold stone chapel.",
+    "A thick fog rolled in from the sea just after sunset.",
+    "The chef sharpened his knives before the evening rush began.",
+    "Nobody could remember who had left the lights on.",
+    "The fisherman mended his nets on the pier every afternoon.",
+    "Her brother collects stamps from countries he has never visited.",
+    "The train to the coast leaves from platform nine.",
+    "We planted an apple tree on the day my daughter was born.",
+    "The old radio crackled before the news finally came through.",
+    "He wrapped the present in brown paper and tied it with string.",
+    "The students cheered when the headmaster cancelled the exam.",
+    "A family of foxes lives under the shed at the bottom of the garden.",
+    "The candle flickered and went out in the sudden draught.",
+    "She painted the kitchen yellow to make the mornings brighter.",
+    "The pilot announced that we would land twenty minutes early.",
+    "Fresh snow covered the village square by the time we woke up.",
+    "My neighbour grows enormous pumpkins for the autumn fair.",
 ]
 
 # (MIDI pitch or None for a rest, beats); 72 BPM: 30 s
@@ -121,7 +161,7 @@ def bench_duration(voice, lines: list[tuple[str, str]], base: str | None = None)
 
 def bench_speak(voice, lines: list[str], language: str, base: str | None = None) -> tuple[list, dict]:
     out, audio_s, wall = [], 0.0, 0.0
-    synthesize(lines[0], SpeakOptions(language=language, base=base))  # load the base synthesiser outside the timing
+    speak(voice, lines[0], SpeakOptions(language=language, base=base, vocoder=VOCODER))  # load models outside the timing
     for text in lines:
         t0 = time.perf_counter()
         audio, sr = speak(voice, text, SpeakOptions(language=language, base=base, vocoder=VOCODER))
@@ -243,10 +283,16 @@ def main() -> int:
     ap.add_argument("--voice-en", default=None, help="English voice")
     ap.add_argument("--refs-en", default=None, help="folder of real clips of the English voice's speaker")
     ap.add_argument("--out", default="out/bench_tts", help="where the song and samples are written")
-    ap.add_argument("--model-ru", default=None, help="acoustic model trained on festvox-ru (recipes/festvox_ru_tts)")
-    ap.add_argument("--model-en", default=None, help="acoustic model trained on awb (recipes/awb_tts)")
+    ap.add_argument("--model-ru", action="append", default=[],
+                    help="acoustic model trained on festvox-ru (recipes/festvox_ru_tts); repeat to compare several")
+    ap.add_argument("--model-en", action="append", default=[],
+                    help="acoustic model trained on awb (recipes/awb_tts); repeat to compare several")
+    ap.add_argument("--built-ru", default=None,
+                    help="a voice built from festvox-ru by ingest + voice build alone; speaks with its own speech model")
+    ap.add_argument("--built-en", default=None, help="an English voice built by ingest + voice build alone")
     ap.add_argument("--parts", default="ru,en,sing", help="which parts to run: ru, en, sing (comma-separated)")
-    ap.add_argument("--lines", type=int, default=20)
+    ap.add_argument("--lines", type=int, default=20, help="held-out festvox-ru lines (at most 20)")
+    ap.add_argument("--en-lines", type=int, default=20, help=f"English sentences (at most {len(EN_LINES)})")
     ap.add_argument("--vocoder", choices=("world", "hifigan"), default="world", help="how speak and sing render")
     args = ap.parse_args()
     global VOCODER
@@ -264,16 +310,20 @@ def main() -> int:
         # espeak-ng (the default Russian base) + conversion; --base espeak so a model inside the voice is not used
         base_rows, sims[tag_ru] = russian_rows(voice_ru, "espeak" if voice_ru else None, tag_ru, held, out)
         rows += base_rows
-        if args.model_ru:
-            tag_model = "trained model, no conversion"
-            model_rows, sims[tag_model] = russian_rows(None, f"model:{args.model_ru}", tag_model, held, out)
+        for model in args.model_ru:
+            tag_model = model_tag(model, args.model_ru)
+            model_rows, sims[tag_model] = russian_rows(None, f"model:{model}", tag_model, held, out)
             rows += model_rows
+        if args.built_ru:
+            tag_built = "voice build, own speech model"
+            built_rows, sims[tag_built] = russian_rows(load_voice(args.built_ru), None, tag_built, held, out)
+            rows += built_rows + build_rows("ru", args.built_ru)
         rows += winner_row("ru", sims)
         rows += ceiling_rows(held)
     if "en" in parts:
         rows += english_rows(voice_en, args, out)
     if "sing" in parts:
-        rows += singing_rows(voice_ru, tag_ru, held, out, args.model_ru)
+        rows += singing_rows(voice_ru, tag_ru, held, out, args.model_ru[0] if args.model_ru else None)
 
     width = max(len(r[0]) for r in rows)
     print(f"{'measure'.ljust(width)}  {'target':<18}  measured")
@@ -293,15 +343,17 @@ def winner_row(language: str, sims: dict[str, dict]) -> list:
 
 
 def english_rows(voice_en, args, out: Path) -> list:
-    """The 20 sentences spoken by piper joe + conversion into --voice-en (``base="piper"``, so a model inside the
+    """The English sentences spoken by piper joe + conversion into --voice-en (``base="piper"``, so a model inside the
     voice is not used) and, with --model-en, by the trained model alone; WER, speed and similarity of each."""
     from voicetwin.audio.io import save_audio
     from voicetwin.eval.judges import wer_report
 
-    lines = EN_LINES[: args.lines]
+    lines = EN_LINES[: args.en_lines]
     systems = [("piper joe + conversion" if voice_en else "base piper joe, no conversion", voice_en, "piper")]
-    if args.model_en:
-        systems.append(("trained model, no conversion", None, f"model:{args.model_en}"))
+    for model in args.model_en:
+        systems.append((model_tag(model, args.model_en), None, f"model:{model}"))
+    if args.built_en:
+        systems.append(("voice build, own speech model", load_voice(args.built_en), None))
     refs = sorted(Path(args.refs_en).glob("*.wav")) if args.refs_en else []
     rows, sims = [], {}
     for tag, voice, base in systems:
@@ -316,10 +368,34 @@ def english_rows(voice_en, args, out: Path) -> list:
                          " / ".join(f"{v:.3f}" for v in sims[tag].values()) + f" ({tag})"))
         else:
             rows.append(("en GE2E / d-vector similarity", ">= 0.85 / >= 0.75", f"not measured: no --refs-en ({tag})"))
-        folder = out / "en" / tag.split()[0]
+        folder = out / "en" / re.sub(r"\W+", "_", tag).strip("_")[-40:]
         for i, (audio, sr) in enumerate(clips[:3]):
             save_audio(folder / f"en_{i:02d}.wav", audio, sr)
+    if args.built_en:
+        rows += build_rows("en", args.built_en)
     return rows + winner_row("en", sims)
+
+
+def model_tag(model: str, models: list[str]) -> str:
+    """A trained model's name in the table; with several, its folder too."""
+    return "trained model, no conversion" + (f" {model}" if len(models) > 1 else "")
+
+
+def build_rows(language: str, voice: str) -> list:
+    """How the voice was built, from its report: the dataset, the speech model's share of it, the build time."""
+    import json
+
+    report = json.loads((Path(voice) / "report.json").read_text(encoding="utf-8"))
+    speech = report.get("speech_model") or {}
+    if not speech.get("built"):
+        return [(f"{language} voice build", "", f"no speech model in {voice}: {speech.get('reason', 'not built')}")]
+    left = sum(len(speech.get(k, [])) for k in ("left_out_doubtful_text", "left_out_unaligned", "left_out_no_phones"))
+    return [(f"{language} voice build: dataset, speech model", "",
+             f"{report['minutes']:.1f} min, {report['clips']} clips; speech model on {speech['minutes']:.1f} min "
+             f"({speech['clips']} clips, {left} left out), {speech['steps']} steps"),
+            (f"{language} voice build time (both models)", "<= 25 min for 30 min",
+             f"{report['build_seconds'] / 60:.1f} min (conversion {report['conversion_seconds'] / 60:.1f}, "
+             f"speech {speech['build_seconds'] / 60:.1f}){' (resumed)' if report.get('resumed') else ''}")]
 
 
 def singing_rows(voice_ru, tag_ru: str, held: list[tuple[str, str]], out: Path, model_ru: str | None = None) -> list:
