@@ -95,7 +95,8 @@ def test_wakehubert_frames_sit_over_their_own_time(festvox_wavs):
     score = np.zeros(len(lags))
     for path in festvox_wavs[100:108]:
         x = load_audio(path, SR)[0]
-        mel = np.log(librosa.feature.melspectrogram(y=x, sr=SR, n_fft=320, hop_length=320, n_mels=40, center=False) + 1e-6)
+        mel = librosa.feature.melspectrogram(y=x, sr=SR, n_fft=320, hop_length=320, n_mels=40, center=False)
+        mel = np.log(mel + 1e-6)
         ref, feat = (np.linalg.norm(np.diff(f, axis=0), axis=1) for f in (mel.T, model.frames(x)))
         n = min(len(ref), len(feat)) - 10
         score += [np.corrcoef(ref[10:n], feat[10 + lag:n + lag])[0, 1] for lag in lags]
