@@ -43,8 +43,7 @@ cached in --out like the others: give another --out for another scale.
     python bench/vc.py --out out/bench_vc            # all sets
     python bench/vc.py --out out/bench_vc --sets ru  # one set
     python bench/vc.py --sets en-human,ru-human --voice-en out/awb/voice --voice-ru out/ru/voice  # built voices
-    python bench/vc.py --out out/bench_content --sets ru,en --content whisper-tiny.en,whisper-base,wakehubert,mfcc \
-        --minutes 10 --steps 800 --limit 30
+    python bench/vc.py --out out/bench_content --sets ru,en --minutes 10 --steps 800 --limit 30 --content A,B,C
 """
 
 from __future__ import annotations
