@@ -119,7 +119,7 @@ async function main() {
     args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
       '--disable-component-update', '--disable-sync', '--autoplay-policy=no-user-gesture-required'],
   });
-  context.setDefaultTimeout(20000);
+  context.setDefaultTimeout(60000);  // a busy 2-core machine can take 20 s to answer the first event
   page = await context.newPage();
   const consoleErrors = [];
   page.on('pageerror', (e) => consoleErrors.push(String(e)));
