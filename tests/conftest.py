@@ -25,6 +25,27 @@ def festvox_wavs() -> list[Path]:
     return wavs
 
 
+@pytest.fixture(scope="module")
+def two_clip_dataset(festvox_wavs, tmp_path_factory) -> Path:
+    """An ingested dataset of two festvox-ru clips (ru_0001, ru_0003), whole recordings, for voices built in seconds."""
+    import soundfile as sf
+
+    from voicetwin.manifest import Clip, write_manifest
+
+    root = tmp_path_factory.mktemp("dataset")
+    (root / "clips").mkdir()
+    clips = []
+    for uid in ("ru_0001", "ru_0003"):
+        wav = FESTVOX_RU / "wav" / f"{uid}.wav"
+        shutil.copyfile(wav, root / "clips" / f"{uid}.wav")
+        info = sf.info(str(wav))
+        clips.append(Clip(id=uid, path=f"clips/{uid}.wav", source=str(wav), start=0.0, end=info.duration,
+                          duration=info.duration, sample_rate=info.samplerate, language="ru"))
+    write_manifest(root / "manifest.jsonl", clips)
+    (root / "report.json").write_text("{}")
+    return root
+
+
 @pytest.fixture(scope="session")
 def espeak(tmp_path_factory):
     """Render text with espeak-ng: ``espeak(text, voice="en") -> Path`` of a 22.05 kHz wav."""

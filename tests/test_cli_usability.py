@@ -6,7 +6,6 @@ from __future__ import annotations
 import io
 import json
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -19,7 +18,6 @@ from voicetwin.cli import build_parser, main
 from voicetwin.errors import OutputError
 from voicetwin.files import atomic_path, check_output_path, write_json
 
-FESTVOX = Path("/usr/share/festival/voices/russian/msu_ru_nsh_clunits")
 MEGAMIND = Path("/usr/share/doc/opencv-doc/examples/data/Megamind.avi")
 REPO = Path(__file__).resolve().parents[1]
 
@@ -32,25 +30,12 @@ def _one_line_error(capsys) -> str:
 
 
 @pytest.fixture(scope="module")
-def tiny_voice(tmp_path_factory) -> Path:
+def tiny_voice(two_clip_dataset, tmp_path_factory) -> Path:
     """A voice built in seconds from two festvox-ru clips (MFCC content, three training steps)."""
-    if not (FESTVOX / "wav").is_dir():
-        pytest.fail("festvox-ru is not installed: run 'make install'")
-    from voicetwin.manifest import Clip, write_manifest
     from voicetwin.consent import ConsentRecord
     from voicetwin.voice.model import BuildOptions, Voice
 
-    root = tmp_path_factory.mktemp("dataset")
-    (root / "clips").mkdir()
-    clips = []
-    for uid in ("ru_0001", "ru_0003"):
-        wav = FESTVOX / "wav" / f"{uid}.wav"
-        shutil.copyfile(wav, root / "clips" / f"{uid}.wav")
-        info = sf.info(str(wav))
-        clips.append(Clip(id=uid, path=f"clips/{uid}.wav", source=str(wav), start=0.0, end=info.duration,
-                          duration=info.duration, sample_rate=info.samplerate, language="ru"))
-    write_manifest(root / "manifest.jsonl", clips)
-    (root / "report.json").write_text("{}")
+    root = two_clip_dataset
     record = ConsentRecord(subject="festvox-ru speaker", granted_by="festvox-ru speaker", scope=("speech", "singing"),
                            document="test voice from the Debian festvox-ru recordings")
     out = tmp_path_factory.mktemp("voices") / "tiny"

@@ -118,7 +118,6 @@ def test_cli_consent_create_and_check(tmp_path, capsys):
 
 # --- consent enforced by the public API: building, converting, speaking, singing ------------------------------
 
-FESTVOX = Path("/usr/share/festival/voices/russian/msu_ru_nsh_clunits")
 FILM = "The Last Letter"
 
 
@@ -136,26 +135,9 @@ def _tiny():
 
 
 @pytest.fixture(scope="module")
-def dataset(tmp_path_factory) -> Path:
+def dataset(two_clip_dataset) -> Path:
     """Two festvox-ru clips as an ingested dataset."""
-    if not (FESTVOX / "wav").is_dir():
-        pytest.skip("Debian package festvox-ru not installed")
-    import soundfile as sf
-
-    from voicetwin.manifest import Clip, write_manifest
-
-    root = tmp_path_factory.mktemp("dataset")
-    (root / "clips").mkdir()
-    clips = []
-    for uid in ("ru_0001", "ru_0003"):
-        wav = FESTVOX / "wav" / f"{uid}.wav"
-        shutil.copyfile(wav, root / "clips" / f"{uid}.wav")
-        info = sf.info(str(wav))
-        clips.append(Clip(id=uid, path=f"clips/{uid}.wav", source=str(wav), start=0.0, end=info.duration,
-                          duration=info.duration, sample_rate=info.samplerate, language="ru"))
-    write_manifest(root / "manifest.jsonl", clips)
-    (root / "report.json").write_text("{}")
-    return root
+    return two_clip_dataset
 
 
 @pytest.fixture(scope="module")
