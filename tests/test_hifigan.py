@@ -134,6 +134,43 @@ def test_mel_front_end_matches_the_trained_one():
     assert np.allclose(mel_spectrogram(np.zeros(22050, np.float32)), np.log(1e-5), atol=1e-3)
 
 
+def test_mel_on_another_frame_grid_comes_back_onto_the_vocoders_hop():
+    """A model's 10 ms grid: frame i centred at i * 10 ms; regridded it matches the vocoder's own analysis."""
+    from voicetwin.audio.io import resample
+
+    t = np.arange(16000) / 16000
+    x = _harmonic(180.0, 1.0, 16000) * (0.05 + np.abs(np.sin(2 * np.pi * 3 * t))).astype(np.float32)  # 6 swells
+    mel = hifigan.mel_frames(x, 16000, 10.0, 101)
+    assert mel.shape == (101, 80) and mel.dtype == np.float32
+    ref = mel_spectrogram(resample(x, 16000, 22050))
+    inner = slice(4, ref.shape[1] - 4)
+
+    def error(audio):
+        back = hifigan.regrid_mel(hifigan.mel_frames(audio, 16000, 10.0, 101), 10.0)
+        assert back.shape == (80, -(-round(1.01 * 22050) // 256))
+        return np.abs(back[:, inner] - ref[:, inner]).mean()
+
+    # on time it matches the vocoder's own analysis (0.03 here); 3 ms late it is twice as far off
+    late = np.concatenate([np.zeros(48, np.float32), x])[:16000]
+    assert error(x) < 0.045 < 0.06 < error(late)
+    # a grid longer than the audio is padded with silence, not an error
+    assert hifigan.mel_frames(x[:2000], 16000, 10.0, 30)[-1].max() <= np.log(1e-5) + 1e-3
+    with pytest.raises(EmptyAudioError):
+        hifigan.mel_frames(x[:100], 16000, 10.0, 3)
+
+
+def test_render_mel_gives_the_asked_length(monkeypatch):
+    narrow = HifiGan.from_config(NARROW)
+    monkeypatch.setattr(hifigan, "load_vocoder", lambda *a, **k: narrow)
+    mel = hifigan.mel_frames(_harmonic(150.0, 0.6, 16000), 16000, 10.0, 60)
+    y, sr = hifigan.render_mel(mel, 10.0)
+    assert sr == 22050 and len(y) == round(0.6 * 22050)
+    y, _ = hifigan.render_mel(mel, 10.0, seconds=0.7)  # padded with silence at the end
+    assert len(y) == round(0.7 * 22050) and not y[-1000:].any()
+    with pytest.raises(EmptyAudioError):
+        hifigan.render_mel(mel[:0], 10.0)
+
+
 @needs_weights
 def test_universal_weights_resolve_without_importing_the_package():
     from voicetwin.hub import available_models, resolve
@@ -166,15 +203,16 @@ def test_revocode_and_the_vocoder_options(monkeypatch):
     from voicetwin.voice.model import ConvertOptions
 
     for options in (ConvertOptions, SpeakOptions, SingOptions):
-        assert options().vocoder == "world"
+        assert options().vocoder == "auto"  # a speech model's mel through HiFi-GAN, WORLD elsewhere
         assert options(vocoder="hifigan").vocoder == "hifigan"
         with pytest.raises(ConfigError, match="vocoder"):
             options(vocoder="griffin-lim")
     narrow = HifiGan.from_config(NARROW)
     monkeypatch.setattr(hifigan, "load_vocoder", lambda *a, **k: narrow)
     x = _harmonic(150.0, 0.5, 16000)
-    same, sr = hifigan.revocode(x, 16000, "world")
-    assert sr == 16000 and same is not None and np.array_equal(same, x)
+    for kept in ("world", "auto"):  # "auto" re-renders nothing: no model predicted a mel for this audio
+        same, sr = hifigan.revocode(x, 16000, kept)
+        assert sr == 16000 and same is not None and np.array_equal(same, x)
     y, sr = hifigan.revocode(x, 16000, "hifigan")
     assert sr == 22050 and abs(len(y) - len(x) * 22050 / 16000) <= 1
 
@@ -243,5 +281,5 @@ def test_scene_lines_and_the_cli_take_a_vocoder(tmp_path):
     parser = build_parser()
     for command in (["convert", "in.wav", "--voice", "v", "-o", "o.wav"], ["speak", "--text", "hi", "-o", "o.wav"],
                     ["sing", "--score", "s.mid", "-o", "o.wav"]):
-        assert parser.parse_args(command).vocoder == "world"
+        assert parser.parse_args(command).vocoder == "auto"
         assert parser.parse_args(command + ["--vocoder", "hifigan"]).vocoder == "hifigan"

@@ -35,7 +35,9 @@ from ..errors import ConfigError, EmptyAudioError, ModelNotFoundError, require
 MODEL_TYPE = "hifigan"
 FORMAT_VERSION = 1
 DEFAULT_MODEL = "hifigan-universal"
-VOCODERS = ("world", "hifigan")  # how a voice's output is rendered (ConvertOptions, SpeakOptions, SingOptions)
+# how a voice's output is rendered (ConvertOptions, SpeakOptions, SingOptions): "auto" is HiFi-GAN where a model
+# predicts its mel (a speech model with mel bands) and WORLD elsewhere
+VOCODERS = ("auto", "world", "hifigan")
 BACKENDS = ("auto", "onnx", "torch")
 CHUNK_FRAMES = 512  # mel frames rendered at once (about 6 s at 22050 Hz / 256)
 CONTEXT_FRAMES = 16  # frames of context either side of a chunk; the V1 generator sees about 14
@@ -228,6 +230,46 @@ def mel_spectrogram(audio: np.ndarray, config: HifiGanConfig = HifiGanConfig()) 
     magnitude = torch.sqrt(spec.real.square() + spec.imag.square() + 1e-9)
     basis = _mel_basis(config.sampling_rate, config.n_fft, config.num_mels, float(config.fmin), float(config.fmax))
     return torch.log(torch.clamp(basis @ magnitude, min=1e-5)).numpy()[:, :frames]
+
+
+def mel_frames(audio: np.ndarray, sample_rate: int, frame_period: float, frames: int,
+               config: HifiGanConfig = HifiGanConfig()) -> np.ndarray:
+    """The vocoder's log mel on another frame grid: ``(samples,)`` at ``sample_rate`` -> ``(frames, num_mels)``
+    float32, frame ``i`` from the ``win_size`` window centred at ``i * frame_period`` ms (a WORLD frame's time), the
+    same bands, window and compression as ``mel_spectrogram``. A model that works on that grid learns the
+    vocoder's input from it; ``regrid_mel`` puts its predictions back on the vocoder's hop."""
+    import torch
+
+    from .io import resample
+
+    x = resample(np.asarray(audio, dtype=np.float32).reshape(-1), sample_rate, config.sampling_rate)
+    half = config.win_size // 2
+    if x.size <= half:
+        raise EmptyAudioError(f"{x.size} samples are too few for a mel spectrogram (need more than {half})")
+    centres = np.round(np.arange(frames) * frame_period * config.sampling_rate / 1000).astype(np.int64)
+    x = np.pad(x, half, mode="reflect")
+    x = np.pad(x, (0, max(0, int(centres.max(initial=0)) + config.win_size - x.size)))  # a grid past the end
+    windows = torch.from_numpy(x)[torch.from_numpy(centres)[:, None] + torch.arange(config.win_size)]
+    windows = windows * torch.hann_window(config.win_size)
+    spec = torch.fft.rfft(windows, n=config.n_fft)
+    magnitude = torch.sqrt(spec.real.square() + spec.imag.square() + 1e-9)
+    basis = _mel_basis(config.sampling_rate, config.n_fft, config.num_mels, float(config.fmin), float(config.fmax))
+    return torch.log(torch.clamp(magnitude @ basis.T, min=1e-5)).numpy()
+
+
+def regrid_mel(mel: np.ndarray, frame_period: float, config: HifiGanConfig = HifiGanConfig()) -> np.ndarray:
+    """``(frames, num_mels)`` log mel at ``frame_period`` ms (``mel_frames``' grid) -> ``(num_mels, frames')`` on the
+    vocoder's hop, linearly interpolated, covering the same ``frames * frame_period`` ms: ``vocode`` of it gives
+    ``ceil`` of that many samples."""
+    mel = np.asarray(mel, dtype=np.float32)
+    seconds = len(mel) * frame_period / 1000
+    out = max(1, -(-round(seconds * config.sampling_rate) // config.hop_size))
+    at = (np.arange(out) + 0.5) * config.hop_size / config.sampling_rate * 1000 / frame_period
+    at = np.clip(at, 0, len(mel) - 1)
+    lo = np.floor(at).astype(np.int64)
+    hi = np.minimum(lo + 1, len(mel) - 1)
+    w = (at - lo)[:, None].astype(np.float32)
+    return np.ascontiguousarray(((1 - w) * mel[lo] + w * mel[hi]).T)
 
 
 # --------------------------------------------------------------------------------------------------- the vocoder
@@ -450,6 +492,20 @@ def load_vocoder(name_or_path: str = DEFAULT_MODEL, backend: str = "auto") -> Hi
     return HifiGan.from_pretrained(name_or_path, backend)
 
 
+def render_mel(mel: np.ndarray, frame_period: float, seconds: float | None = None) -> tuple[np.ndarray, int]:
+    """A model's predicted log mel ``(frames, num_mels)`` on a ``frame_period`` ms grid (``mel_frames``' grid) ->
+    ``(samples,)`` float32 by the universal HiFi-GAN (``load_vocoder``) and its rate: ``seconds`` long (default
+    ``frames * frame_period`` ms), the end padded with silence or trimmed to the sample."""
+    neural = load_vocoder()
+    mel = np.asarray(mel, dtype=np.float32)
+    if mel.ndim != 2 or len(mel) == 0:
+        raise EmptyAudioError(f"no mel frames to render (shape {mel.shape})")
+    seconds = len(mel) * frame_period / 1000 if seconds is None else seconds
+    samples = int(round(seconds * neural.sample_rate))
+    audio = neural.vocode(regrid_mel(mel, frame_period, neural.config))[:samples]
+    return np.pad(audio, (0, samples - len(audio))), neural.sample_rate
+
+
 def check_vocoder(vocoder: str) -> None:
     """Raise ``ConfigError`` unless ``vocoder`` is one of ``VOCODERS``."""
     if vocoder not in VOCODERS:
@@ -457,15 +513,16 @@ def check_vocoder(vocoder: str) -> None:
 
 
 def revocode(audio: np.ndarray, sample_rate: int, vocoder: str = "hifigan") -> tuple[np.ndarray, int]:
-    """Render audio made by the WORLD vocoder through ``vocoder``: ``"world"`` returns it as it is; ``"hifigan"``
+    """Render audio made by the WORLD vocoder through ``vocoder``: ``"world"`` and ``"auto"`` return it as it is
+    (no model predicted a mel for it); ``"hifigan"``
     re-renders its log mel with the universal HiFi-GAN (``load_vocoder``): ``(samples,)`` at ``sample_rate`` ->
     ``(samples',)`` float32 at 22050 Hz, the same duration. The neural vocoder replaces WORLD's excitation (its
     buzz and phase artefacts) with one learnt from real speech, and keeps the spectrum and pitch the mel holds."""
     check_vocoder(vocoder)
-    if vocoder == "world":
+    if vocoder != "hifigan":
         return np.asarray(audio, np.float32), int(sample_rate)
     return load_vocoder().resynthesize(audio, sample_rate)
 
 
 __all__ = ["BACKENDS", "DEFAULT_MODEL", "VOCODERS", "check_vocoder", "revocode", "HifiGan", "HifiGanConfig", "build_generator", "fold_weight_norm",
-           "load_vocoder", "mel_spectrogram", "read_weights"]
+           "load_vocoder", "mel_frames", "mel_spectrogram", "read_weights", "regrid_mel", "render_mel"]
