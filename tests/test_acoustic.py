@@ -281,3 +281,54 @@ def test_a_model_alone_speaks_and_sings_only_with_its_own_consent_record(tmp_pat
     with pytest.raises(ConsentError, match="singing"):
         sing(None, song, SingOptions(language="ru", base=f"model:{model_dir}", breaths=False))
     speak(None, "She came home.", SpeakOptions(language="en"))  # a synthetic base voice needs no record
+
+
+def test_a_model_with_mel_bands_learns_the_vocoders_input_and_speaks_through_it(tmp_path, monkeypatch):
+    """mel_bands=80: the vocoder's log mel on the model's frames is a training target beside the WORLD features;
+    with the neural vocoder, speak renders that mel (trimmed with the audio) instead of re-rendering WORLD."""
+    from voicetwin.audio import hifigan
+    from voicetwin.audio.hifigan import HifiGan, HifiGanConfig
+    from voicetwin.consent import ConsentRecord, save_consent
+    from voicetwin.synth.acoustic import frame_features
+    from voicetwin.synth.acoustic_train import TrainSettings, collate, train, utterance
+    from voicetwin.synth.speak import SpeakOptions, speak, synthesize
+
+    config = AcousticConfig(**{**TINY.__dict__, "mel_bands": 80})
+    assert config.output_dims == TINY.feature_dims + 80
+    with pytest.raises(ConfigError, match="mel_bands"):
+        AcousticConfig(mel_bands=-1)
+    feats = frame_features(_vowel(), 16_000, config)
+    assert feats.shape == (81, config.output_dims)
+    assert np.array_equal(feats[:, : TINY.feature_dims], world_features(_vowel(), 16_000, TINY))
+    mel = feats[:, TINY.feature_dims:]
+    assert mel[10:50].mean() > mel[-8:].mean() + 5  # the vowel, then silence
+    utt = utterance(_vowel(), 16_000, [("pau", 0.05), ("a", 0.55), ("pau", 0.8)], config)
+    net = train([utt, utt], [utt], config, TrainSettings(steps=3, batch_size=2, warmup=1), progress=False)
+    loss = training_loss(net, *collate([utt], [0]))
+    assert loss["mel"] > 0 and loss["total"] > loss["features"] + loss["mel"] - 1e-6
+    assert AcousticNet(TINY).spread.shape == (TINY.envelope_dims,)  # older models keep their buffers
+    model_dir = AcousticModel(config, net).save(tmp_path / "model")
+    save_consent(model_dir, ConsentRecord(subject="festvox-ru speaker", granted_by="festvox-ru speaker",
+                                          document="test model", scope=("speech",)))
+    narrow = HifiGan.from_config(HifiGanConfig(upsample_initial_channel=32))
+    monkeypatch.setattr(hifigan, "load_vocoder", lambda *a, **k: narrow)
+    base = f"model:{model_dir}"
+    syn = synthesize("Она пришла.", SpeakOptions(language="ru", base=base))
+    assert syn.mel is not None and syn.mel.shape[1] == 80
+    assert abs(len(syn.mel) * syn.mel_period / 1000 - syn.seconds) <= 0.011  # trimmed with the audio's edges
+    rendered = []
+    monkeypatch.setattr(hifigan, "revocode", lambda audio, sr, vocoder: rendered.append(vocoder) or (audio, sr))
+    audio, sr = speak(None, "Она пришла.", SpeakOptions(language="ru", base=base, vocoder="hifigan", duration=1.5))
+    assert sr == 22050 and len(audio) == round(1.5 * 22050)
+    assert "hifigan" not in rendered  # from the mel, not the WORLD render re-rendered
+    audio, sr = speak(None, "Она пришла.", SpeakOptions(language="ru", base=base))
+    assert sr == 22050 and "hifigan" not in rendered  # the default ("auto") renders the mel too
+    audio, sr = speak(None, "Она пришла.", SpeakOptions(language="ru", base=base, vocoder="world"))
+    assert sr == 16_000 and "hifigan" not in rendered  # WORLD stays an option and the fallback
+    old_dir = AcousticModel(TINY, AcousticNet(TINY)).save(tmp_path / "old")
+    save_consent(old_dir, ConsentRecord(subject="festvox-ru speaker", granted_by="festvox-ru speaker",
+                                        document="test model", scope=("speech",)))
+    speak(None, "Она пришла.", SpeakOptions(language="ru", base=f"model:{old_dir}", vocoder="hifigan"))
+    assert rendered[-1] == "hifigan"  # a model without mel bands: its WORLD render is re-rendered
+    audio, sr = speak(None, "Она пришла.", SpeakOptions(language="ru", base=f"model:{old_dir}"))
+    assert sr == 16_000 and rendered[-1] == "auto"  # ... and by default spoken through WORLD

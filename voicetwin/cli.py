@@ -127,8 +127,10 @@ def _add_speak(sub: argparse._SubParsersAction) -> None:
                         "without --voice, DIR must hold a consent.json covering the use, as the training recipes write)")
     p.add_argument("--production", default=None, metavar="NAME",
                    help="the production the line is for (required when the voice's consent names productions)")
-    p.add_argument("--vocoder", choices=("world", "hifigan"), default="world",
-                   help="render with WORLD, or again through the universal HiFi-GAN neural vocoder (22050 Hz output)")
+    p.add_argument("--vocoder", choices=("auto", "world", "hifigan"), default="auto",
+                   help="auto: a voice's speech model renders its predicted mel through the universal HiFi-GAN (22050 "
+                        "Hz), everything else through WORLD; world: WORLD throughout; hifigan: also conversion and "
+                        "singing rendered again through HiFi-GAN")
     p.add_argument("--out", "-o", required=True, metavar="OUT", help="audio file to write")
     _add_output_rate(p)
     p.add_argument("--json", action="store_true", help="print a JSON summary on stdout")
@@ -190,8 +192,10 @@ def _add_sing(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--vibrato", type=float, default=30.0, metavar="CENTS", help="vibrato depth on long notes")
     p.add_argument("--production", default=None, metavar="NAME",
                    help="the production the song is for (required when the voice's consent names productions)")
-    p.add_argument("--vocoder", choices=("world", "hifigan"), default="world",
-                   help="render with WORLD, or again through the universal HiFi-GAN neural vocoder (22050 Hz output)")
+    p.add_argument("--vocoder", choices=("auto", "world", "hifigan"), default="auto",
+                   help="auto: a voice's speech model renders its predicted mel through the universal HiFi-GAN (22050 "
+                        "Hz), everything else through WORLD; world: WORLD throughout; hifigan: also conversion and "
+                        "singing rendered again through HiFi-GAN")
     p.add_argument("--out", "-o", required=True, metavar="OUT", help="audio file to write")
     _add_output_rate(p)
     p.add_argument("--json", action="store_true", help="print a JSON summary on stdout")
@@ -486,8 +490,10 @@ def _add_convert(sub: argparse._SubParsersAction) -> None:
                         "hears no pitch)")
     p.add_argument("--production", default=None, metavar="NAME",
                    help="the production the outputs are for (required when the voice's consent names productions)")
-    p.add_argument("--vocoder", choices=("world", "hifigan"), default="world",
-                   help="render with WORLD, or again through the universal HiFi-GAN neural vocoder (22050 Hz output)")
+    p.add_argument("--vocoder", choices=("auto", "world", "hifigan"), default="auto",
+                   help="auto: a voice's speech model renders its predicted mel through the universal HiFi-GAN (22050 "
+                        "Hz), everything else through WORLD; world: WORLD throughout; hifigan: also conversion and "
+                        "singing rendered again through HiFi-GAN")
     p.add_argument("--overwrite", action="store_true", help="replace existing outputs")
     _add_output_rate(p)
     p.add_argument("--json", action="store_true", help="print results as JSON on stdout")

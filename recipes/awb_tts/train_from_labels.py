@@ -120,7 +120,7 @@ def labels(text: str, wav: Path) -> list[tuple[str, float]] | None:
 def utterance_features(uid: str, text: str, config: AcousticConfig, cache: Path) -> Path | None:
     """Record and analyse one line into OUT/features/UID.npz; None when it cannot be labelled."""
     path = cache / f"{uid}.npz"
-    if path.exists():
+    if path.exists() and np.load(path)["features"].shape[1] == config.output_dims:  # not one of another config
         return path
     with tempfile.TemporaryDirectory() as tmp:
         wav = Path(tmp) / "line.wav"

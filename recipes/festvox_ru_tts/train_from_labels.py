@@ -80,10 +80,15 @@ def read_lab(path: Path) -> list[tuple[str, float]]:
     return out
 
 
+def cached(path: Path, config: AcousticConfig) -> bool:
+    """Whether ``path`` holds an utterance analysed for ``config``'s features (not those of another config)."""
+    return path.exists() and np.load(path)["features"].shape[1] == config.output_dims
+
+
 def utterance_features(uid: str, config: AcousticConfig, cache: Path) -> Path:
     """Analyse one recording into OUT/features/UID.npz (phones, frames per phone, frame features)."""
     path = cache / f"{uid}.npz"
-    if path.exists():
+    if cached(path, config):
         return path
     audio, sr = load_audio(FESTVOX_RU / "wav" / f"{uid}.wav", sample_rate=config.sample_rate)
     utt = utterance(audio, sr, read_lab(FESTVOX_RU / "lab" / f"{uid}.lab"), config)
@@ -95,7 +100,7 @@ def utterance_features(uid: str, config: AcousticConfig, cache: Path) -> Path:
 
 def extract(ids: list[str], config: AcousticConfig, cache: Path, workers: int) -> list[dict]:
     cache.mkdir(parents=True, exist_ok=True)
-    todo = [u for u in ids if not (cache / f"{u}.npz").exists()]
+    todo = [u for u in ids if not cached(cache / f"{u}.npz", config)]
     if todo:
         with ProcessPoolExecutor(workers) as pool:
             jobs = [pool.submit(utterance_features, u, config, cache) for u in todo]

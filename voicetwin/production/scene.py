@@ -113,7 +113,7 @@ class Line:
     gain: float = 0.0
     lipsync: str = "off"
     reference: str | None = None
-    vocoder: str = "world"  # "hifigan": rendered again through the neural vocoder (22050 Hz)
+    vocoder: str = "auto"  # "hifigan": rendered again through the neural vocoder (22050 Hz); see VOCODERS
     yaml_line: int = 0
 
     @property
@@ -309,7 +309,7 @@ _DUCKING = ("depth", "attack", "release")
 _CHARACTER = ("voice", "base", "language", "reference", "gain", "vocoder")
 _LINE = ("id", "character", "voice", "start", "end", "cue", "language", "base", "lyrics", "transpose", "rate", "gain",
          "lipsync", "reference", "subtitle", "vocoder") + SOURCE_KINDS
-VOCODERS = ("world", "hifigan")  # as voicetwin.audio.hifigan.VOCODERS
+VOCODERS = ("auto", "world", "hifigan")  # as voicetwin.audio.hifigan.VOCODERS
 
 
 def load_scene(path: str | Path) -> Scene:
@@ -526,7 +526,7 @@ def _line(raw: Any, index: int, path: Path, base: Path, characters: dict[str, di
         gain=f.number("gain", 0.0, -40.0, 20.0) + float(defaults.get("gain") or 0.0),
         lipsync=lipsync,
         reference=f.path_of("reference", base) or defaults.get("reference"),
-        vocoder=_vocoder(f) or defaults.get("vocoder") or "world",
+        vocoder=_vocoder(f) or defaults.get("vocoder") or "auto",
         yaml_line=f.line,
     )
 

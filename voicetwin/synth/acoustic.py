@@ -1,10 +1,12 @@
-"""A text-to-speech acoustic model trained on one speaker's transcribed recordings, spoken through WORLD.
+"""A text-to-speech acoustic model trained on one speaker's transcribed recordings, spoken through WORLD or HiFi-GAN.
 
 How it works. Text goes through a phone front end (festival's Russian front end for the festvox-ru phone set) to a
 phone sequence. A small convolutional network encodes the phones, predicts each phone's duration in frames, repeats
 each phone's encoding over its frames (with the frame's position inside the phone), and decodes frame-level WORLD
 features: a coded spectral envelope (``envelope_dims`` mel-cepstrum-like coefficients), log F0, a voicing
-probability and band aperiodicities. WORLD turns them into a waveform. Durations are the only timing: ``scale``
+probability and band aperiodicities. WORLD turns them into a waveform. A model with ``mel_bands`` also decodes the
+universal HiFi-GAN's 80-band log mel, from the frames and the pitch contour it predicted, for the neural vocoder
+(``vocoder="hifigan"``). Durations are the only timing: ``scale``
 multiplies every phone and pause duration before decoding, so a line is fitted to a length by speaking it slower or
 faster, never by stretching the waveform.
 
@@ -68,7 +70,11 @@ class AcousticConfig:
 
     Frames are ``frame_period`` ms apart. Each frame's features are ``envelope_dims`` coded envelope coefficients,
     log F0 (interpolated through unvoiced frames), a voicing logit and ``aperiodicity_bands`` band aperiodicities
-    in dB. ``front_end`` names the phone front end whose phone set is ``phones``: ``festival:VOICE`` (festival's
+    in dB (what WORLD renders), then, when ``mel_bands`` is not 0, the neural vocoder's log mel
+    (``voicetwin.audio.hifigan.mel_frames``: its bands and window, on this frame grid), which it renders directly.
+    The mel comes from ``mel_layers`` more blocks that also see each frame's log F0 and voicing (the real ones in
+    training, the predicted ones when speaking), so its harmonics follow one pitch contour.
+    ``front_end`` names the phone front end whose phone set is ``phones``: ``festival:VOICE`` (festival's
     text analysis with that voice, e.g. the festvox-ru phones) or ``flite`` (flite's US English, ``CMU_PHONES``).
     """
 
@@ -84,13 +90,18 @@ class AcousticConfig:
     decoder_layers: int = 6
     kernel: int = 5
     dropout: float = 0.1
+    mel_bands: int = 0  # 0: WORLD features only; 80: also the universal HiFi-GAN's log mel
+    mel_layers: int = 3  # the mel decoder's blocks (on the frame encodings and the frame's pitch)
 
     def __post_init__(self):
+        if self.mel_bands < 0:
+            raise ConfigError(f"mel_bands must be 0 or more, got {self.mel_bands}")
         if len(self.phones) < 2 or len(set(self.phones)) != len(self.phones) or PAUSE not in self.phones:
             raise ConfigError("phones must be distinct symbols including 'pau'")
         if self.kernel % 2 != 1 or self.kernel < 1:
             raise ConfigError(f"kernel must be an odd number, got {self.kernel}")
-        if min(self.hidden, self.encoder_layers, self.decoder_layers, self.envelope_dims, self.aperiodicity_bands) < 1:
+        if min(self.hidden, self.encoder_layers, self.decoder_layers, self.envelope_dims, self.aperiodicity_bands,
+               self.mel_layers) < 1:
             raise ConfigError("hidden, layer counts, envelope_dims and aperiodicity_bands must be >= 1")
         if not 1.0 <= self.frame_period <= 25.0:
             raise ConfigError(f"frame_period must be 1-25 ms, got {self.frame_period}")
@@ -105,6 +116,18 @@ class AcousticConfig:
     @property
     def voicing_index(self) -> int:
         return self.envelope_dims + 1
+
+    @property
+    def output_dims(self) -> int:
+        """Width of what the network predicts per frame: the WORLD features, then ``mel_bands`` log mel bands."""
+        return self.feature_dims + self.mel_bands
+
+    @property
+    def spectral_dims(self) -> np.ndarray:
+        """Indices of the spectral coefficients whose within-line spread the variance postfilter restores: the
+        envelope's (but its level, coefficient 0) and the mel bands."""
+        mel = np.arange(self.feature_dims, self.output_dims)
+        return np.concatenate([np.arange(1, self.envelope_dims), mel])
 
 
 # --- WORLD features ------------------------------------------------------------------------------
@@ -139,6 +162,21 @@ def world_features(audio: np.ndarray, sample_rate: int, config: AcousticConfig) 
     bands = [ap_db[:, (freqs >= lo) & (freqs <= hi)].mean(axis=1) for lo, hi in zip(edges[:-1], edges[1:])]
     feats = np.concatenate([code, lf0[:, None], voiced[:, None].astype(np.float64), np.stack(bands, axis=1)], axis=1)
     return feats.astype(np.float32)
+
+
+def frame_features(audio: np.ndarray, sample_rate: int, config: AcousticConfig) -> np.ndarray:
+    """What the model learns to predict from a recording: ``world_features``, then (``config.mel_bands``) the
+    neural vocoder's log mel on the same frames -> ``(frames, config.output_dims)`` float32."""
+    feats = world_features(audio, sample_rate, config)
+    if not config.mel_bands:
+        return feats
+    from ..audio.hifigan import HifiGanConfig, mel_frames
+
+    vocoder = HifiGanConfig()
+    if config.mel_bands != vocoder.num_mels:
+        raise ConfigError(f"mel_bands is {config.mel_bands}; the universal vocoder takes {vocoder.num_mels}")
+    mel = mel_frames(audio, sample_rate, config.frame_period, len(feats), vocoder)
+    return np.concatenate([feats, mel], axis=1).astype(np.float32)
 
 
 def decode_features(features: np.ndarray, config: AcousticConfig) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -191,8 +229,9 @@ class AcousticNet(nn.Module):
     """Phones ``(batch, phones)`` ids -> log durations ``(batch, phones)`` and, given durations in frames,
     normalised frame features ``(batch, frames, feature_dims)`` (voicing as a logit).
 
-    Buffers ``mean``/``std`` ``(feature_dims,)`` normalise the features; ``spread`` ``(envelope_dims,)`` is the
-    average within-utterance standard deviation of each real envelope coefficient (for variance restoration).
+    Buffers ``mean``/``std`` ``(output_dims,)`` normalise the features; ``spread`` ``(envelope_dims + mel_bands,)``
+    is the average within-utterance standard deviation of each real envelope coefficient and mel band (for
+    variance restoration).
     """
 
     def __init__(self, config: AcousticConfig):
@@ -205,10 +244,14 @@ class AcousticNet(nn.Module):
         self.position = nn.Linear(3, h)
         self.decoder = nn.ModuleList(_Block(h, k, 2 ** (i % 4), p) for i in range(config.decoder_layers))
         self.out = nn.Conv1d(h, config.feature_dims, 1)
-        dims = config.feature_dims
+        if config.mel_bands:
+            self.pitch = nn.Conv1d(2, h, 1)
+            self.mel_decoder = nn.ModuleList(_Block(h, k, 2 ** (i % 4), p) for i in range(config.mel_layers))
+            self.mel_out = nn.Conv1d(h, config.mel_bands, 1)
+        dims = config.output_dims
         self.register_buffer("mean", torch.zeros(dims))
         self.register_buffer("std", torch.ones(dims))
-        self.register_buffer("spread", torch.ones(config.envelope_dims))
+        self.register_buffer("spread", torch.ones(config.envelope_dims + config.mel_bands))
 
     def encode(self, phones: torch.Tensor, phone_mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """-> encodings ``(batch, hidden, phones)`` and predicted ``log(1 + frames)`` ``(batch, phones)``."""
@@ -218,9 +261,12 @@ class AcousticNet(nn.Module):
             x = block(x, m)
         return x, self.duration(x).squeeze(1) * phone_mask
 
-    def decode(self, encodings: torch.Tensor, durations: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def decode(self, encodings: torch.Tensor, durations: torch.Tensor,
+               pitch: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """Encodings ``(batch, hidden, phones)``, integer frames per phone ``(batch, phones)`` -> normalised
-        features ``(batch, frames, feature_dims)`` and the frame mask ``(batch, frames)``."""
+        features ``(batch, frames, output_dims)`` and the frame mask ``(batch, frames)``. ``pitch``: ``(batch,
+        frames or more, 2)`` normalised log F0 and voicing (0/1) the mel decoder is given (None: its own
+        predictions)."""
         rows, positions = [], []
         for enc, dur in zip(encodings, durations):
             dur = dur.clamp(min=0).long()
@@ -238,41 +284,58 @@ class AcousticNet(nn.Module):
         x = (x + self.position(pos).transpose(1, 2)) * m
         for block in self.decoder:
             x = block(x, m)
-        return self.out(x).transpose(1, 2), mask
+        out = self.out(x)
+        if self.config.mel_bands:
+            e, v = self.config.envelope_dims, self.config.voicing_index
+            if pitch is None:
+                pitch = torch.stack([out[:, e], (out[:, v] > 0).float()], dim=1)
+            else:
+                pitch = pitch[:, :frames].transpose(1, 2)
+            y = (x + self.pitch(pitch)) * m
+            for block in self.mel_decoder:
+                y = block(y, m)
+            out = torch.cat([out, self.mel_out(y)], dim=1)
+        return out.transpose(1, 2), mask
 
-    def forward(self, phones: torch.Tensor, phone_mask: torch.Tensor, durations: torch.Tensor):
-        """Training pass with known durations -> (log durations, features, frame mask)."""
+    def forward(self, phones: torch.Tensor, phone_mask: torch.Tensor, durations: torch.Tensor,
+                pitch: torch.Tensor | None = None):
+        """Training pass with known durations (and pitch, see ``decode``) -> (log durations, features, frame mask)."""
         enc, log_dur = self.encode(phones, phone_mask)
-        feats, mask = self.decode(enc, durations)
+        feats, mask = self.decode(enc, durations, pitch)
         return log_dur, feats, mask
 
 
 def training_loss(net: AcousticNet, phones: torch.Tensor, phone_mask: torch.Tensor, durations: torch.Tensor,
                   features: torch.Tensor) -> dict[str, torch.Tensor]:
-    """Losses of a batch with known durations: L1 on the normalised envelope, log F0 and aperiodicities, binary
-    cross-entropy on voicing, squared error on ``log(1 + frames)`` of each phone.
+    """Losses of a batch with known durations: L1 on the normalised envelope, log F0 and aperiodicities, L1 on the
+    normalised mel bands (a model with ``mel_bands``), binary cross-entropy on voicing, squared error on
+    ``log(1 + frames)`` of each phone.
 
-    ``phones``, ``phone_mask``, ``durations``: ``(batch, phones)``; ``features``: ``(batch, frames, feature_dims)``
-    real WORLD features (voicing 0/1), zero-padded. Returns ``features``, ``voicing``, ``duration`` and ``total``,
-    and ``voicing_error`` (the share of frames whose voicing decision is wrong; no gradient).
+    ``phones``, ``phone_mask``, ``durations``: ``(batch, phones)``; ``features``: ``(batch, frames, output_dims)``
+    real features (voicing 0/1), zero-padded. Returns ``features``, ``mel`` (0 without mel bands), ``voicing``,
+    ``duration`` and ``total``, and ``voicing_error`` (the share of frames whose voicing decision is wrong; no
+    gradient).
     """
     config = net.config
-    log_dur, pred, mask = net(phones, phone_mask, durations)
+    v, w, e = config.voicing_index, config.feature_dims, config.envelope_dims
+    pitch = torch.stack([(features[..., e] - net.mean[e]) / net.std[e], features[..., v]], dim=-1)
+    log_dur, pred, mask = net(phones, phone_mask, durations, pitch if config.mel_bands else None)
     real = features[:, : pred.shape[1]]
     target = (real - net.mean) / net.std
-    v = config.voicing_index
-    keep = torch.ones(config.feature_dims, dtype=torch.bool)
+    keep = torch.ones(w, dtype=torch.bool)
     keep[v] = False
     m = mask[..., None]
-    l1 = ((pred - target).abs() * m)[..., keep].sum() / (m.sum() * keep.sum())
+    error = (pred - target).abs() * m
+    l1 = error[..., :w][..., keep].sum() / (m.sum() * keep.sum())
+    mel = error[..., w:].sum() / (m.sum() * config.mel_bands) if config.mel_bands else torch.zeros(())
     voicing = nn.functional.binary_cross_entropy_with_logits(pred[..., v], real[..., v], reduction="none")
     voicing = (voicing * mask).sum() / mask.sum()
     dur = ((log_dur - torch.log1p(durations.float())) ** 2 * phone_mask).sum() / phone_mask.sum()
     with torch.no_grad():  # a measure, not a loss: the share of frames whose voiced/unvoiced decision is wrong
         wrong = ((pred[..., v] > 0).float() != real[..., v]).float()
         voicing_error = (wrong * mask).sum() / mask.sum()
-    return {"features": l1, "voicing": voicing, "duration": dur, "total": l1 + 0.2 * voicing + 0.5 * dur,
-            "voicing_error": voicing_error}
+    return {"features": l1, "mel": mel, "voicing": voicing, "duration": dur,
+            "total": l1 + mel + 0.2 * voicing + 0.5 * dur, "voicing_error": voicing_error}
 
 
 def _positions(durations: torch.Tensor) -> torch.Tensor:
@@ -347,39 +410,71 @@ class AcousticModel:
         return log_dur[0].numpy()
 
     @torch.no_grad()
-    def features(self, phones: list[str], frames: np.ndarray, variance: float = 1.0) -> np.ndarray:
-        """Phones and integer frames per phone -> ``(sum(frames), feature_dims)`` WORLD features (voicing as
-        a probability). ``variance`` (0-1) restores the within-line spread of the envelope coefficients that
-        averaging in training takes away (0: none, 1: the real recordings' average spread)."""
+    def predict(self, phones: list[str], frames: np.ndarray, variance: float = 1.0) -> np.ndarray:
+        """Phones and integer frames per phone -> ``(sum(frames), output_dims)``: WORLD features (voicing as a
+        probability), then the log mel bands of a model that has them. ``variance`` (0-1) restores the within-line
+        spread of the envelope coefficients and mel bands that averaging in training takes away (0: none, 1: the
+        real recordings' average spread)."""
         ids = torch.from_numpy(self.phone_ids(phones))[None]
         enc, _ = self.net.encode(ids, torch.ones_like(ids, dtype=torch.bool))
         out, _ = self.net.decode(enc, torch.as_tensor(np.asarray(frames, dtype=np.int64))[None])
         feats = (out[0] * self.net.std + self.net.mean).numpy().astype(np.float64)
-        e = self.config.envelope_dims
-        feats[:, e + 1] = 1 / (1 + np.exp(-out[0, :, e + 1].numpy()))
+        v = self.config.voicing_index
+        feats[:, v] = 1 / (1 + np.exp(-out[0, :, v].numpy()))
         if variance > 0 and len(feats) > 1:
-            code = feats[:, 1:e]
-            mean, std = code.mean(axis=0), code.std(axis=0) + 1e-6
-            ratio = np.clip(self.net.spread[1:].numpy() / std, 1.0, 2.0) ** variance
-            feats[:, 1:e] = mean + (code - mean) * ratio
+            cols = self.config.spectral_dims
+            e = self.config.envelope_dims
+            spread = self.net.spread.numpy()[np.where(cols < e, cols, cols - self.config.feature_dims + e)]
+            coded = feats[:, cols]
+            mean, std = coded.mean(axis=0), coded.std(axis=0) + 1e-6
+            feats[:, cols] = mean + (coded - mean) * np.clip(spread / std, 1.0, 2.0) ** variance
         return feats.astype(np.float32)
 
-    def synthesize_phones(self, phones: list[str], scale: float = 1.0,
-                          variance: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
-        """Phones -> ``(samples,)`` float32 at ``config.sample_rate`` and the frames given to each phone;
-        ``scale`` multiplies every phone and pause duration (> 1 slower)."""
+    def features(self, phones: list[str], frames: np.ndarray, variance: float = 1.0) -> np.ndarray:
+        """``predict``'s WORLD features alone, ``(sum(frames), feature_dims)``."""
+        return self.predict(phones, frames, variance)[:, : self.config.feature_dims]
+
+    def vocoder_mel(self, predicted: np.ndarray) -> np.ndarray | None:
+        """``predict``'s log mel bands ``(frames, mel_bands)`` (on the model's frame grid), or None for a model
+        without them."""
+        return predicted[:, self.config.feature_dims:] if self.config.mel_bands else None
+
+    def synthesize_phones(self, phones: list[str], scale: float = 1.0, variance: float = 1.0,
+                          vocoder: str = "auto") -> tuple[np.ndarray, int, np.ndarray]:
+        """Phones -> ``(samples,)`` float32, its sample rate and the frames given to each phone; ``scale``
+        multiplies every phone and pause duration (> 1 slower). ``vocoder``: ``"world"`` renders the WORLD
+        features at ``config.sample_rate``; ``"hifigan"`` the predicted mel through the universal HiFi-GAN at 22050 Hz
+        (a model without mel bands: its WORLD render re-rendered, ``voicetwin.audio.hifigan.revocode``); ``"auto"``
+        the mel where the model has mel bands, else WORLD."""
+        frames = self.frames(phones, scale)
+        audio, sr = self.render(self.predict(phones, frames, variance), vocoder)
+        return audio, sr, frames
+
+    def frames(self, phones: list[str], scale: float = 1.0) -> np.ndarray:
+        """Integer frames of each phone at the predicted durations times ``scale`` (> 1 slower)."""
         if not phones:
             raise InputError("no phones to speak")
         if not scale > 0:
             raise InputError(f"scale must be positive, got {scale}")
-        frames = frames_from_scaled(self.durations(phones), scale, np.array([p == PAUSE for p in phones]))
-        return render_features(self.features(phones, frames, variance), self.config), frames
+        return frames_from_scaled(self.durations(phones), scale, np.array([p == PAUSE for p in phones]))
 
-    def speak(self, text: str, scale: float = 1.0) -> tuple[np.ndarray, int]:
+    def render(self, predicted: np.ndarray, vocoder: str = "auto") -> tuple[np.ndarray, int]:
+        """``predict``'s output -> ``(audio, sample_rate)`` through ``vocoder`` (as in ``synthesize_phones``),
+        ``frames * frame_period`` ms long."""
+        from ..audio.hifigan import check_vocoder, render_mel, revocode
+
+        check_vocoder(vocoder)
+        mel = self.vocoder_mel(predicted) if vocoder != "world" else None
+        if mel is None:
+            return revocode(render_features(predicted[:, : self.config.feature_dims], self.config),
+                            self.config.sample_rate, vocoder)
+        return render_mel(mel, self.config.frame_period)
+
+    def speak(self, text: str, scale: float = 1.0, vocoder: str = "auto") -> tuple[np.ndarray, int]:
         """Normalised text (``+`` stress marks allowed) -> ``(audio, sample_rate)`` through the front end."""
         phones = [p for p, _ in front_end_phones(text, self.config.front_end)]
-        audio, _ = self.synthesize_phones(phones, scale)
-        return audio, self.config.sample_rate
+        audio, sr, _ = self.synthesize_phones(phones, scale, vocoder=vocoder)
+        return audio, sr
 
 
 # --- the phone front end ---------------------------------------------------------------------------
@@ -560,11 +655,15 @@ class AcousticBase:
         return self.model.features(phones, frames, self.variance)
 
     def synthesize(self, text: str, scale: float = 1.0):
+        """The WORLD render, with the predicted mel for the neural vocoder (``Synthesis.mel``) when the model has
+        mel bands."""
         from .base import Phone, Synthesis
 
         marked = front_end_phones(text, self.model.config.front_end)
         phones = [p for p, _ in marked]
-        audio, frames = self.model.synthesize_phones(phones, scale, self.variance)
+        frames = self.model.frames(phones, scale)
+        predicted = self.model.predict(phones, frames, self.variance)
+        audio, _ = self.model.render(predicted, "world")
         hop = self.model.config.frame_period / 1000.0
         ends = np.cumsum(frames) * hop
         timed = []
@@ -573,4 +672,5 @@ class AcousticBase:
                 continue
             kind = "pause" if sym == PAUSE else ("vowel" if is_vowel(sym, self.language) else "consonant")
             timed.append(Phone(sym, float(end - n * hop), float(end), kind, word))
-        return Synthesis(audio, self.sample_rate, timed, scale)
+        return Synthesis(audio, self.sample_rate, timed, scale, self.model.vocoder_mel(predicted),
+                         self.model.config.frame_period)

@@ -9,7 +9,7 @@ has phone labels already turns recordings and labels into utterances and calls `
     AcousticModel(config, net).save("out/model")
 
 An utterance is a dict of ``phones`` (ids), ``frames`` (frames per phone, from the labels' end times) and
-``features`` (WORLD features, ``voicetwin.synth.acoustic.world_features``). Training runs on whole utterances grouped
+``features`` (WORLD features and the vocoder's mel, ``voicetwin.synth.acoustic.frame_features``). Training runs on whole utterances grouped
 by length: L1 on the normalised envelope, log F0 and aperiodicities, cross-entropy on voicing, squared error on
 log durations. Training is reproducible (seeded, a fixed number of steps, deterministic kernels) and resumable
 (``fit(..., checkpoint=PATH)``). The validation loss printed only says that training converges; how the voice sounds is judged by
@@ -30,7 +30,7 @@ import torch
 
 from ..errors import ConfigError, InputError
 from ..training import Hook, Stage, deterministic, load_training_state, save_training_state
-from .acoustic import AcousticConfig, AcousticNet, training_loss, world_features
+from .acoustic import AcousticConfig, AcousticNet, frame_features, training_loss
 
 CHECKPOINT_SECONDS = 60.0  # a resumable training state is written this often
 
@@ -61,7 +61,7 @@ def utterance(audio: np.ndarray, sample_rate: int, labels: list[tuple[str, float
     unknown = sorted({p for p, _ in labels if p not in index})
     if unknown:
         raise InputError(f"phones {unknown} are not in the model's phone set")
-    feats = world_features(audio, sample_rate, config)
+    feats = frame_features(audio, sample_rate, config)
     hop = config.frame_period / 1000.0
     ends = np.minimum(np.round(np.array([end for _, end in labels]) / hop).astype(np.int64), len(feats))
     frames = np.diff(np.concatenate([[0], ends]))
@@ -71,12 +71,13 @@ def utterance(audio: np.ndarray, sample_rate: int, labels: list[tuple[str, float
 
 def normalisation(data: list[dict], config: AcousticConfig) -> dict[str, torch.Tensor]:
     """Per-dimension mean and spread of the features (voicing left as 0/1), and the average within-utterance
-    spread of each envelope coefficient."""
+    spread of each envelope coefficient and mel band."""
     allf = np.concatenate([d["features"] for d in data])
     mean, std = allf.mean(axis=0), allf.std(axis=0) + 1e-4
     v = config.voicing_index
     mean[v], std[v] = 0.0, 1.0
-    spread = np.mean([d["features"][:, : config.envelope_dims].std(axis=0) for d in data], axis=0)
+    cols = np.concatenate([np.arange(config.envelope_dims), np.arange(config.feature_dims, config.output_dims)])
+    spread = np.mean([d["features"][:, cols].std(axis=0) for d in data], axis=0)
     return {"mean": torch.tensor(mean, dtype=torch.float32), "std": torch.tensor(std, dtype=torch.float32),
             "spread": torch.tensor(spread, dtype=torch.float32)}
 
@@ -163,7 +164,7 @@ def fit(train_data: list[dict], valid_data: list[dict], config: AcousticConfig, 
         with torch.no_grad():
             val = [training_loss(net, *collate(valid_data, [i])) for i in range(len(valid_data))]
         return {k: round(float(np.mean([v[k].item() for v in val])), 4)
-                for k in ("features", "voicing", "duration", "voicing_error")}
+                for k in ("features", "mel", "voicing", "duration", "voicing_error") if k != "mel" or config.mel_bands}
 
     start, saved_at, consistent = time.time(), time.time(), True
     cap = None if settings.max_minutes is None else 60 * settings.max_minutes

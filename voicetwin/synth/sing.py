@@ -87,7 +87,7 @@ class SingOptions:
     sample_rate: int | None = None  # None: the voice's rate (or the base synthesiser's)
     frame_period: float = 5.0  # ms
     production: str | None = None  # checked against the voice's consent record
-    vocoder: str = "world"  # "hifigan": rendered again through the neural vocoder, at 22050 Hz
+    vocoder: str = "auto"  # "hifigan": rendered again through the neural vocoder, at 22050 Hz; "auto": WORLD here
 
     def __post_init__(self):
         from ..audio.hifigan import check_vocoder

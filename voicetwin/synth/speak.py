@@ -501,7 +501,7 @@ def _render(base: BaseSynthesizer, text: str, scale: float) -> Synthesis:
         s, e = min(max(0.0, p.start - lead), limit), min(max(0.0, p.end - lead), limit)
         if e > s:
             phones.append(Phone(p.symbol, s, e, p.kind, p.word))
-    return Synthesis(syn.audio[start:end], syn.sample_rate, phones, scale)
+    return syn.trimmed(start, end, phones)
 
 
 def fit_duration(base: BaseSynthesizer, text: str, seconds: float, tolerance: float = 0.01,
@@ -560,7 +560,7 @@ class SpeakOptions:
     tolerance: float = 0.01
     normalize_text: bool = True
     production: str | None = None
-    vocoder: str = "world"  # "hifigan": rendered again through the neural vocoder, at 22050 Hz
+    vocoder: str = "auto"  # as voicetwin.audio.hifigan.VOCODERS: a speech model's mel through HiFi-GAN, else WORLD
 
     def __post_init__(self):
         from ..audio.hifigan import check_vocoder
@@ -615,9 +615,7 @@ def speak(voice: Any, text: str, options: SpeakOptions = SpeakOptions(), **kwarg
     options = SpeakOptions(**{**options.__dict__, "language": who.language, "base": who.base})
     syn = synthesize(text, options)
     if voice is None or in_voice:
-        from ..audio.hifigan import revocode
-
-        audio, sr = revocode(syn.audio, syn.sample_rate, options.vocoder)
+        audio, sr = render_synthesis(syn, options.vocoder)
     else:
         audio, sr = convert_speech(voice, syn.audio, syn.sample_rate, production=options.production,
                                    vocoder=options.vocoder)
@@ -632,6 +630,18 @@ def speak(voice: Any, text: str, options: SpeakOptions = SpeakOptions(), **kwarg
     if options.duration is not None:  # exact to the sample: silence at the ends padded or trimmed
         audio = fit_length(audio, round(options.duration * sr), sr)
     return audio, sr
+
+
+def render_synthesis(syn: Synthesis, vocoder: str = "auto") -> tuple[np.ndarray, int]:
+    """A base's speech as ``vocoder`` renders it: ``"world"`` as synthesised; ``"hifigan"`` from the mel the base
+    predicted (``Synthesis.mel``), else its audio re-rendered (``voicetwin.audio.hifigan.revocode``); ``"auto"``
+    from the mel where there is one, else as synthesised. The same duration either way."""
+    from ..audio.hifigan import check_vocoder, render_mel, revocode
+
+    check_vocoder(vocoder)
+    if vocoder != "world" and syn.mel is not None:
+        return render_mel(syn.mel, syn.mel_period, syn.seconds)
+    return revocode(syn.audio, syn.sample_rate, vocoder)
 
 
 @dataclass(frozen=True)
@@ -730,7 +740,7 @@ def voice_class():
 
 
 def convert_speech(voice: Any, audio: np.ndarray, sample_rate: int, mode: str = "speech",
-                   production: str | None = None, vocoder: str = "world") -> tuple[np.ndarray, int]:
+                   production: str | None = None, vocoder: str = "auto") -> tuple[np.ndarray, int]:
     """Convert base-voice audio into ``voice`` with the voice's own ``convert`` (speech or singing mode), which
     checks the voice's consent for ``mode`` and ``production``; ``vocoder`` as in ``ConvertOptions``."""
     options = _convert_options(mode, vocoder)
@@ -739,7 +749,7 @@ def convert_speech(voice: Any, audio: np.ndarray, sample_rate: int, mode: str = 
     return np.asarray(out_audio, dtype=np.float32), int(out_sr)
 
 
-def _convert_options(mode: str, vocoder: str = "world"):
+def _convert_options(mode: str, vocoder: str = "auto"):
     from ..voice.model import ConvertOptions
 
     return ConvertOptions(mode=mode, vocoder=vocoder)

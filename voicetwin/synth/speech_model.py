@@ -5,8 +5,9 @@
 1. text:     each clip's transcript, normalised (``voicetwin.text.normalize``), through the phone front end of its
              language (``FRONT_ENDS``: festival's Russian, flite's US English). A clip transcribed by a recogniser
              whose confidence is below ``min_text_confidence`` is left out, and listed in the report;
-2. features: WORLD features of every clip (``voicetwin.synth.acoustic.world_features``) and MFCCs for alignment,
-             cached in ``STATE/speech/`` (a resumed build does not analyse a clip again);
+2. features: WORLD features and the neural vocoder's log mel of every clip
+             (``voicetwin.synth.acoustic.frame_features``) and MFCCs for alignment, cached in ``STATE/speech/``
+             (a resumed build does not analyse a clip again);
 3. timings:  forced alignment of the phones on the audio (``voicetwin.synth.align``); a clip whose text does not
              fit its audio is left out, and listed;
 4. training: ``voicetwin.synth.acoustic_train.fit``: seeded, a fixed number of steps, checkpointed in ``STATE``;
@@ -36,10 +37,10 @@ FRONT_ENDS: dict[str, tuple[str, tuple[str, ...], tuple[str, ...], str]] = {
     "ru": ("festival:msu_ru_nsh_clunits", FESTVOX_RU_PHONES, ("festival",), "apt-get install festival festvox-ru"),
     "en": ("flite", CMU_PHONES, ("t2p",), "apt-get install flite"),
 }
-# model sizes: "base" is the recipes' model (0.9 M parameters); "tiny" is for tests and smoke runs
+# model sizes: "base" is the recipes' model (1.4 M parameters with the mel decoder); "tiny" is for tests and smoke runs
 SIZES: dict[str, dict] = {
     "base": {"hidden": 128, "encoder_layers": 4, "decoder_layers": 6, "kernel": 5},
-    "tiny": {"hidden": 16, "encoder_layers": 1, "decoder_layers": 2, "kernel": 3},
+    "tiny": {"hidden": 16, "encoder_layers": 1, "decoder_layers": 2, "kernel": 3, "mel_layers": 1},
 }
 MIN_MINUTES = 10.0  # below this the report says more transcribed speech would help
 
@@ -49,7 +50,9 @@ class SpeechOptions:
     """How the speech model is trained. ``min_text_confidence``: clips a recogniser transcribed with a lower
     confidence (``custom["text_confidence"]`` in the manifest, 0-1) are left out. ``valid``: clips held out to
     print a validation loss (at most a tenth of the clips). ``max_train_seconds``: stop training after this long
-    (None: train all ``steps``; a cap makes the model depend on the machine's speed)."""
+    (None: train all ``steps``; a cap makes the model depend on the machine's speed). ``mel_bands``: 80, the model
+    also predicts the universal HiFi-GAN's log mel and speaks through it (``vocoder="auto"``); 0, WORLD features
+    only."""
 
     steps: int = 900
     size: str = "base"
@@ -60,6 +63,7 @@ class SpeechOptions:
     seed: int = 0
     threads: int = 1
     max_train_seconds: float | None = None
+    mel_bands: int = 80
 
     def __post_init__(self):
         if self.steps < 1 or self.batch_size < 1 or self.threads < 1 or self.valid < 1:
@@ -73,7 +77,8 @@ class SpeechOptions:
 
     def config(self, language: str) -> AcousticConfig:
         front_end, phones, _, _ = FRONT_ENDS[language]
-        return AcousticConfig(phones=phones, language=language, front_end=front_end, **SIZES[self.size])
+        return AcousticConfig(phones=phones, language=language, front_end=front_end, mel_bands=self.mel_bands,
+                              **SIZES[self.size])
 
 
 def check_front_end(language: str) -> None:
@@ -118,9 +123,11 @@ def _analyse(clip, wav: Path, text: str, config: AcousticConfig, cache: Path) ->
     """One clip -> phones with words, WORLD features and alignment features (cached in ``cache``); None when the
     front end finds nothing to say or phones outside the model's phone set."""
     from ..audio import load_audio
-    from .acoustic import front_end_phones, world_features
+    from .acoustic import frame_features, front_end_phones
 
-    key = hashlib.sha256(f"{clip.id}|{text}|{config.front_end}|{config.envelope_dims}|{wav}".encode()).hexdigest()[:16]
+    key = f"{clip.id}|{text}|{config.front_end}|{config.envelope_dims}|{wav}" + (f"|mel{config.mel_bands}"
+                                                                                  if config.mel_bands else "")
+    key = hashlib.sha256(key.encode()).hexdigest()[:16]
     path = cache / f"{key}.npz"
     if path.exists():
         data = np.load(path)
@@ -133,7 +140,7 @@ def _analyse(clip, wav: Path, text: str, config: AcousticConfig, cache: Path) ->
     if any(p not in config.phones for p, _ in marked):
         return None
     audio, sr = load_audio(wav, sample_rate=config.sample_rate)
-    features = world_features(audio, sr, config)
+    features = frame_features(audio, sr, config)
     data = {"phones": np.array([p for p, _ in marked]), "words": np.array([w for _, w in marked], np.int64),
             "features": features, "align": alignment_features(audio, sr, len(features), config.frame_period)}
     from ..files import atomic_path

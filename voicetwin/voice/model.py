@@ -152,8 +152,9 @@ class ConvertOptions:
     (``voicetwin.audio.world.keep_fundamental``); ``None``: -3 in singing mode (a note sung below the voice's speaking
     range falls where its envelope was never observed, and a weak fundamental is heard an octave up), off in
     speech mode. ``f0_method``: ``None`` is DIO in speech and FCPE + SwiftF0 in singing (``ConvertOptions.tracker``).
-    ``vocoder``: ``"world"`` returns the WORLD synthesis at the voice's rate; ``"hifigan"`` renders it again through
-    the universal HiFi-GAN from its log mel (``voicetwin.audio.hifigan.revocode``), at 22050 Hz.
+    ``vocoder``: ``"world"`` (and ``"auto"``: the voice predicts envelopes, not the vocoder's mel) returns the WORLD
+    synthesis at the voice's rate; ``"hifigan"`` renders it again through the universal HiFi-GAN from its log mel
+    (``voicetwin.audio.hifigan.revocode``), at 22050 Hz.
     """
 
     mode: str = "speech"
@@ -168,7 +169,7 @@ class ConvertOptions:
     postfilter: float | None = None
     postfilter_hz: float | None = None
     fundamental_db: float | None = None
-    vocoder: str = "world"  # "hifigan": the WORLD render re-rendered by the neural vocoder, at 22050 Hz
+    vocoder: str = "auto"  # "hifigan": the WORLD render re-rendered by the neural vocoder, at 22050 Hz; "auto": WORLD
 
     def __post_init__(self):
         check_vocoder(self.vocoder)
