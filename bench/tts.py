@@ -144,7 +144,7 @@ def load_voice(path: str | None):
     return voice_class().load(path)
 
 
-def bench_duration(voice, lines: list[tuple[str, str]], base: str | None = None) -> dict:
+def bench_duration(voice, lines: list[tuple[str, str]], base: str | None = None, vocoder: str | None = None) -> dict:
     factors = np.linspace(0.8, 1.25, len(lines))
     errors, audio_s, wall = [], 0.0, 0.0
     for (uid, text), factor in zip(lines, factors):
@@ -152,19 +152,21 @@ def bench_duration(voice, lines: list[tuple[str, str]], base: str | None = None)
         target = natural * factor
         t0 = time.perf_counter()
         audio, sr = speak(voice, text, SpeakOptions(language="ru", base=base, duration=target, tolerance=0.02,
-                                                    vocoder=VOCODER))
+                                                    vocoder=vocoder or VOCODER))
         wall += time.perf_counter() - t0
         audio_s += len(audio) / sr
         errors.append(abs(len(audio) / sr / target - 1))
     return {"mean": float(np.mean(errors)), "max": float(np.max(errors)), "speed": audio_s / wall}
 
 
-def bench_speak(voice, lines: list[str], language: str, base: str | None = None) -> tuple[list, dict]:
+def bench_speak(voice, lines: list[str], language: str, base: str | None = None,
+                vocoder: str | None = None) -> tuple[list, dict]:
     out, audio_s, wall = [], 0.0, 0.0
-    speak(voice, lines[0], SpeakOptions(language=language, base=base, vocoder=VOCODER))  # load models outside the timing
+    options = SpeakOptions(language=language, base=base, vocoder=vocoder or VOCODER)
+    speak(voice, lines[0], options)  # load models outside the timing
     for text in lines:
         t0 = time.perf_counter()
-        audio, sr = speak(voice, text, SpeakOptions(language=language, base=base, vocoder=VOCODER))
+        audio, sr = speak(voice, text, options)
         wall += time.perf_counter() - t0
         audio_s += len(audio) / sr
         out.append((audio, sr))
@@ -250,16 +252,17 @@ def similarity(clips: list, refs: list) -> dict:
     return {k: v.score for k, v in report.items()}
 
 
-def russian_rows(voice, base: str | None, tag: str, lines: list[tuple[str, str]], out: Path) -> tuple[list, dict]:
+def russian_rows(voice, base: str | None, tag: str, lines: list[tuple[str, str]], out: Path,
+                 vocoder: str | None = None) -> tuple[list, dict]:
     """The Russian speak rows for one system (a base synthesiser, with or without conversion into ``voice``)."""
     from voicetwin.audio.io import save_audio
 
     rows = []
-    d = bench_duration(voice, lines, base)
+    d = bench_duration(voice, lines, base, vocoder)
     rows.append(("ru --duration error, 20 lines at 0.8-1.25x", "<= 3%",
                  f"mean {100 * d['mean']:.2f}%, max {100 * d['max']:.2f}% ({tag})"))
     rows.append(("ru speak speed with --duration", "> 3x real time", f"{d['speed']:.1f}x ({tag})"))
-    clips, s = bench_speak(voice, [t for _, t in lines], "ru", base)
+    clips, s = bench_speak(voice, [t for _, t in lines], "ru", base, vocoder)
     rows.append(("ru speak speed, natural pace", "> 3x real time", f"{s['speed']:.1f}x ({tag})"))
     rows.append(("ru DNSMOS OVRL / SIG / BAK", ">= 3.1 OVRL", f"{naturalness(clips)} ({tag})"))
     sim: dict = {}
@@ -311,13 +314,17 @@ def main() -> int:
         base_rows, sims[tag_ru] = russian_rows(voice_ru, "espeak" if voice_ru else None, tag_ru, held, out)
         rows += base_rows
         for model in args.model_ru:
-            tag_model = model_tag(model, args.model_ru)
-            model_rows, sims[tag_model] = russian_rows(None, f"model:{model}", tag_model, held, out)
-            rows += model_rows
+            for suffix, vocoder in renders(model):
+                tag_model = model_tag(model, args.model_ru) + suffix
+                model_rows, sims[tag_model] = russian_rows(None, f"model:{model}", tag_model, held, out, vocoder)
+                rows += model_rows
         if args.built_ru:
-            tag_built = "voice build, own speech model"
-            built_rows, sims[tag_built] = russian_rows(load_voice(args.built_ru), None, tag_built, held, out)
-            rows += built_rows + build_rows("ru", args.built_ru)
+            for suffix, vocoder in renders(Path(args.built_ru) / "tts"):
+                tag_built = "voice build, own speech model" + suffix
+                built_rows, sims[tag_built] = russian_rows(load_voice(args.built_ru), None, tag_built, held, out,
+                                                           vocoder)
+                rows += built_rows
+            rows += build_rows("ru", args.built_ru)
         rows += winner_row("ru", sims)
         rows += ceiling_rows(held)
     if "en" in parts:
@@ -349,15 +356,17 @@ def english_rows(voice_en, args, out: Path) -> list:
     from voicetwin.eval.judges import wer_report
 
     lines = EN_LINES[: args.en_lines]
-    systems = [("piper joe + conversion" if voice_en else "base piper joe, no conversion", voice_en, "piper")]
+    systems = [("piper joe + conversion" if voice_en else "base piper joe, no conversion", voice_en, "piper", None)]
     for model in args.model_en:
-        systems.append((model_tag(model, args.model_en), None, f"model:{model}"))
+        systems += [(model_tag(model, args.model_en) + suffix, None, f"model:{model}", vocoder)
+                    for suffix, vocoder in renders(model)]
     if args.built_en:
-        systems.append(("voice build, own speech model", load_voice(args.built_en), None))
+        systems += [("voice build, own speech model" + suffix, load_voice(args.built_en), None, vocoder)
+                    for suffix, vocoder in renders(Path(args.built_en) / "tts")]
     refs = sorted(Path(args.refs_en).glob("*.wav")) if args.refs_en else []
     rows, sims = [], {}
-    for tag, voice, base in systems:
-        clips, s = bench_speak(voice, lines, "en", base)
+    for tag, voice, base, vocoder in systems:
+        clips, s = bench_speak(voice, lines, "en", base, vocoder)
         wer = wer_report(list(zip(clips, lines)))
         rows.append(("en Whisper tiny.en WER", "<= 10%", f"{100 * wer['wer']:.1f}% ({tag})"))
         rows.append(("en speak speed, natural pace", "> 3x real time", f"{s['speed']:.1f}x ({tag})"))
@@ -374,6 +383,16 @@ def english_rows(voice_en, args, out: Path) -> list:
     if args.built_en:
         rows += build_rows("en", args.built_en)
     return rows + winner_row("en", sims)
+
+
+def renders(model: str | Path) -> list[tuple[str, str | None]]:
+    """How a trained speech model is spoken in the table: through --vocoder, and a model that predicts the neural
+    vocoder's mel also through each vocoder by name -> ``[(tag suffix, vocoder or None for --vocoder)]``."""
+    from voicetwin.synth.acoustic import AcousticModel, is_acoustic_model
+
+    if not is_acoustic_model(model) or not AcousticModel.load(model).config.mel_bands:
+        return [("", None)]
+    return [(", WORLD", "world"), (", HiFi-GAN from its mel", "hifigan")]
 
 
 def model_tag(model: str, models: list[str]) -> str:
