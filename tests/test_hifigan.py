@@ -274,6 +274,9 @@ def test_scene_lines_and_the_cli_take_a_vocoder(tmp_path):
                      "lines:\n  - {id: x, character: A, start: 0, end: 1, text: hi}\n"
                      "  - {id: y, character: A, start: 2, end: 3, text: hi, vocoder: world}\n", encoding="utf-8")
     assert [line.vocoder for line in load_scene(scene).lines] == ["hifigan", "world"]
+    from voicetwin.production import scene as scenes
+
+    assert scenes.VOCODERS == hifigan.VOCODERS  # the scene file's light copy of the list
     scene.write_text("lines:\n  - {id: x, character: A, voice: none, start: 0, end: 1, text: hi, vocoder: wavenet}\n",
                      encoding="utf-8")
     with pytest.raises(SceneError, match="field 'vocoder': unknown vocoder 'wavenet'"):

@@ -100,6 +100,13 @@ def _level(result) -> str:
     return f"{result.sample_rate} Hz, {loudness_lufs(result.audio, result.sample_rate):.1f} LUFS"
 
 
+def _add_vocoder(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--vocoder", choices=("auto", "world", "hifigan"), default="auto",
+                   help="auto: a voice's speech model renders its predicted mel through the universal HiFi-GAN (22050 "
+                        "Hz), everything else through WORLD; world: WORLD throughout; hifigan: also conversion and "
+                        "singing rendered again through HiFi-GAN")
+
+
 def _add_speak(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "speak",
@@ -127,10 +134,7 @@ def _add_speak(sub: argparse._SubParsersAction) -> None:
                         "without --voice, DIR must hold a consent.json covering the use, as the training recipes write)")
     p.add_argument("--production", default=None, metavar="NAME",
                    help="the production the line is for (required when the voice's consent names productions)")
-    p.add_argument("--vocoder", choices=("auto", "world", "hifigan"), default="auto",
-                   help="auto: a voice's speech model renders its predicted mel through the universal HiFi-GAN (22050 "
-                        "Hz), everything else through WORLD; world: WORLD throughout; hifigan: also conversion and "
-                        "singing rendered again through HiFi-GAN")
+    _add_vocoder(p)
     p.add_argument("--out", "-o", required=True, metavar="OUT", help="audio file to write")
     _add_output_rate(p)
     p.add_argument("--json", action="store_true", help="print a JSON summary on stdout")
@@ -192,10 +196,7 @@ def _add_sing(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--vibrato", type=float, default=30.0, metavar="CENTS", help="vibrato depth on long notes")
     p.add_argument("--production", default=None, metavar="NAME",
                    help="the production the song is for (required when the voice's consent names productions)")
-    p.add_argument("--vocoder", choices=("auto", "world", "hifigan"), default="auto",
-                   help="auto: a voice's speech model renders its predicted mel through the universal HiFi-GAN (22050 "
-                        "Hz), everything else through WORLD; world: WORLD throughout; hifigan: also conversion and "
-                        "singing rendered again through HiFi-GAN")
+    _add_vocoder(p)
     p.add_argument("--out", "-o", required=True, metavar="OUT", help="audio file to write")
     _add_output_rate(p)
     p.add_argument("--json", action="store_true", help="print a JSON summary on stdout")
@@ -490,10 +491,7 @@ def _add_convert(sub: argparse._SubParsersAction) -> None:
                         "hears no pitch)")
     p.add_argument("--production", default=None, metavar="NAME",
                    help="the production the outputs are for (required when the voice's consent names productions)")
-    p.add_argument("--vocoder", choices=("auto", "world", "hifigan"), default="auto",
-                   help="auto: a voice's speech model renders its predicted mel through the universal HiFi-GAN (22050 "
-                        "Hz), everything else through WORLD; world: WORLD throughout; hifigan: also conversion and "
-                        "singing rendered again through HiFi-GAN")
+    _add_vocoder(p)
     p.add_argument("--overwrite", action="store_true", help="replace existing outputs")
     _add_output_rate(p)
     p.add_argument("--json", action="store_true", help="print results as JSON on stdout")

@@ -227,9 +227,17 @@ def mel_spectrogram(audio: np.ndarray, config: HifiGanConfig = HifiGanConfig()) 
     t = F.pad(torch.from_numpy(x)[None, None], (pad, pad), mode="reflect")[0, 0]
     spec = torch.stft(t, config.n_fft, config.hop_size, config.win_size, torch.hann_window(config.win_size),
                       center=False, return_complex=True)
+    return _log_mel(spec.transpose(0, 1), config).T[:, :frames]
+
+
+def _log_mel(spec, config: HifiGanConfig) -> np.ndarray:
+    """Complex STFT frames ``(frames, bins)`` -> ``(frames, num_mels)`` natural-log mel of the magnitude, floored at
+    ``log(1e-5)``: HiFi-GAN's compression."""
+    import torch
+
     magnitude = torch.sqrt(spec.real.square() + spec.imag.square() + 1e-9)
     basis = _mel_basis(config.sampling_rate, config.n_fft, config.num_mels, float(config.fmin), float(config.fmax))
-    return torch.log(torch.clamp(basis @ magnitude, min=1e-5)).numpy()[:, :frames]
+    return torch.log(torch.clamp(magnitude @ basis.T, min=1e-5)).numpy()
 
 
 def mel_frames(audio: np.ndarray, sample_rate: int, frame_period: float, frames: int,
@@ -250,11 +258,7 @@ def mel_frames(audio: np.ndarray, sample_rate: int, frame_period: float, frames:
     x = np.pad(x, half, mode="reflect")
     x = np.pad(x, (0, max(0, int(centres.max(initial=0)) + config.win_size - x.size)))  # a grid past the end
     windows = torch.from_numpy(x)[torch.from_numpy(centres)[:, None] + torch.arange(config.win_size)]
-    windows = windows * torch.hann_window(config.win_size)
-    spec = torch.fft.rfft(windows, n=config.n_fft)
-    magnitude = torch.sqrt(spec.real.square() + spec.imag.square() + 1e-9)
-    basis = _mel_basis(config.sampling_rate, config.n_fft, config.num_mels, float(config.fmin), float(config.fmax))
-    return torch.log(torch.clamp(magnitude @ basis.T, min=1e-5)).numpy()
+    return _log_mel(torch.fft.rfft(windows * torch.hann_window(config.win_size), n=config.n_fft), config)
 
 
 def regrid_mel(mel: np.ndarray, frame_period: float, config: HifiGanConfig = HifiGanConfig()) -> np.ndarray:

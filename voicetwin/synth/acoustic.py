@@ -123,11 +123,10 @@ class AcousticConfig:
         return self.feature_dims + self.mel_bands
 
     @property
-    def spectral_dims(self) -> np.ndarray:
-        """Indices of the spectral coefficients whose within-line spread the variance postfilter restores: the
-        envelope's (but its level, coefficient 0) and the mel bands."""
-        mel = np.arange(self.feature_dims, self.output_dims)
-        return np.concatenate([np.arange(1, self.envelope_dims), mel])
+    def spread_dims(self) -> np.ndarray:
+        """Indices of the spectral coefficients whose average within-line spread the model keeps (``AcousticNet.spread``)
+        for the variance postfilter: the envelope's and the mel bands."""
+        return np.concatenate([np.arange(self.envelope_dims), np.arange(self.feature_dims, self.output_dims)])
 
 
 # --- WORLD features ------------------------------------------------------------------------------
@@ -318,8 +317,10 @@ def training_loss(net: AcousticNet, phones: torch.Tensor, phone_mask: torch.Tens
     """
     config = net.config
     v, w, e = config.voicing_index, config.feature_dims, config.envelope_dims
-    pitch = torch.stack([(features[..., e] - net.mean[e]) / net.std[e], features[..., v]], dim=-1)
-    log_dur, pred, mask = net(phones, phone_mask, durations, pitch if config.mel_bands else None)
+    pitch = None  # the mel decoder is given the recording's pitch
+    if config.mel_bands:
+        pitch = torch.stack([(features[..., e] - net.mean[e]) / net.std[e], features[..., v]], dim=-1)
+    log_dur, pred, mask = net(phones, phone_mask, durations, pitch)
     real = features[:, : pred.shape[1]]
     target = (real - net.mean) / net.std
     keep = torch.ones(w, dtype=torch.bool)
@@ -422,9 +423,7 @@ class AcousticModel:
         v = self.config.voicing_index
         feats[:, v] = 1 / (1 + np.exp(-out[0, :, v].numpy()))
         if variance > 0 and len(feats) > 1:
-            cols = self.config.spectral_dims
-            e = self.config.envelope_dims
-            spread = self.net.spread.numpy()[np.where(cols < e, cols, cols - self.config.feature_dims + e)]
+            cols, spread = self.config.spread_dims[1:], self.net.spread.numpy()[1:]  # not the envelope's level
             coded = feats[:, cols]
             mean, std = coded.mean(axis=0), coded.std(axis=0) + 1e-6
             feats[:, cols] = mean + (coded - mean) * np.clip(spread / std, 1.0, 2.0) ** variance

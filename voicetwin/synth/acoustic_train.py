@@ -76,8 +76,7 @@ def normalisation(data: list[dict], config: AcousticConfig) -> dict[str, torch.T
     mean, std = allf.mean(axis=0), allf.std(axis=0) + 1e-4
     v = config.voicing_index
     mean[v], std[v] = 0.0, 1.0
-    cols = np.concatenate([np.arange(config.envelope_dims), np.arange(config.feature_dims, config.output_dims)])
-    spread = np.mean([d["features"][:, cols].std(axis=0) for d in data], axis=0)
+    spread = np.mean([d["features"][:, config.spread_dims].std(axis=0) for d in data], axis=0)
     return {"mean": torch.tensor(mean, dtype=torch.float32), "std": torch.tensor(std, dtype=torch.float32),
             "spread": torch.tensor(spread, dtype=torch.float32)}
 
