@@ -153,6 +153,12 @@ def test_mel_on_another_frame_grid_comes_back_onto_the_vocoders_hop():
     # on time it matches the vocoder's own analysis (0.03 here); 3 ms late it is twice as far off
     late = np.concatenate([np.zeros(48, np.float32), x])[:16000]
     assert error(x) < 0.045 < 0.06 < error(late)
+    # a grid that starts half a frame in (a voice's mel decoder's) comes back as well when the offset is given
+    half = hifigan.mel_frames(x, 16000, 10.0, 100, offset=5.0)
+    np.testing.assert_allclose(half[10], hifigan.mel_frames(x[80:], 16000, 10.0, 11)[10], atol=0.02)
+    back = hifigan.regrid_mel(half, 10.0, offset=5.0)
+    assert np.abs(back[:, inner] - ref[:, inner]).mean() < 0.045
+    assert np.abs(hifigan.regrid_mel(half, 10.0)[:, inner] - ref[:, inner]).mean() > 0.06  # 5 ms off without it
     # a grid longer than the audio is padded with silence, not an error
     assert hifigan.mel_frames(x[:2000], 16000, 10.0, 30)[-1].max() <= np.log(1e-5) + 1e-3
     with pytest.raises(EmptyAudioError):

@@ -241,10 +241,10 @@ def _log_mel(spec, config: HifiGanConfig) -> np.ndarray:
 
 
 def mel_frames(audio: np.ndarray, sample_rate: int, frame_period: float, frames: int,
-               config: HifiGanConfig = HifiGanConfig()) -> np.ndarray:
+               config: HifiGanConfig = HifiGanConfig(), offset: float = 0.0) -> np.ndarray:
     """The vocoder's log mel on another frame grid: ``(samples,)`` at ``sample_rate`` -> ``(frames, num_mels)``
-    float32, frame ``i`` from the ``win_size`` window centred at ``i * frame_period`` ms (a WORLD frame's time), the
-    same bands, window and compression as ``mel_spectrogram``. A model that works on that grid learns the
+    float32, frame ``i`` from the ``win_size`` window centred at ``offset + i * frame_period`` ms (by default a WORLD
+    frame's time), the same bands, window and compression as ``mel_spectrogram``. A model that works on that grid learns the
     vocoder's input from it; ``regrid_mel`` puts its predictions back on the vocoder's hop."""
     import torch
 
@@ -254,21 +254,22 @@ def mel_frames(audio: np.ndarray, sample_rate: int, frame_period: float, frames:
     half = config.win_size // 2
     if x.size <= half:
         raise EmptyAudioError(f"{x.size} samples are too few for a mel spectrogram (need more than {half})")
-    centres = np.round(np.arange(frames) * frame_period * config.sampling_rate / 1000).astype(np.int64)
+    centres = np.round((offset + np.arange(frames) * frame_period) * config.sampling_rate / 1000).astype(np.int64)
     x = np.pad(x, half, mode="reflect")
     x = np.pad(x, (0, max(0, int(centres.max(initial=0)) + config.win_size - x.size)))  # a grid past the end
     windows = torch.from_numpy(x)[torch.from_numpy(centres)[:, None] + torch.arange(config.win_size)]
     return _log_mel(torch.fft.rfft(windows * torch.hann_window(config.win_size), n=config.n_fft), config)
 
 
-def regrid_mel(mel: np.ndarray, frame_period: float, config: HifiGanConfig = HifiGanConfig()) -> np.ndarray:
-    """``(frames, num_mels)`` log mel at ``frame_period`` ms (``mel_frames``' grid) -> ``(num_mels, frames')`` on the
-    vocoder's hop, linearly interpolated, covering the same ``frames * frame_period`` ms: ``vocode`` of it gives
-    ``ceil`` of that many samples."""
+def regrid_mel(mel: np.ndarray, frame_period: float, config: HifiGanConfig = HifiGanConfig(),
+               offset: float = 0.0) -> np.ndarray:
+    """``(frames, num_mels)`` log mel at ``frame_period`` ms from ``offset`` ms (``mel_frames``' grid) ->
+    ``(num_mels, frames')`` on the vocoder's hop, linearly interpolated, covering the same ``frames * frame_period``
+    ms: ``vocode`` of it gives ``ceil`` of that many samples."""
     mel = np.asarray(mel, dtype=np.float32)
     seconds = len(mel) * frame_period / 1000
     out = max(1, -(-round(seconds * config.sampling_rate) // config.hop_size))
-    at = (np.arange(out) + 0.5) * config.hop_size / config.sampling_rate * 1000 / frame_period
+    at = ((np.arange(out) + 0.5) * config.hop_size / config.sampling_rate * 1000 - offset) / frame_period
     at = np.clip(at, 0, len(mel) - 1)
     lo = np.floor(at).astype(np.int64)
     hi = np.minimum(lo + 1, len(mel) - 1)
@@ -496,8 +497,10 @@ def load_vocoder(name_or_path: str = DEFAULT_MODEL, backend: str = "auto") -> Hi
     return HifiGan.from_pretrained(name_or_path, backend)
 
 
-def render_mel(mel: np.ndarray, frame_period: float, seconds: float | None = None) -> tuple[np.ndarray, int]:
-    """A model's predicted log mel ``(frames, num_mels)`` on a ``frame_period`` ms grid (``mel_frames``' grid) ->
+def render_mel(mel: np.ndarray, frame_period: float, seconds: float | None = None,
+               offset: float = 0.0) -> tuple[np.ndarray, int]:
+    """A model's predicted log mel ``(frames, num_mels)`` on a ``frame_period`` ms grid from ``offset`` ms
+    (``mel_frames``' grid) ->
     ``(samples,)`` float32 by the universal HiFi-GAN (``load_vocoder``) and its rate: ``seconds`` long (default
     ``frames * frame_period`` ms), the end padded with silence or trimmed to the sample."""
     neural = load_vocoder()
@@ -506,7 +509,7 @@ def render_mel(mel: np.ndarray, frame_period: float, seconds: float | None = Non
         raise EmptyAudioError(f"no mel frames to render (shape {mel.shape})")
     seconds = len(mel) * frame_period / 1000 if seconds is None else seconds
     samples = int(round(seconds * neural.sample_rate))
-    audio = neural.vocode(regrid_mel(mel, frame_period, neural.config))[:samples]
+    audio = neural.vocode(regrid_mel(mel, frame_period, neural.config, offset))[:samples]
     return np.pad(audio, (0, samples - len(audio))), neural.sample_rate
 
 
