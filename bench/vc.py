@@ -28,9 +28,11 @@ target's real recording of the same text, its envelope aligned onto the source a
 its own (the source's intonation or melody, voicing, aperiodicity and timing). "target's lines on melodies" goes
 beyond the source's prosody: the target's own held-out recordings sung on melodies in the voice's key. Judges
 come from voicetwin.eval.judges and are never training targets.
-Every row also gets DNSMOS P.835 (OVRL, SIG, BAK). "voicetwin, HiFi-GAN vocoder" is the default conversion
-rendered again by the universal HiFi-GAN (``ConvertOptions(vocoder="hifigan")``); the "copy synthesis" rows are the
-held-out recordings through each vocoder alone, the ceilings a voice rendered by it can reach.
+Every row also gets DNSMOS P.835 (OVRL, SIG, BAK). The default row of a voice with a mel decoder is its mel rendered
+by the universal HiFi-GAN; "WORLD vocoder" is the same voice's envelopes rendered by WORLD
+(``ConvertOptions(vocoder="world")``), "WORLD re-rendered by HiFi-GAN" that render passed through HiFi-GAN; the
+"copy synthesis" rows are the held-out recordings through each vocoder alone, the ceilings a voice rendered by it
+can reach.
 Conversion speed is measured with one thread (torch, CTranslate2, WORLD). Voices are cached in --out and
 reused when present (their build time is read from their report).
 
@@ -78,7 +80,7 @@ from prepare import (  # noqa: E402
 )
 from voicetwin.errors import ConfigError  # noqa: E402
 from voicetwin.eval import judges  # noqa: E402
-from voicetwin.audio.hifigan import load_vocoder  # noqa: E402
+from voicetwin.audio.hifigan import load_vocoder, revocode  # noqa: E402
 from voicetwin.audio.io import load_audio, resample  # noqa: E402
 from voicetwin.examples import english_sentences  # noqa: E402
 from voicetwin.files import write_json  # noqa: E402
@@ -224,6 +226,16 @@ def convert_all(voice: Voice, sources: list[np.ndarray], options: ConvertOptions
     return outs, sum(len(x) for x in sources) / SR / spent
 
 
+def rerendered(clips: list[np.ndarray]) -> list[np.ndarray]:
+    """WORLD renders passed through the universal HiFi-GAN (``revocode``), back at the judges' rate."""
+    return [resample(revocode(y, SR, "hifigan")[0], 22050, SR) for y in clips]
+
+
+def default_label(voice: Voice) -> str:
+    """The default row's name: what renders a voice by default."""
+    return "voicetwin (default: mel decoder, HiFi-GAN)" if voice.mel_net is not None else "voicetwin (default: WORLD)"
+
+
 def similarity(clips: list[np.ndarray], references: list[np.ndarray]) -> dict:
     """Both speaker judges against the references, and DNSMOS P.835 of the clips."""
     rep = judges.similarity_report([(c, SR) for c in clips], [(r, SR) for r in references])
@@ -324,7 +336,8 @@ def russian(out: Path, voice: Voice) -> list[dict]:
     real = [load_audio(FESTVOX_RU / "wav" / f"{u}.wav", SR)[0] for u in test_ids]
     refs = [load_audio(FESTVOX_RU / "wav" / f"{u}.wav", SR)[0] for u in ref_ids]
     outs, speed = convert_all(voice, sources, ConvertOptions(strategy="network"))
-    neural, neural_speed = convert_all(voice, sources, ConvertOptions(strategy="network", vocoder="hifigan"))
+    world, world_speed = convert_all(voice, sources, ConvertOptions(strategy="network", vocoder="world"))
+    neural = rerendered(world)
     plain, plain_speed = convert_all(voice, sources, ConvertOptions(strategy="network", postfilter=0.0))
     full, _ = convert_all(voice, sources, ConvertOptions(strategy="network", postfilter=1.0))
     matched, match_speed = convert_all(voice, sources, ConvertOptions(strategy="match"))
@@ -336,10 +349,11 @@ def russian(out: Path, voice: Voice) -> list[dict]:
         row("ru", "source (espeak-ng)", **similarity(sources, refs)),
         row("ru", "naive WORLD F0 shift", **similarity(base, refs), **f0_corr(sources, base),
             duration_error=duration_error(sources, base)),
-        row("ru", "voicetwin, network (default)", **similarity(outs, refs), **f0_corr(sources, outs),
+        row("ru", default_label(voice), **similarity(outs, refs), **f0_corr(sources, outs),
             duration_error=duration_error(sources, outs), speed=speed),
-        row("ru", "voicetwin, HiFi-GAN vocoder", **similarity(neural, refs), **f0_corr(sources, neural),
-            duration_error=duration_error(sources, neural), speed=neural_speed),
+        row("ru", "voicetwin, WORLD vocoder", **similarity(world, refs), **f0_corr(sources, world),
+            duration_error=duration_error(sources, world), speed=world_speed),
+        row("ru", "voicetwin, WORLD re-rendered by HiFi-GAN", **similarity(neural, refs), **f0_corr(sources, neural)),
         row("ru", "voicetwin, no postfilter", **similarity(plain, refs), **f0_corr(sources, plain), speed=plain_speed),
         row("ru", "voicetwin, full postfilter", **similarity(full, refs), **f0_corr(sources, full)),
         row("ru", "voicetwin, match k=4", **similarity(matched, refs), **f0_corr(sources, matched),
@@ -373,7 +387,8 @@ def english(out: Path, voice: Voice) -> list[dict]:
     refs = english_references(out)
     real = [load_audio(flite(t, out / "en" / "real" / f"t{i:03d}.wav"), SR)[0] for i, t in enumerate(test_texts)]
     outs, speed = convert_all(voice, sources, ConvertOptions(strategy="network"))
-    neural, neural_speed = convert_all(voice, sources, ConvertOptions(strategy="network", vocoder="hifigan"))
+    world, world_speed = convert_all(voice, sources, ConvertOptions(strategy="network", vocoder="world"))
+    neural = rerendered(world)
     plain, plain_speed = convert_all(voice, sources, ConvertOptions(strategy="network", postfilter=0.0))
     full, _ = convert_all(voice, sources, ConvertOptions(strategy="network", postfilter=1.0))
     matched, match_speed = convert_all(voice, sources, ConvertOptions(strategy="match"))
@@ -387,10 +402,12 @@ def english(out: Path, voice: Voice) -> list[dict]:
     return [
         row("en", "source (piper joe)", **similarity(sources, refs), wer=wer(sources)),
         row("en", "naive WORLD F0 shift", **similarity(base, refs), wer=wer(base), **f0_corr(sources, base)),
-        row("en", "voicetwin, network (default)", **similarity(outs, refs), wer=wer(outs), **f0_corr(sources, outs),
+        row("en", default_label(voice), **similarity(outs, refs), wer=wer(outs), **f0_corr(sources, outs),
             duration_error=duration_error(sources, outs), speed=speed),
-        row("en", "voicetwin, HiFi-GAN vocoder", **similarity(neural, refs), wer=wer(neural),
-            **f0_corr(sources, neural), duration_error=duration_error(sources, neural), speed=neural_speed),
+        row("en", "voicetwin, WORLD vocoder", **similarity(world, refs), wer=wer(world), **f0_corr(sources, world),
+            duration_error=duration_error(sources, world), speed=world_speed),
+        row("en", "voicetwin, WORLD re-rendered by HiFi-GAN", **similarity(neural, refs), wer=wer(neural),
+            **f0_corr(sources, neural)),
         row("en", "voicetwin, no postfilter", **similarity(plain, refs), wer=wer(plain), speed=plain_speed),
         row("en", "voicetwin, full postfilter", **similarity(full, refs), wer=wer(full)),
         row("en", "voicetwin, match k=4", **similarity(matched, refs), wer=wer(matched),
@@ -412,7 +429,8 @@ def english_human(out: Path, voice: Voice, cache: Path) -> list[dict]:
     (out / "en-human").mkdir(parents=True, exist_ok=True)
     real = [load_audio(flite(c.text, out / "en-human" / f"awb_{c.line.id}.wav"), SR)[0] for c in clips]
     outs, speed = convert_all(voice, sources, ConvertOptions())
-    neural, neural_speed = convert_all(voice, sources, ConvertOptions(vocoder="hifigan"))
+    world, world_speed = convert_all(voice, sources, ConvertOptions(vocoder="world"))
+    neural = rerendered(world)
     base = [naive(x, voice, "speech") for x in sources]
     ceiling = [own_envelope(x, r, voice) for x, r in zip(sources, real)]
     itself, _ = convert_all(voice, real, ConvertOptions())  # what conversion loses when nothing needs changing
@@ -426,10 +444,12 @@ def english_human(out: Path, voice: Voice, cache: Path) -> list[dict]:
     return [
         row("en-human", "source (human readers)", **similarity(sources, refs), wer=wer(sources)),
         row("en-human", "naive WORLD F0 shift", **similarity(base, refs), wer=wer(base), **f0_corr(sources, base)),
-        row("en-human", "voicetwin (default)", **similarity(outs, refs), wer=wer(outs), **f0_corr(sources, outs),
+        row("en-human", default_label(voice), **similarity(outs, refs), wer=wer(outs), **f0_corr(sources, outs),
             duration_error=duration_error(sources, outs), speed=speed),
-        row("en-human", "voicetwin, HiFi-GAN vocoder", **similarity(neural, refs), wer=wer(neural),
-            **f0_corr(sources, neural), duration_error=duration_error(sources, neural), speed=neural_speed),
+        row("en-human", "voicetwin, WORLD vocoder", **similarity(world, refs), wer=wer(world),
+            **f0_corr(sources, world), duration_error=duration_error(sources, world), speed=world_speed),
+        row("en-human", "voicetwin, WORLD re-rendered by HiFi-GAN", **similarity(neural, refs), wer=wer(neural),
+            **f0_corr(sources, neural)),
         row("en-human", "ceiling: target's envelope", **similarity(ceiling, refs), wer=wer(ceiling),
             **f0_corr(sources, ceiling)),
         row("en-human", "voicetwin on the target itself", **similarity(itself, refs), wer=wer(itself),
@@ -456,7 +476,8 @@ def russian_human(out: Path, voice: Voice) -> list[dict]:
         sources.append(load_audio(wav, SR)[0])
     refs = [load_audio(FESTVOX_RU / "wav" / f"{u}.wav", SR)[0] for u in ids_in("560:580")]
     outs, speed = convert_all(voice, sources, ConvertOptions())
-    neural, neural_speed = convert_all(voice, sources, ConvertOptions(vocoder="hifigan"))
+    world, world_speed = convert_all(voice, sources, ConvertOptions(vocoder="world"))
+    neural = rerendered(world)
     base = [naive(x, voice, "speech") for x in sources]
     ceiling = [own_envelope(x, r, voice) for x, r in zip(sources, real)]
     itself, _ = convert_all(voice, real, ConvertOptions())  # what conversion loses when nothing needs changing
@@ -469,10 +490,12 @@ def russian_human(out: Path, voice: Voice) -> list[dict]:
         row("ru-human", f"source (formants /{RU_WARP:g}, {RU_SEMITONES:+g} st)", **performer),
         row("ru-human", "naive WORLD F0 shift", **similarity(base, refs), **f0_corr(sources, base),
             duration_error=duration_error(sources, base)),
-        row("ru-human", "voicetwin (default)", **similarity(outs, refs), **f0_corr(sources, outs),
+        row("ru-human", default_label(voice), **similarity(outs, refs), **f0_corr(sources, outs),
             duration_error=duration_error(sources, outs), speed=speed),
-        row("ru-human", "voicetwin, HiFi-GAN vocoder", **similarity(neural, refs), **f0_corr(sources, neural),
-            duration_error=duration_error(sources, neural), speed=neural_speed),
+        row("ru-human", "voicetwin, WORLD vocoder", **similarity(world, refs), **f0_corr(sources, world),
+            duration_error=duration_error(sources, world), speed=world_speed),
+        row("ru-human", "voicetwin, WORLD re-rendered by HiFi-GAN", **similarity(neural, refs),
+            **f0_corr(sources, neural)),
         row("ru-human", "ceiling: target's envelope", **similarity(ceiling, refs), **f0_corr(sources, ceiling)),
         row("ru-human", "voicetwin on the target itself", **similarity(itself, refs), **f0_corr(real, itself)),
         row("ru-human", "real target (same pieces)", **similarity(real, refs)),

@@ -209,8 +209,8 @@ def test_convert_checks_scope_production_and_expiry(voice, tmp_path):
         voice.convert(x, 16_000)
     with pytest.raises(ConsentError, match="'Another Film' is not covered"):
         voice.convert(x, 16_000, production="Another Film")
-    y, sr = voice.convert(x, 16_000, production=FILM)
-    assert sr == 16_000 and len(y) == len(x)
+    y, sr = voice.convert(x, 16_000, production=FILM)  # through the voice's mel decoder and HiFi-GAN
+    assert sr == 22_050 and len(y) == round(len(x) * 22_050 / 16_000)
     expired = tmp_path / "expired"
     shutil.copytree(voice.path, expired)
     save_consent(expired, _record(expires="2020-01-01"), overwrite=True)

@@ -239,14 +239,22 @@ def test_conversion_renders_through_the_chosen_vocoder(festvox_wavs, tmp_path, m
     write_manifest(tmp_path / "data" / "manifest.jsonl", clips)
     consent = ConsentRecord(subject="festvox-ru speaker", granted_by="festvox-ru speaker", relation="self",
                             scope=("speech", "singing"), document="test voice from Debian festvox-ru recordings")
-    voice = Voice.build(tmp_path / "data", tmp_path / "voice",
-                        BuildOptions(content="mfcc", steps=5, augment=0, batch_size=2), consent=consent)
+    options = BuildOptions(content="mfcc", steps=5, augment=0, batch_size=2)
+    voice = Voice.build(tmp_path / "data", tmp_path / "voice", options, consent=consent)
+    envelopes_only = Voice.build(tmp_path / "data", tmp_path / "world-voice",
+                                 BuildOptions(**{**options.__dict__, "mel_bands": 0}), consent=consent)
+    assert voice.mel_net is not None and envelopes_only.mel_net is None
     monkeypatch.setattr(hifigan, "load_vocoder", lambda *a, **k: HifiGan.from_config(NARROW))
     x, sr = load_audio(festvox_wavs[3], 16000)
-    world, world_sr = voice.convert(x, sr, ConvertOptions())
+    world, world_sr = voice.convert(x, sr, ConvertOptions(vocoder="world"))
+    auto, auto_sr = voice.convert(x, sr, ConvertOptions())  # the voice's own mel through HiFi-GAN
     neural, neural_sr = voice.convert(x, sr, ConvertOptions(vocoder="hifigan"))
-    assert world_sr == 16000 and neural_sr == 22050
+    assert world_sr == 16000 and auto_sr == neural_sr == 22050 and np.array_equal(auto, neural)
     assert abs(len(neural) / neural_sr - len(world) / world_sr) < 1 / 16000 + 1e-9
+    # a voice without a mel decoder: "auto" is WORLD, "hifigan" re-renders the WORLD output
+    plain, plain_sr = envelopes_only.convert(x, sr, ConvertOptions())
+    again, again_sr = envelopes_only.convert(x, sr, ConvertOptions(vocoder="hifigan"))
+    assert plain_sr == 16000 and again_sr == 22050 and abs(len(again) / again_sr - len(plain) / plain_sr) < 1e-4
 
 
 @pytest.fixture(scope="module")

@@ -91,8 +91,8 @@ def small_dataset(tmp_path_factory) -> Path:
 def voice(target_dataset, tmp_path_factory) -> Voice:
     out = tmp_path_factory.mktemp("voices") / "tiny"
     return Voice.build(target_dataset, out, BuildOptions(content="mfcc", steps=30, augment=1, batch_size=4,
-                                                             speech_model=False),
-                       consent=CONSENT)
+                                                             speech_model=False, mel_bands=0),
+                       consent=CONSENT)  # envelopes only: these tests measure the WORLD render
 
 
 def test_voice_directory_is_self_describing(voice):
@@ -148,6 +148,77 @@ def test_conversion_moves_both_speaker_judges_towards_the_target(voice, espeak):
     kept = similarity_report(shifted, refs, sample_rate=SR)
     for judge in ("ge2e", "dvector"):
         assert moved[judge].score > kept[judge].score + 0.05, (judge, moved[judge].score, kept[judge].score)
+
+
+@pytest.fixture(scope="module")
+def mel_voice(target_dataset, tmp_path_factory) -> Voice:
+    """A voice with the mel decoder (the default build): conversion renders its mel through HiFi-GAN."""
+    out = tmp_path_factory.mktemp("voices") / "mel"
+    return Voice.build(target_dataset, out, BuildOptions(content="mfcc", steps=150, augment=1, batch_size=4,
+                                                         speech_model=False), consent=CONSENT)
+
+
+@needs_festvox
+def test_mel_voice_converts_through_the_neural_vocoder(mel_voice, espeak):
+    """The mel decoder gives the words the target's timbre and the performance's intonation: both speaker judges
+    move towards the target against a pitch shift, the melody follows the performance moved into the target's
+    range, and the length is the take's."""
+    from voicetwin.audio.io import load_audio, resample
+    from voicetwin.audio.world import analyze, synthesize
+    from voicetwin.eval.judges import similarity_report
+
+    voice = mel_voice
+    assert voice.config.mel_bands == 80 and voice.renders_mel(ConvertOptions())
+    assert not voice.renders_mel(ConvertOptions(vocoder="world")) and not voice.renders_mel(ConvertOptions(strategy="match"))
+    loaded = Voice.load(voice.path)
+    content = np.random.default_rng(0).standard_normal((40, voice.config.content_dim)).astype(np.float32)
+    f0 = np.where(np.arange(41) % 10 < 7, 120.0, 0.0)
+    np.testing.assert_allclose(loaded.predict_mel(content, f0), voice.predict_mel(content, f0), atol=1e-5)
+    lines = ["Добрый вечер, дорогие друзья, мы снова вместе.", "Сегодня мы поговорим о старых песнях и о людях."]
+    takes = [load_audio(espeak(line, "ru"), sample_rate=SR)[0] for line in lines]
+    converted, shifted = [], []
+    for x in takes:
+        y, sr = voice.convert(x, SR)
+        assert sr == 22050 and abs(len(y) - len(x) * 22050 / SR) <= 1 and np.isfinite(y).all()
+        converted.append(resample(y, sr, SR))
+        f0 = track_f0(x, SR, 10.0)
+        frames = analyze(x, SR, 10.0, f0=f0)
+        shifted.append(synthesize(map_speech(f0, PitchStats.from_f0(f0), voice.pitch), frames.sp, frames.ap, SR,
+                                  10.0, len(x)))
+        f0_out = track_f0(converted[-1], SR)  # the decoder's harmonics sit in the target's range
+        assert abs(12 * np.log2(np.median(f0_out[f0_out > 0]) / voice.pitch.median_hz)) < 3.0
+    refs = [load_audio(FESTVOX / "wav" / f"ru_{i:04d}.wav", sample_rate=SR)[0] for i in range(40, 46)]
+    moved = similarity_report(converted, refs, sample_rate=SR)
+    kept = similarity_report(shifted, refs, sample_rate=SR)
+    for judge in ("ge2e", "dvector"):
+        assert moved[judge].score > kept[judge].score + 0.05, (judge, moved[judge].score, kept[judge].score)
+
+
+def test_mel_decoder_inputs():
+    from voicetwin.voice.mel import MelNet, follow_performer, mel_times, pitch_input
+
+    stats = PitchStats.from_f0(np.array([100.0, 120.0, 140.0] * 10))
+    f0 = np.array([0, 0, 100, 110, 0, 0, 121, 0], dtype=float)  # every 10 ms
+    times = mel_times(4, 0.02, 2)
+    np.testing.assert_allclose(times, [0.005, 0.015, 0.025, 0.035, 0.045, 0.055, 0.065, 0.075])
+    pitch = pitch_input(f0, 10.0, times, stats)
+    assert pitch.shape == (2, 8) and pitch.dtype == np.float32
+    np.testing.assert_array_equal(pitch[1], [0, 1, 1, 0, 0, 1, 1, 0])  # the nearer frame's voicing (ties: the even one)
+    norm = (np.log([100.0, 110.0, 121.0]) - stats.log_mean) / stats.log_std
+    assert pitch[0, 0] == pytest.approx(norm[0]) and pitch[0, -1] == pytest.approx(norm[2])  # held at the ends
+    assert norm[1] < pitch[0, 4] < norm[2]  # carried across the unvoiced gap
+    assert not pitch_input(np.zeros(8), 10.0, times, stats).any()
+    net = MelNet(content_dim=12, mel_bands=80, hidden=16, layers=2, kernel=3, rate=2)
+    assert net(torch.zeros(1, 12, 4), torch.from_numpy(pitch)[None]).shape == (1, 80, 8)
+    # the performance's level: "performer" takes each frame's, "phrase" only its slow course, "target" none
+    mel = np.zeros((100, 80), np.float32)
+    loud = np.full((100, 80), np.log(2.0), np.float32)
+    loud[50:] = np.log(4.0)
+    voiced = np.ones(100, bool)
+    assert follow_performer(mel, loud, voiced, "target", 10) is mel
+    np.testing.assert_allclose(follow_performer(mel, loud, voiced, "performer", 10), loud, atol=1e-5)
+    phrase = follow_performer(mel, loud, voiced, "phrase", 100)
+    assert np.log(2.0) < phrase[45, 0] < phrase[55, 0] < np.log(4.0)
 
 
 def test_content_matching_takes_envelopes_from_the_target_frames(voice, tmp_path):
@@ -378,8 +449,9 @@ def test_transformers_content_with_a_tiny_random_wavlm(tmp_path, small_dataset):
     loaded = Voice.load(voice.path)
     assert loaded.config.envelope_rate == 2 and loaded.envelope_hop == pytest.approx(0.01)  # 10 ms envelopes
     assert loaded.predict_envelope(frames).shape == (100, loaded.config.envelope_dims)
+    assert loaded.predict_mel(frames, np.full(101, 150.0)).shape == (100, 80)  # the mel decoder on 10 ms too
     y, sr = loaded.convert(_sung_vowel(np.full(100, 150.0)), SR)
-    assert len(y) == SR and np.isfinite(y).all()
+    assert sr == 22050 and len(y) == 22050 and np.isfinite(y).all()
 
 
 def test_envelope_targets_at_two_per_content_frame():

@@ -102,9 +102,10 @@ def _level(result) -> str:
 
 def _add_vocoder(p: argparse.ArgumentParser) -> None:
     p.add_argument("--vocoder", choices=("auto", "world", "hifigan"), default="auto",
-                   help="auto: a voice's speech model renders its predicted mel through the universal HiFi-GAN (22050 "
-                        "Hz), everything else through WORLD; world: WORLD throughout; hifigan: also conversion and "
-                        "singing rendered again through HiFi-GAN")
+                   help="auto: what predicts the universal HiFi-GAN's mel renders through it at 22050 Hz (a voice's "
+                        "speech model; speech conversion through a voice built with a mel decoder), the rest through "
+                        "WORLD (singing; older voices); world: WORLD throughout; hifigan: HiFi-GAN throughout (singing "
+                        "through the mel decoder, and WORLD output of voices without one rendered again)")
 
 
 def _add_speak(sub: argparse._SubParsersAction) -> None:
@@ -389,6 +390,9 @@ def _add_voice(sub: argparse._SubParsersAction) -> None:
                    help="training steps of the speech model (trained when the dataset's clips have text)")
     b.add_argument("--no-speech-model", action="store_true",
                    help="do not train the speech model even when the clips have text")
+    b.add_argument("--no-mel-decoder", action="store_true",
+                   help="envelopes only: conversion then renders through WORLD (a faster build; the mel decoder "
+                        "trained beside the envelope network lets speech conversion render through HiFi-GAN)")
     b.add_argument("--min-text-confidence", type=float, default=0.5, metavar="P",
                    help="clips transcribed by a recogniser (ingest --asr) with a lower confidence (0-1) are left out "
                         "of the speech model (not of the conversion model)")
@@ -428,7 +432,7 @@ def _run_voice_build(args: argparse.Namespace) -> int:
     check_output_path(args.out, directory=True)  # before any work
     options = BuildOptions(content=args.content, steps=args.steps, augment=args.augment,
                            speech_model=not args.no_speech_model, speech_steps=args.speech_steps,
-                           min_text_confidence=args.min_text_confidence, max_train_seconds=args.max_train_seconds,
+                           mel_bands=0 if args.no_mel_decoder else 80, min_text_confidence=args.min_text_confidence, max_train_seconds=args.max_train_seconds,
                            seed=args.seed)
     log = None if args.json else (lambda msg: print(msg, file=sys.stderr))
     voice = build_voice(args.dataset, args.out, options, performer=args.performer, progress=not args.json, log=log,

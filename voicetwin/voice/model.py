@@ -12,6 +12,11 @@ a global-variance postfilter gives each coded dimension the target's own spread 
 each output frame keeps the performer's frame energy, so dynamics and silences survive, each note's first harmonic
 is kept within 3 dB of its second, and pitch is tracked with DIO plus SwiftF0 where DIO hears none.
 
+A voice built with ``mel_bands`` (the default) also has a mel decoder (``voicetwin.voice.mel``): from the same
+content frames and the new pitch contour it predicts the universal HiFi-GAN's log mel, which the neural vocoder
+renders at 22050 Hz. Speech conversion goes that way by default (``ConvertOptions.vocoder``); WORLD stays for
+singing and as ``vocoder="world"``.
+
     voice = Voice.build("datasets/grandpa", "voices/grandpa")
     voice = Voice.load("voices/grandpa")
     audio, sr = voice.convert(performance, 16000, ConvertOptions(mode="singing", transpose="auto"))
@@ -40,6 +45,7 @@ from ..audio.hifigan import check_vocoder, revocode
 from ..audio.io import AudioLike, load_audio, normalize_input, resample
 from ..consent import ConsentRecord, consent_for_build, save_consent, voice_consent
 from .content import load_content, resample_frames
+from .mel import MelNet, ResBlock, follow_performer, mel_times, pitch_input, vocoder_mel
 from ..errors import ConfigError, EmptyAudioError, InputError, InputNotFoundError, ModelNotFoundError
 from ..files import atomic_path, sha256_file, write_json
 
@@ -79,6 +85,9 @@ class VoiceConfig:
     kernel: int = 3
     content_mean_norm: bool = False  # the network sees each input's content minus its mean frame (new builds)
     envelope_rate: int = 1  # envelopes predicted per content frame (new builds: 2, one every 10 ms on 20 ms content)
+    mel_bands: int = 0  # 0: envelopes only; 80: also the mel decoder (voicetwin.voice.mel) for the neural vocoder
+    mel_hidden: int = 128
+    mel_layers: int = 4
 
 
 @dataclass(frozen=True)
@@ -89,6 +98,9 @@ class BuildOptions:
     threads with deterministic kernels (``voicetwin.training.deterministic``), so the same dataset gives the same
     weights. ``max_train_seconds`` caps each training by wall-clock time instead (None: no cap); the result then
     depends on how busy the machine is.
+
+    ``mel_bands``: 80 trains the mel decoder (``voicetwin.voice.mel``) beside the envelope network, on the same
+    steps, so that speech conversion renders through the universal HiFi-GAN; 0 builds envelopes only (WORLD).
 
     ``speech_model``: ``build_voice`` (``voicetwin.production.build``) also trains the voice's own speech model on
     the clips that have text (``VOICE/tts``, see ``voicetwin.synth.speech_model``), ``speech_steps`` steps,
@@ -106,12 +118,15 @@ class BuildOptions:
     max_train_seconds: float | None = None
     seed: int = 0
     threads: int = 1  # torch threads while training; more than one is slower on a busy machine
+    mel_bands: int = 80
     speech_model: bool = True
     speech_steps: int = 900
     speech_size: str = "base"
     min_text_confidence: float = 0.5
 
     def __post_init__(self):
+        if self.mel_bands not in (0, 80):
+            raise ConfigError(f"mel_bands must be 0 (envelopes only) or 80 (the universal vocoder's), not {self.mel_bands}")
         if self.augment < 0 or self.steps < 1 or self.batch_size < 1 or self.segment_frames < 8 or self.threads < 1:
             raise ConfigError("augment must be >= 0, steps, batch_size and threads >= 1, segment_frames >= 8")
         if self.sample_rate not in (16_000, 22_050, 24_000, 44_100, 48_000):
@@ -152,8 +167,11 @@ class ConvertOptions:
     (``voicetwin.audio.world.keep_fundamental``); ``None``: -3 in singing mode (a note sung below the voice's speaking
     range falls where its envelope was never observed, and a weak fundamental is heard an octave up), off in
     speech mode. ``f0_method``: ``None`` is DIO in speech and FCPE + SwiftF0 in singing (``ConvertOptions.tracker``).
-    ``vocoder``: ``"world"`` (and ``"auto"``: the voice predicts envelopes, not the vocoder's mel) returns the WORLD
-    synthesis at the voice's rate; ``"hifigan"`` renders it again through the universal HiFi-GAN from its log mel
+    ``vocoder``: ``"auto"``: a voice built with a mel decoder (``VoiceConfig.mel_bands``) converts speech by
+    predicting the universal HiFi-GAN's log mel from the content and the new pitch contour and rendering it at
+    22050 Hz (``Voice.renders_mel``); singing, and every conversion through a voice without a mel decoder, is the
+    WORLD synthesis at the voice's rate. ``"world"``: WORLD always. ``"hifigan"``: the mel decoder in both modes; a
+    voice without one has its WORLD synthesis rendered again through HiFi-GAN from its log mel
     (``voicetwin.audio.hifigan.revocode``), at 22050 Hz.
     """
 
@@ -169,7 +187,7 @@ class ConvertOptions:
     postfilter: float | None = None
     postfilter_hz: float | None = None
     fundamental_db: float | None = None
-    vocoder: str = "auto"  # "hifigan": the WORLD render re-rendered by the neural vocoder, at 22050 Hz; "auto": WORLD
+    vocoder: str = "auto"  # "auto": speech through the mel decoder and HiFi-GAN when the voice has one, else WORLD
 
     def __post_init__(self):
         check_vocoder(self.vocoder)
@@ -223,17 +241,6 @@ class ConvertOptions:
 # --- the network -----------------------------------------------------------------------------
 
 
-class _Block(nn.Module):
-    def __init__(self, hidden: int, kernel: int, dilation: int):
-        super().__init__()
-        self.norm = nn.GroupNorm(1, hidden)
-        self.conv = nn.Conv1d(hidden, hidden, kernel, padding=dilation * (kernel - 1) // 2, dilation=dilation)
-        self.mix = nn.Conv1d(hidden, hidden, 1)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x + self.mix(torch.nn.functional.gelu(self.conv(self.norm(x))))
-
-
 class EnvelopeNet(nn.Module):
     """``(batch, content_dim, frames)`` normalised content -> ``(batch, envelope_rate * envelope_dims, frames)``
     normalised codes, ``envelope_rate`` consecutive envelopes per content frame (20 ms for Whisper): residual
@@ -242,7 +249,7 @@ class EnvelopeNet(nn.Module):
     def __init__(self, config: VoiceConfig):
         super().__init__()
         self.inp = nn.Conv1d(config.content_dim, config.hidden, 1)
-        self.blocks = nn.ModuleList(_Block(config.hidden, config.kernel, 2 ** (i % 3)) for i in range(config.layers))
+        self.blocks = nn.ModuleList(ResBlock(config.hidden, config.kernel, 2 ** (i % 3)) for i in range(config.layers))
         self.out = nn.Conv1d(config.hidden, config.envelope_dims * config.envelope_rate, 1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -250,6 +257,12 @@ class EnvelopeNet(nn.Module):
         for block in self.blocks:
             h = block(h)
         return self.out(h)
+
+
+def new_mel_net(config: VoiceConfig) -> MelNet:
+    """The voice's mel decoder (``voicetwin.voice.mel``) for ``config`` (which has ``mel_bands``)."""
+    return MelNet(config.content_dim, config.mel_bands, config.mel_hidden, config.mel_layers, config.kernel,
+                  config.envelope_rate)
 
 
 # --- analysis shared by build and convert ------------------------------------------------------
@@ -297,10 +310,11 @@ class Voice:
     """A built voice: ``Voice.build(...)``, ``Voice.load(path)``, ``voice.convert(audio, sr, options)``."""
 
     def __init__(self, config: VoiceConfig, net: EnvelopeNet, norm: dict[str, np.ndarray], stats: dict,
-                 path: Path | None = None, index: dict[str, torch.Tensor] | None = None):
+                 path: Path | None = None, index: dict[str, torch.Tensor] | None = None, mel_net: MelNet | None = None):
         self.config = config
         self.index = index  # {"content": (N, content_dim) unit rows, "code": (N, envelope_dims)} float16, or None
         self.net = net.eval()
+        self.mel_net = mel_net.eval() if mel_net is not None else None  # a voice with mel_bands
         self.norm = norm
         self.stats = stats
         self.pitch = PitchStats(**stats["pitch"])
@@ -333,10 +347,11 @@ class Voice:
                                      fix="build one with 'voicetwin voice build'") from exc
         config, path = ckpt.config, ckpt.path
         net = load_weights(EnvelopeNet(config), ckpt.tensors, ckpt.weights, prefix="net.")
+        mel_net = load_weights(new_mel_net(config), ckpt.tensors, ckpt.weights, prefix="mel.") if config.mel_bands else None
         norm = {k[5:]: v.numpy() for k, v in ckpt.tensors.items() if k.startswith("norm.")}
         stats = json.loads((path / "stats.json").read_text(encoding="utf-8"))
         index = load_file(str(path / "index.safetensors")) if (path / "index.safetensors").exists() else None
-        return cls(config, net, norm, stats, path, index)
+        return cls(config, net, norm, stats, path, index, mel_net)
 
     def save(self, out: str | Path, sources: dict, report: dict) -> Path:
         from safetensors.torch import save_file
@@ -352,6 +367,8 @@ class Voice:
         write_json(out / "sources.json", sources)
         write_json(out / "report.json", report)
         tensors = {f"net.{k}": v for k, v in self.net.state_dict().items()}
+        if self.mel_net is not None:
+            tensors.update({f"mel.{k}": v for k, v in self.mel_net.state_dict().items()})
         tensors.update({f"norm.{k}": torch.from_numpy(np.ascontiguousarray(v, dtype=np.float32)) for k, v in self.norm.items()})
         save_checkpoint(out, self.config, tensors, MODEL_TYPE, FORMAT_VERSION)  # config.json last
         self.path = out
@@ -424,11 +441,13 @@ class Voice:
         content = load_content(options.content)
         config = VoiceConfig(sample_rate=options.sample_rate, content=options.content, content_dim=content.dim,
                              content_hop=content.hop_seconds, content_mean_norm=True,
-                             envelope_rate=max(1, round(content.hop_seconds * 1000 / VoiceConfig.frame_period)))
+                             envelope_rate=max(1, round(content.hop_seconds * 1000 / VoiceConfig.frame_period)),
+                             mel_bands=options.mel_bands)
         sr, fp, rate = config.sample_rate, config.frame_period, config.envelope_rate
 
         inputs, targets, f0s, codes_per_clip, contents_per_clip, seconds = [], [], [], [], [], 0.0
         wide_per_clip = []  # training targets: envelope_rate codes per content frame
+        mels, mel_of = [], []  # mel decoder targets per clip; for each input, its clip (a perturbed copy: its original)
         for clip, wav in _bar(clips, progress, "analysing target", hook):
             audio, _ = load_audio(wav, sr)
             if len(audio) < sr * 0.2:
@@ -445,12 +464,17 @@ class Voice:
             f0s.append(frames.f0)
             codes_per_clip.append(code)
             contents_per_clip.append((clip, x))
+            if config.mel_bands:
+                mels.append(vocoder_mel(audio, sr, len(x), content.hop_seconds, rate))
+                mel_of.append(len(mels) - 1)
             for _ in range(options.augment):
                 ratio = float(np.exp(rng.uniform(np.log(0.82), np.log(1.22))))
                 shift = float(2.0 ** rng.uniform(-0.6, 0.6))
                 y = synthesize(frames.f0 * shift, warp_envelope(frames.sp, ratio), frames.ap, sr, fp, len(audio))
                 inputs.append(_center(_content_frames(content, y, sr)).astype(np.float16))
                 targets.append(wide)
+                if config.mel_bands:
+                    mel_of.append(len(mels) - 1)
         if seconds < 5.0:
             raise InputError(f"only {seconds:.1f} s of usable target audio", path=dataset,
                              fix="give at least a few minutes of the target's speech (5 to 120+ minutes works)")
@@ -460,6 +484,7 @@ class Voice:
         stats = {"pitch": PitchStats.from_f0(f0s).to_dict(), "performer_pitch": None,
                  "language": max(set(languages), key=languages.count) if languages else None,
                  "envelope_gv": global_variance(np.concatenate(codes_per_clip)).tolist()}
+        own_rows = sum(len(x) for x in inputs)  # the target's own frames and their copies (the mel decoder's data)
         parallel_lines = 0
         if performer is not None:
             pairs, performer_f0 = _performer_pairs(performer, contents_per_clip, wide_per_clip, content, config, progress)
@@ -481,9 +506,22 @@ class Voice:
         }
         norm["bank"] = ((bank - norm["out_mean"]) / norm["out_std"]).astype(np.float32)
         net = EnvelopeNet(config)
-        losses, steps_done = _train(net, X, Y, norm, options, rng, progress, hook, state.path / "voice-train.pt",
-                                    state.fingerprint, say)
-        voice = cls(config, net, norm, stats, index=make_index([x for _, x in contents_per_clip], codes_per_clip, rng))
+        losses = {"envelope": _envelope_loss(net, X, Y, norm, options, rng)}
+        mel_net = None
+        if config.mel_bands:
+            pitch = PitchStats(**stats["pitch"])
+            pitches = [pitch_input(f0, fp, mel_times(len(x), content.hop_seconds, rate), pitch).T
+                       for f0, (_, x) in zip(f0s, contents_per_clip)]
+            P = np.concatenate([pitches[i] for i in mel_of]).astype(np.float16)
+            M = np.concatenate([mels[i] for i in mel_of])
+            norm["mel_mean"], norm["mel_std"] = M.mean(0), M.std(0) + 1e-5
+            stats["mel_spread"] = np.mean([m.std(axis=0) for m in mels], axis=0).tolist()
+            mel_net = new_mel_net(config)
+            losses["mel"] = _mel_loss(mel_net, X[:own_rows], P, M, norm, options, rng)
+        history, steps_done = _train(losses, options, rng, progress, hook, state.path / "voice-train.pt",
+                                     state.fingerprint, say)
+        voice = cls(config, net, norm, stats, index=make_index([x for _, x in contents_per_clip], codes_per_clip, rng),
+                    mel_net=mel_net)
         sources = {
             "dataset": str(Path(dataset).resolve()),
             "manifest_sha256": sha256_file(Path(dataset) / "manifest.jsonl"),
@@ -497,7 +535,7 @@ class Voice:
             "parallel_performer_lines": parallel_lines,
             "training_frames": int(X.shape[0]),
             "steps": steps_done,
-            "final_training_loss": round(float(np.mean(losses[-50:])), 4) if losses else None,
+            "final_training_loss": {k: round(float(np.mean(v[-50:])), 4) for k, v in history.items() if v} or None,
             "pitch_median_hz": round(stats["pitch"]["median_hz"], 1),
             "pitch_range_hz": [round(stats["pitch"]["p05_hz"], 1), round(stats["pitch"]["p95_hz"], 1)],
             "conversion_seconds": round(time.time() - started, 1),
@@ -536,8 +574,8 @@ class Voice:
     def convert(self, audio: AudioLike, sample_rate: int | None = None,
                 options: ConvertOptions | None = None, production: str | None = None) -> tuple[np.ndarray, int]:
         """Convert a performance: ``(samples,)`` at ``sample_rate`` (or a path) -> ``(samples', sr)`` float32 in
-        the voice, at the voice's rate (22050 Hz with ``options.vocoder == "hifigan"``); the duration is the
-        input's (to one sample at the output rate).
+        the voice, at the voice's rate, or 22050 Hz where HiFi-GAN renders it (``ConvertOptions.vocoder``); the
+        duration is the input's (to one sample at the output rate).
 
         The voice's consent record must be valid and cover ``options.mode`` (speech or singing) and, when it names
         productions, ``production``; otherwise ``ConsentError``. The audio returned is UNMARKED: anything meant for
@@ -555,9 +593,60 @@ class Voice:
         if options.strategy == "match" and self.index is None:
             raise ModelNotFoundError("the voice has no content-matching index (index.safetensors)", path=self.path,
                                      fix="run 'voicetwin voice add-index VOICE', or convert with --strategy network")
+        if self.renders_mel(options):
+            out = [self._mel_piece(x[a:b], new_f0, options) for (a, b), new_f0 in zip(pieces, new_f0s)]
+            return np.concatenate([audio for audio, _ in out]), out[0][1]
         out = [self._convert_piece(x[a:b], f0, new_f0, options)
                for (a, b), f0, new_f0 in zip(pieces, f0s, new_f0s)]
         return revocode(np.concatenate(out), sr, options.vocoder)
+
+    def renders_mel(self, options: ConvertOptions) -> bool:
+        """Whether ``convert`` renders the mel decoder's output through HiFi-GAN: a voice with a mel decoder, the
+        ``"network"`` strategy, and ``vocoder`` ``"hifigan"``, or ``"auto"`` in speech mode (in singing ``"auto"``
+        is WORLD, which puts each harmonic exactly on the note; the decoder's harmonics are a few tens of cents
+        off the contour it is given, see README "Conversion through the voice's mel decoder")."""
+        if self.mel_net is None or options.strategy != "network":
+            return False
+        return options.vocoder == "hifigan" or (options.vocoder == "auto" and options.mode == "speech")
+
+    def _mel_piece(self, x: np.ndarray, new_f0: np.ndarray, options: ConvertOptions) -> tuple[np.ndarray, int]:
+        """``(samples,)`` of the performance and its new ``(frames,)`` F0 -> the voice through the mel decoder and
+        HiFi-GAN, as long as ``x``, and the vocoder's rate: the postfilter's power restores the mel's spread, the
+        level follows ``options.energy`` as in the WORLD render."""
+        from ..audio.hifigan import render_mel
+
+        sr, hop, rate = self.config.sample_rate, self.config.content_hop, self.config.envelope_rate
+        content = _content_frames(self.content, x, sr)
+        mel = self.predict_mel(content, new_f0, options.postfilter_power)
+        period = self.envelope_hop * 1000.0
+        energy = options.energy or ("phrase" if options.mode == "singing" else "target")
+        if energy != "target":
+            voiced = pitch_input(new_f0, self.config.frame_period, mel_times(len(content), hop, rate), self.pitch)[1]
+            mel = follow_performer(mel, vocoder_mel(x, sr, len(content), hop, rate), voiced > 0, energy,
+                                   round(PHRASE_SECONDS * 1000 / period))
+        return render_mel(mel, period, len(x) / sr, offset=period / 2)
+
+    def predict_mel(self, content: np.ndarray, f0: np.ndarray, variance: float = 0.0) -> np.ndarray:
+        """``(frames, content_dim)`` content at the content rate and ``(world frames,)`` F0 in Hz every
+        ``frame_period`` ms -> ``(frames * envelope_rate, mel_bands)`` log mel for the universal vocoder, one every
+        ``envelope_hop`` seconds from half of that (``voicetwin.voice.mel``). ``variance`` (0-1.5): each band's
+        spread over the piece is moved towards the target's average spread within a recording by this power (never
+        narrowed, at most doubled), undoing the smoothing of a predicted mel."""
+        if self.mel_net is None:
+            raise ModelNotFoundError("the voice has no mel decoder (built without mel_bands)", path=self.path,
+                                     fix="convert with --vocoder world, or rebuild the voice")
+        n = self.norm
+        x = (_center(content) - n["in_mean"]) / n["in_std"]
+        pitch = pitch_input(f0, self.config.frame_period, mel_times(len(content), self.config.content_hop,
+                                                                    self.config.envelope_rate), self.pitch)
+        with torch.inference_mode():
+            y = self.mel_net(torch.from_numpy(x.T.copy())[None], torch.from_numpy(pitch)[None])[0].numpy().T
+        y = y * n["mel_std"] + n["mel_mean"]
+        spread = self.stats.get("mel_spread")
+        if variance > 0 and spread is not None and len(y) > 1:
+            mean, std = y.mean(axis=0), y.std(axis=0) + 1e-6
+            y = mean + (y - mean) * np.clip(np.asarray(spread) / std, 1.0, 2.0) ** variance
+        return y.astype(np.float32)
 
     def pitch_plan(self, f0s: list[np.ndarray], options: ConvertOptions) -> tuple[str, float]:
         """How the performance's pitch will be moved: ``("map", semitones)`` or ``("transpose", semitones)``."""
@@ -757,25 +846,65 @@ def _performer_pairs(performer, target_contents, target_codes, content, config: 
     return pairs, f0s
 
 
-def _train(net: EnvelopeNet, X: np.ndarray, Y: np.ndarray, norm: dict, options: BuildOptions,
-           rng: np.random.Generator, progress: bool, hook: Hook | None = None, checkpoint: Path | None = None,
-           fingerprint: str = "", say: Callable[[str], None] = lambda _msg: None) -> tuple[list[float], int]:
-    """Fit the network on random windows of the (content, code) frame pairs; L1 loss on normalised codes.
+Objective = tuple[nn.Module, Callable[[], torch.Tensor]]  # a network and the loss of one random batch of it
 
-    ``options.steps`` steps (fewer only when ``options.max_train_seconds`` runs out), deterministic on
-    ``options.threads`` threads. ``checkpoint``: the training state is saved there every minute and when training
-    is interrupted, and training continues from it when it exists (the same weights as an uninterrupted run)."""
+
+def _envelope_loss(net: EnvelopeNet, X: np.ndarray, Y: np.ndarray, norm: dict, options: BuildOptions,
+                   rng: np.random.Generator) -> Objective:
+    """The envelope network's objective: L1 on normalised codes over random windows of the (content, code) pairs."""
     seg = min(options.segment_frames, X.shape[0])
-    opt = torch.optim.AdamW(net.parameters(), lr=options.learning_rate, weight_decay=1e-4)
-    warmup = max(1, options.steps // 20)  # linear warm-up, then cosine decay to zero
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda i: min((i + 1) / warmup, 0.5 * (1 + np.cos(np.pi * i / options.steps))))
     in_mean, in_std = torch.from_numpy(norm["in_mean"]), torch.from_numpy(norm["in_std"])
     rate = Y.shape[1] // len(norm["out_mean"])
     out_mean, out_std = (torch.from_numpy(np.tile(norm[k], rate)) for k in ("out_mean", "out_std"))
-    losses, step = [], 0
+
+    def loss() -> torch.Tensor:
+        starts = rng.integers(0, X.shape[0] - seg + 1, options.batch_size)
+        xb = torch.from_numpy(np.stack([X[s:s + seg] for s in starts]).astype(np.float32))
+        yb = torch.from_numpy(np.stack([Y[s:s + seg] for s in starts]))
+        xb = ((xb - in_mean) / in_std).transpose(1, 2)
+        yb = ((yb - out_mean) / out_std).transpose(1, 2)
+        return (net(xb) - yb).abs().mean()
+
+    return net, loss
+
+
+def _mel_loss(net: MelNet, X: np.ndarray, P: np.ndarray, M: np.ndarray, norm: dict, options: BuildOptions,
+              rng: np.random.Generator) -> Objective:
+    """The mel decoder's objective: L1 on normalised log mel over random windows of content ``X`` (content frames,
+    dim), pitch ``P`` and mel ``M`` (``net.rate`` frames per content frame)."""
+    seg, rate = min(options.segment_frames, X.shape[0]), net.rate
+    in_mean, in_std = torch.from_numpy(norm["in_mean"]), torch.from_numpy(norm["in_std"])
+    mel_mean, mel_std = torch.from_numpy(norm["mel_mean"]), torch.from_numpy(norm["mel_std"])
+
+    def loss() -> torch.Tensor:
+        starts = rng.integers(0, X.shape[0] - seg + 1, options.batch_size)
+        xb = torch.from_numpy(np.stack([X[s:s + seg] for s in starts]).astype(np.float32))
+        pb = torch.from_numpy(np.stack([P[s * rate:(s + seg) * rate] for s in starts]).astype(np.float32))
+        mb = torch.from_numpy(np.stack([M[s * rate:(s + seg) * rate] for s in starts]).astype(np.float32))
+        xb = ((xb - in_mean) / in_std).transpose(1, 2)
+        mb = ((mb - mel_mean) / mel_std).transpose(1, 2)
+        return (net(xb, pb.transpose(1, 2)) - mb).abs().mean()
+
+    return net, loss
+
+
+def _train(objectives: dict[str, Objective], options: BuildOptions, rng: np.random.Generator, progress: bool,
+           hook: Hook | None = None, checkpoint: Path | None = None, fingerprint: str = "",
+           say: Callable[[str], None] = lambda _msg: None) -> tuple[dict[str, list[float]], int]:
+    """Fit the networks together, each on its own loss (summed; one AdamW over all their weights).
+
+    ``options.steps`` steps (fewer only when ``options.max_train_seconds`` runs out), deterministic on
+    ``options.threads`` threads. ``checkpoint``: the training state is saved there every minute and when training
+    is interrupted, and training continues from it when it exists (the same weights as an uninterrupted run).
+    Returns each objective's losses and the steps done."""
+    nets = nn.ModuleDict({name: net for name, (net, _) in objectives.items()})
+    opt = torch.optim.AdamW(nets.parameters(), lr=options.learning_rate, weight_decay=1e-4)
+    warmup = max(1, options.steps // 20)  # linear warm-up, then cosine decay to zero
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda i: min((i + 1) / warmup, 0.5 * (1 + np.cos(np.pi * i / options.steps))))
+    losses, step = {name: [] for name in objectives}, 0
     state = load_training_state(checkpoint, fingerprint) if checkpoint else None
     if state is not None:
-        net.load_state_dict(state["net"])
+        nets.load_state_dict(state["net"])
         opt.load_state_dict(state["opt"])
         sched.load_state_dict(state["sched"])
         rng.bit_generator.state = state["rng"]
@@ -784,13 +913,13 @@ def _train(net: EnvelopeNet, X: np.ndarray, Y: np.ndarray, norm: dict, options: 
         say(f"conversion model: resuming training at step {step} of {options.steps}")
 
     def save() -> None:
-        save_training_state(checkpoint, {"fingerprint": fingerprint, "net": net.state_dict(), "opt": opt.state_dict(),
+        save_training_state(checkpoint, {"fingerprint": fingerprint, "net": nets.state_dict(), "opt": opt.state_dict(),
                                      "sched": sched.state_dict(), "rng": rng.bit_generator.state,
                                      "torch_rng": torch.get_rng_state(), "losses": losses, "step": step})
 
     started = saved_at = time.time()
     consistent = True
-    net.train()
+    nets.train()
     with deterministic(options.threads), Stage("training voice", options.steps, progress, hook, start=step) as bar:
         try:
             while step < options.steps:
@@ -798,28 +927,24 @@ def _train(net: EnvelopeNet, X: np.ndarray, Y: np.ndarray, norm: dict, options: 
                     say(f"conversion model: stopped by the time cap after {step} of {options.steps} steps")
                     break
                 consistent = False
-                starts = rng.integers(0, X.shape[0] - seg + 1, options.batch_size)
-                xb = torch.from_numpy(np.stack([X[s:s + seg] for s in starts]).astype(np.float32))
-                yb = torch.from_numpy(np.stack([Y[s:s + seg] for s in starts]))
-                xb = ((xb - in_mean) / in_std).transpose(1, 2)
-                yb = ((yb - out_mean) / out_std).transpose(1, 2)
-                loss = (net(xb) - yb).abs().mean()
+                parts = {name: fn() for name, (_, fn) in objectives.items()}
                 opt.zero_grad()
-                loss.backward()
+                sum(parts.values()).backward()
                 opt.step()
                 sched.step()
-                losses.append(float(loss.detach()))
+                for name, value in parts.items():
+                    losses[name].append(float(value.detach()))
                 step += 1
                 consistent = True
                 if checkpoint and time.time() - saved_at > CHECKPOINT_SECONDS:
                     save()
                     saved_at = time.time()
-                bar.update(1, loss=f"{losses[-1]:.3f}")
+                bar.update(1, loss=" ".join(f"{v[-1]:.3f}" for v in losses.values()))
         except BaseException:
             if checkpoint and consistent:  # an interrupted step leaves the last saved state
                 save()
             raise
-    net.eval()
+    nets.eval()
     if checkpoint:
         Path(checkpoint).unlink(missing_ok=True)
     return losses, step

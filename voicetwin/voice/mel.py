@@ -1,0 +1,108 @@
+"""A voice's mel decoder: content and a pitch contour -> the neural vocoder's log mel in the target's timbre.
+
+The envelope network (``voicetwin.voice.model.EnvelopeNet``) predicts WORLD envelopes, which WORLD renders with the
+performer's aperiodicity. A voice built with ``mel_bands`` also has this decoder: the same content frames (20 ms),
+upsampled to ``envelope_rate`` frames each (10 ms), plus each frame's normalised log F0 and voicing, through
+residual dilated convolutions to the universal HiFi-GAN's 80-band log mel (``voicetwin.audio.hifigan.mel_frames``,
+window centred in the middle of each 10 ms frame). It learns from the target's own recordings and their
+pitch- and formant-shifted copies (content from the copy, pitch and mel from the original), so the harmonics,
+breathiness and formants come from the target while the words and the melody come from the performance.
+
+    mel = mel_net(content, pitch)  # (batch, content_dim, n), (batch, 2, n * rate) -> (batch, bands, n * rate)
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch import nn
+
+from ..audio.pitch import PitchStats
+
+
+class ResBlock(nn.Module):
+    """Pre-norm residual dilated convolution (the voice's networks' building block)."""
+
+    def __init__(self, hidden: int, kernel: int, dilation: int):
+        super().__init__()
+        self.norm = nn.GroupNorm(1, hidden)
+        self.conv = nn.Conv1d(hidden, hidden, kernel, padding=dilation * (kernel - 1) // 2, dilation=dilation)
+        self.mix = nn.Conv1d(hidden, hidden, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.mix(torch.nn.functional.gelu(self.conv(self.norm(x))))
+
+
+class MelNet(nn.Module):
+    """``(batch, content_dim, n)`` normalised content and ``(batch, 2, n * rate)`` pitch (``pitch_input``) ->
+    ``(batch, mel_bands, n * rate)`` normalised log mel: the content projected, linearly upsampled ``rate`` times,
+    the pitch added, ``layers`` residual blocks (dilations 1, 2, 4, 8)."""
+
+    def __init__(self, content_dim: int, mel_bands: int, hidden: int, layers: int, kernel: int, rate: int):
+        super().__init__()
+        self.rate = rate
+        self.inp = nn.Conv1d(content_dim, hidden, 1)
+        self.pitch = nn.Conv1d(2, hidden, 1)
+        self.blocks = nn.ModuleList(ResBlock(hidden, kernel, 2 ** (i % 4)) for i in range(layers))
+        self.out = nn.Conv1d(hidden, mel_bands, 1)
+
+    def forward(self, content: torch.Tensor, pitch: torch.Tensor) -> torch.Tensor:
+        h = self.inp(content)
+        if self.rate > 1:
+            h = nn.functional.interpolate(h, scale_factor=self.rate, mode="linear", align_corners=False)
+        h = h + self.pitch(pitch[..., : h.shape[-1]])
+        for block in self.blocks:
+            h = block(h)
+        return self.out(h)
+
+
+def vocoder_mel(audio: np.ndarray, sample_rate: int, content_frames: int, hop_seconds: float, rate: int) -> np.ndarray:
+    """What the decoder learns: ``(samples,)`` -> ``(content_frames * rate, bands)`` float32 log mel of the universal
+    vocoder (``voicetwin.audio.hifigan.mel_frames``) at ``mel_times``."""
+    from ..audio.hifigan import mel_frames
+
+    period = hop_seconds * 1000.0 / rate
+    return mel_frames(audio, sample_rate, period, content_frames * rate, offset=period / 2)
+
+
+def mel_times(content_frames: int, hop_seconds: float, rate: int) -> np.ndarray:
+    """Seconds of the ``content_frames * rate`` mel frames: the centres of each content frame's ``rate`` parts (the
+    grid ``MelNet``'s linear upsampling lands on)."""
+    return (np.arange(content_frames * rate) + 0.5) * hop_seconds / rate
+
+
+def pitch_input(f0: np.ndarray, frame_period: float, times: np.ndarray, pitch: PitchStats) -> np.ndarray:
+    """``(frames,)`` F0 in Hz every ``frame_period`` ms (0: unvoiced) -> ``(2, len(times))`` float32 at ``times``
+    seconds: log F0 normalised by the voice's range (``pitch.log_mean``, ``log_std``), carried across unvoiced
+    frames by interpolation, and voicing (1 or 0, the nearer frame's)."""
+    f0 = np.asarray(f0, dtype=np.float64)
+    t_in = np.arange(len(f0)) * frame_period / 1000.0
+    voiced = f0 > 0
+    out = np.zeros((2, len(times)), np.float32)
+    if len(f0) == 0 or not voiced.any():
+        return out
+    lf0 = (np.log(f0[voiced]) - pitch.log_mean) / pitch.log_std
+    out[0] = np.interp(times, t_in[voiced], lf0)
+    nearest = np.clip(np.round(times * 1000.0 / frame_period).astype(np.int64), 0, len(f0) - 1)
+    out[1] = voiced[nearest]
+    return out
+
+
+def follow_performer(mel: np.ndarray, performer: np.ndarray, voiced: np.ndarray, energy: str, window: int) -> np.ndarray:
+    """A predicted ``(frames, bands)`` log mel given the performance's level: ``performer`` is the performance's
+    own log mel on the same frames, ``voiced`` ``(frames,)`` its voicing. ``energy``: ``"performer"`` takes each
+    frame's energy from the performance; ``"phrase"`` its dynamics averaged over ``window`` frames
+    (``voicetwin.audio.world.follow_dynamics``); ``"target"`` leaves the mel as it is."""
+    from ..audio.world import follow_dynamics, frame_energy
+
+    if energy == "target":
+        return mel
+    power, theirs = np.exp(2.0 * mel.astype(np.float64)), np.exp(2.0 * performer.astype(np.float64))
+    if energy == "performer":
+        gain = frame_energy(theirs) - frame_energy(power)
+    else:
+        gain = frame_energy(follow_dynamics(power, theirs, voiced, window)) - frame_energy(power)
+    return (mel + 0.5 * gain[:, None]).astype(np.float32)
+
+
+__all__ = ["MelNet", "follow_performer", "ResBlock", "mel_times", "pitch_input", "vocoder_mel"]
