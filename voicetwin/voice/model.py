@@ -506,7 +506,7 @@ class Voice:
         }
         norm["bank"] = ((bank - norm["out_mean"]) / norm["out_std"]).astype(np.float32)
         net = EnvelopeNet(config)
-        losses = {"envelope": _envelope_loss(net, X, Y, norm, options, rng)}
+        objectives = {"envelope": _envelope_loss(net, X, Y, norm, options, rng)}
         mel_net = None
         if config.mel_bands:
             pitch = PitchStats(**stats["pitch"])
@@ -517,8 +517,8 @@ class Voice:
             norm["mel_mean"], norm["mel_std"] = M.mean(0), M.std(0) + 1e-5
             stats["mel_spread"] = np.mean([m.std(axis=0) for m in mels], axis=0).tolist()
             mel_net = new_mel_net(config)
-            losses["mel"] = _mel_loss(mel_net, X[:own_rows], P, M, norm, options, rng)
-        history, steps_done = _train(losses, options, rng, progress, hook, state.path / "voice-train.pt",
+            objectives["mel"] = _mel_loss(mel_net, X[:own_rows], P, M, norm, options, rng)
+        history, steps_done = _train(objectives, options, rng, progress, hook, state.path / "voice-train.pt",
                                      state.fingerprint, say)
         voice = cls(config, net, norm, stats, index=make_index([x for _, x in contents_per_clip], codes_per_clip, rng),
                     mel_net=mel_net)
