@@ -68,6 +68,9 @@ ENERGIES = ("performer", "target", "phrase")
 PHRASE_SECONDS = 1.0  # energy="phrase": the span over which the performer's dynamics are followed
 SINGING_POSTFILTER_HZ = 1200.0  # singing: the postfilter sharpens the envelope from here up (fading in from 600 Hz)
 SPEECH_POSTFILTER = 0.75  # speech: the postfilter's power at every frequency (1: the target's full spread)
+# each objective's learning rate relative to BuildOptions.learning_rate: the mel decoder learns three times as fast
+# (a 300-step example voice: DNSMOS 2.78 against 2.59 on 8 lines; a 1500-step one: GE2E +0.008, see README)
+LEARNING_RATE_SCALE = {"mel": 3.0}
 
 
 @dataclass(frozen=True)
@@ -898,7 +901,9 @@ def _train(objectives: dict[str, Objective], options: BuildOptions, rng: np.rand
     is interrupted, and training continues from it when it exists (the same weights as an uninterrupted run).
     Returns each objective's losses and the steps done."""
     nets = nn.ModuleDict({name: net for name, (net, _) in objectives.items()})
-    opt = torch.optim.AdamW(nets.parameters(), lr=options.learning_rate, weight_decay=1e-4)
+    groups = [{"params": list(net.parameters()), "lr": options.learning_rate * LEARNING_RATE_SCALE.get(name, 1.0)}
+              for name, net in nets.items()]
+    opt = torch.optim.AdamW(groups, lr=options.learning_rate, weight_decay=1e-4)
     warmup = max(1, options.steps // 20)  # linear warm-up, then cosine decay to zero
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda i: min((i + 1) / warmup, 0.5 * (1 + np.cos(np.pi * i / options.steps))))
     losses, step = {name: [] for name in objectives}, 0
