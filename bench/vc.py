@@ -80,7 +80,7 @@ from prepare import (  # noqa: E402
 )
 from voicetwin.errors import ConfigError  # noqa: E402
 from voicetwin.eval import judges  # noqa: E402
-from voicetwin.audio.hifigan import load_vocoder, revocode  # noqa: E402
+from voicetwin.audio.hifigan import revocode  # noqa: E402
 from voicetwin.audio.io import load_audio, resample  # noqa: E402
 from voicetwin.examples import english_sentences  # noqa: E402
 from voicetwin.files import write_json  # noqa: E402
@@ -227,7 +227,7 @@ def convert_all(voice: Voice, sources: list[np.ndarray], options: ConvertOptions
 
 
 def rerendered(clips: list[np.ndarray]) -> list[np.ndarray]:
-    """WORLD renders passed through the universal HiFi-GAN (``revocode``), back at the judges' rate."""
+    """Audio at the judges' rate passed through the universal HiFi-GAN (``revocode``), back at that rate."""
     return [resample(revocode(y, SR, "hifigan")[0], 22050, SR) for y in clips]
 
 
@@ -246,12 +246,11 @@ def similarity(clips: list[np.ndarray], references: list[np.ndarray]) -> dict:
 
 def copy_synthesis(real: list[np.ndarray]) -> dict[str, list[np.ndarray]]:
     """Analysis-synthesis of real recordings by each vocoder (the ceilings a voice rendered by it can reach)."""
-    vocoder = load_vocoder()
     world = []
     for x in real:
         f = analyze(x, SR, 10.0)
         world.append(synthesize(f.f0, f.sp, f.ap, SR, 10.0, len(x)))
-    return {"WORLD": world, "HiFi-GAN": [resample(vocoder.resynthesize(x, SR)[0], 22050, SR) for x in real]}
+    return {"WORLD": world, "HiFi-GAN": rerendered(real)}
 
 
 _SOURCE_F0: dict[tuple[int, int], np.ndarray] = {}

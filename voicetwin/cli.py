@@ -432,7 +432,8 @@ def _run_voice_build(args: argparse.Namespace) -> int:
     check_output_path(args.out, directory=True)  # before any work
     options = BuildOptions(content=args.content, steps=args.steps, augment=args.augment,
                            speech_model=not args.no_speech_model, speech_steps=args.speech_steps,
-                           mel_bands=0 if args.no_mel_decoder else 80, min_text_confidence=args.min_text_confidence, max_train_seconds=args.max_train_seconds,
+                           mel_bands=0 if args.no_mel_decoder else 80, min_text_confidence=args.min_text_confidence,
+                           max_train_seconds=args.max_train_seconds,
                            seed=args.seed)
     log = None if args.json else (lambda msg: print(msg, file=sys.stderr))
     voice = build_voice(args.dataset, args.out, options, performer=args.performer, progress=not args.json, log=log,

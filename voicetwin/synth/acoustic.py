@@ -423,10 +423,10 @@ class AcousticModel:
         v = self.config.voicing_index
         feats[:, v] = 1 / (1 + np.exp(-out[0, :, v].numpy()))
         if variance > 0 and len(feats) > 1:
+            from ..voice.mel import restore_spread
+
             cols, spread = self.config.spread_dims[1:], self.net.spread.numpy()[1:]  # not the envelope's level
-            coded = feats[:, cols]
-            mean, std = coded.mean(axis=0), coded.std(axis=0) + 1e-6
-            feats[:, cols] = mean + (coded - mean) * np.clip(spread / std, 1.0, 2.0) ** variance
+            feats[:, cols] = restore_spread(feats[:, cols], spread, variance)
         return feats.astype(np.float32)
 
     def features(self, phones: list[str], frames: np.ndarray, variance: float = 1.0) -> np.ndarray:

@@ -88,6 +88,14 @@ def pitch_input(f0: np.ndarray, frame_period: float, times: np.ndarray, pitch: P
     return out
 
 
+def restore_spread(values: np.ndarray, spread: np.ndarray, power: float) -> np.ndarray:
+    """Predicted ``(frames, dims)`` values with each dimension's spread over the frames moved towards ``spread``
+    (the real recordings' average within-recording standard deviation) by ``power``: never narrowed, at most
+    doubled. Averaging in training smooths what a network predicts; this gives the spread back."""
+    mean, std = values.mean(axis=0), values.std(axis=0) + 1e-6
+    return mean + (values - mean) * np.clip(np.asarray(spread) / std, 1.0, 2.0) ** power
+
+
 def follow_performer(mel: np.ndarray, performer: np.ndarray, voiced: np.ndarray, energy: str, window: int) -> np.ndarray:
     """A predicted ``(frames, bands)`` log mel given the performance's level: ``performer`` is the performance's
     own log mel on the same frames, ``voiced`` ``(frames,)`` its voicing. ``energy``: ``"performer"`` takes each
@@ -105,4 +113,4 @@ def follow_performer(mel: np.ndarray, performer: np.ndarray, voiced: np.ndarray,
     return (mel + 0.5 * gain[:, None]).astype(np.float32)
 
 
-__all__ = ["MelNet", "follow_performer", "ResBlock", "mel_times", "pitch_input", "vocoder_mel"]
+__all__ = ["MelNet", "follow_performer", "ResBlock", "mel_times", "pitch_input", "restore_spread", "vocoder_mel"]

@@ -45,7 +45,7 @@ from ..audio.hifigan import check_vocoder, revocode
 from ..audio.io import AudioLike, load_audio, normalize_input, resample
 from ..consent import ConsentRecord, consent_for_build, save_consent, voice_consent
 from .content import load_content, resample_frames
-from .mel import MelNet, ResBlock, follow_performer, mel_times, pitch_input, vocoder_mel
+from .mel import MelNet, ResBlock, follow_performer, mel_times, pitch_input, restore_spread, vocoder_mel
 from ..errors import ConfigError, EmptyAudioError, InputError, InputNotFoundError, ModelNotFoundError
 from ..files import atomic_path, sha256_file, write_json
 
@@ -620,12 +620,12 @@ class Voice:
 
         sr, hop, rate = self.config.sample_rate, self.config.content_hop, self.config.envelope_rate
         content = _content_frames(self.content, x, sr)
-        mel = self.predict_mel(content, new_f0, options.postfilter_power)
+        pitch = self._pitch_input(new_f0, len(content))
+        mel = self._decode_mel(content, pitch, options.postfilter_power)
         period = self.envelope_hop * 1000.0
         energy = options.energy or ("phrase" if options.mode == "singing" else "target")
         if energy != "target":
-            voiced = pitch_input(new_f0, self.config.frame_period, mel_times(len(content), hop, rate), self.pitch)[1]
-            mel = follow_performer(mel, vocoder_mel(x, sr, len(content), hop, rate), voiced > 0, energy,
+            mel = follow_performer(mel, vocoder_mel(x, sr, len(content), hop, rate), pitch[1] > 0, energy,
                                    round(PHRASE_SECONDS * 1000 / period))
         return render_mel(mel, period, len(x) / sr, offset=period / 2)
 
@@ -638,17 +638,22 @@ class Voice:
         if self.mel_net is None:
             raise ModelNotFoundError("the voice has no mel decoder (built without mel_bands)", path=self.path,
                                      fix="convert with --vocoder world, or rebuild the voice")
+        return self._decode_mel(content, self._pitch_input(f0, len(content)), variance)
+
+    def _pitch_input(self, f0: np.ndarray, content_frames: int) -> np.ndarray:
+        """``(world frames,)`` F0 -> the decoder's ``(2, content_frames * envelope_rate)`` pitch input."""
+        times = mel_times(content_frames, self.config.content_hop, self.config.envelope_rate)
+        return pitch_input(f0, self.config.frame_period, times, self.pitch)
+
+    def _decode_mel(self, content: np.ndarray, pitch: np.ndarray, variance: float) -> np.ndarray:
         n = self.norm
         x = (_center(content) - n["in_mean"]) / n["in_std"]
-        pitch = pitch_input(f0, self.config.frame_period, mel_times(len(content), self.config.content_hop,
-                                                                    self.config.envelope_rate), self.pitch)
         with torch.inference_mode():
             y = self.mel_net(torch.from_numpy(x.T.copy())[None], torch.from_numpy(pitch)[None])[0].numpy().T
         y = y * n["mel_std"] + n["mel_mean"]
         spread = self.stats.get("mel_spread")
         if variance > 0 and spread is not None and len(y) > 1:
-            mean, std = y.mean(axis=0), y.std(axis=0) + 1e-6
-            y = mean + (y - mean) * np.clip(np.asarray(spread) / std, 1.0, 2.0) ** variance
+            y = restore_spread(y, spread, variance)
         return y.astype(np.float32)
 
     def pitch_plan(self, f0s: list[np.ndarray], options: ConvertOptions) -> tuple[str, float]:
