@@ -194,6 +194,44 @@ def test_mel_voice_converts_through_the_neural_vocoder(mel_voice, espeak):
         assert moved[judge].score > kept[judge].score + 0.05, (judge, moved[judge].score, kept[judge].score)
 
 
+def test_mel_prior_starts_the_decoder(mel_voice, small_dataset, tmp_path):
+    """A voice's decoder exported as a prior starts another build's decoder; a prior for other content features is
+    refused when asked for by name and skipped under "auto"; the prior that ships fits the default build."""
+    from voicetwin.checkpoint import load_checkpoint
+    from voicetwin.voice.mel import DEFAULT_PRIOR, PRIOR_FORMAT, PRIOR_TYPE, MelPrior, warm_start
+    from voicetwin.voice.model import VoiceConfig, mel_prior_of, new_mel_net
+
+    prior = mel_voice.export_mel_prior(tmp_path / "prior", trained_on="the test voice")
+    config = mel_voice.config
+    said: list[str] = []
+    net = new_mel_net(config)
+    assert warm_start(net, mel_prior_of(config), str(prior), said.append) == str(prior)
+    for name, value in mel_voice.mel_net.state_dict().items():
+        torch.testing.assert_close(net.state_dict()[name], value)
+    assert "the test voice" in said[-1]
+    fresh = new_mel_net(config)
+    before = {k: v.clone() for k, v in fresh.state_dict().items()}
+    assert warm_start(fresh, mel_prior_of(config), "none") is None
+    whisper = VoiceConfig(content="whisper-tiny.en", content_dim=384, mel_bands=80)
+    with pytest.raises(ConfigError, match="content 'mfcc'"):
+        warm_start(new_mel_net(whisper), mel_prior_of(whisper), str(prior))
+    assert warm_start(fresh, mel_prior_of(config), "auto", said.append) is None  # the shipped prior is Whisper's
+    assert "random start" in said[-1] and "content 'whisper-tiny.en'" in said[-1]
+    for name, value in fresh.state_dict().items():
+        torch.testing.assert_close(value, before[name])
+    shipped = load_checkpoint(DEFAULT_PRIOR, MelPrior, PRIOR_TYPE, PRIOR_FORMAT, kind="mel-prior").config
+    default = BuildOptions()
+    assert (shipped.content, shipped.mel_bands, shipped.hidden, shipped.layers) == (
+        default.content, default.mel_bands, VoiceConfig.mel_hidden, VoiceConfig.mel_layers)
+    built = Voice.build(small_dataset, tmp_path / "warm", BuildOptions(content="mfcc", steps=1, augment=0,
+                                                                      batch_size=2, speech_model=False,
+                                                                      mel_prior=str(prior)), consent=CONSENT)
+    report = json.loads((built.path / "report.json").read_text())
+    assert report["mel_prior"] == str(prior)
+    moved = max(float((built.mel_net.state_dict()[k] - v).abs().max()) for k, v in mel_voice.mel_net.state_dict().items())
+    assert 0.0 < moved < 0.05  # one step from the prior, not from random weights
+
+
 def test_mel_decoder_inputs():
     from voicetwin.voice.mel import MelNet, follow_performer, mel_times, pitch_input
 

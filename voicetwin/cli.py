@@ -393,6 +393,10 @@ def _add_voice(sub: argparse._SubParsersAction) -> None:
     b.add_argument("--no-mel-decoder", action="store_true",
                    help="envelopes only: conversion then renders through WORLD (a faster build; the mel decoder "
                         "trained beside the envelope network lets speech conversion render through HiFi-GAN)")
+    b.add_argument("--mel-prior", default="auto", metavar="NAME|DIR|none",
+                   help="where the mel decoder starts: 'auto' (default) the decoder learnt on another speaker that "
+                        "ships with voicetwin (mel-prior-rms), when it fits the content features; 'none' random "
+                        "weights; or a registered name or a directory written by recipes/mel_prior")
     b.add_argument("--min-text-confidence", type=float, default=0.5, metavar="P",
                    help="clips transcribed by a recogniser (ingest --asr) with a lower confidence (0-1) are left out "
                         "of the speech model (not of the conversion model)")
@@ -432,8 +436,8 @@ def _run_voice_build(args: argparse.Namespace) -> int:
     check_output_path(args.out, directory=True)  # before any work
     options = BuildOptions(content=args.content, steps=args.steps, augment=args.augment,
                            speech_model=not args.no_speech_model, speech_steps=args.speech_steps,
-                           mel_bands=0 if args.no_mel_decoder else 80, min_text_confidence=args.min_text_confidence,
-                           max_train_seconds=args.max_train_seconds,
+                           mel_bands=0 if args.no_mel_decoder else 80, mel_prior=args.mel_prior,
+                           min_text_confidence=args.min_text_confidence, max_train_seconds=args.max_train_seconds,
                            seed=args.seed)
     log = None if args.json else (lambda msg: print(msg, file=sys.stderr))
     voice = build_voice(args.dataset, args.out, options, performer=args.performer, progress=not args.json, log=log,

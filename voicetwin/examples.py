@@ -149,6 +149,30 @@ def flite(text: str, voice: str = GUEST_VOICE) -> np.ndarray:
         return load_audio(wav, SAMPLE_RATE)[0]
 
 
+def flite_corpus(texts: list[str], folder: str | Path, minutes: float, voice: str) -> list[Path]:
+    """A flite ``voice`` reads ``texts`` into ``folder/VOICE_NNNN.wav`` (at its own rate) until ``minutes`` of
+    audio; files already there are kept, so an interrupted recording resumes."""
+    import soundfile as sf
+
+    from .files import atomic_path
+
+    if shutil.which("flite") is None:
+        raise MissingDependencyError("flite", purpose="recording a corpus (Debian package: apt-get install flite)")
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    wavs, total = [], 0.0
+    for i, text in enumerate(texts):
+        if total >= minutes * 60:
+            break
+        wav = folder / f"{voice}_{i:04d}.wav"
+        if not wav.exists():
+            with atomic_path(wav) as tmp:
+                subprocess.run(["flite", "-voice", voice, "-t", text, "-o", str(tmp)], check=True, capture_output=True)
+        wavs.append(wav)
+        total += sf.info(str(wav)).duration
+    return wavs
+
+
 def espeak(text: str, voice: str = INTERVIEWER_VOICE, speed: int = 160) -> np.ndarray:
     """Synthesise ``text`` with espeak-ng; ``(samples,)`` float32 at 16 kHz."""
     import soundfile as sf

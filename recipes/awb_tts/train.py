@@ -35,31 +35,13 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import soundfile as sf  # noqa: E402
-
 from train_from_labels import CONSENT, corpus_texts  # noqa: E402
 from voicetwin.errors import MissingDependencyError  # noqa: E402
-from voicetwin.files import atomic_path, write_text  # noqa: E402
+from voicetwin.examples import flite_corpus  # noqa: E402
+from voicetwin.files import write_text  # noqa: E402
 from voicetwin.ingest import IngestOptions, ingest  # noqa: E402
 from voicetwin.production.build import build_voice  # noqa: E402
 from voicetwin.voice.model import BuildOptions  # noqa: E402
-
-
-def record(texts: list[str], folder: Path, minutes: float) -> list[Path]:
-    """flite's awb reads ``texts`` into ``folder/awb_NNNN.wav`` until ``minutes`` of audio (kept across runs)."""
-    folder.mkdir(parents=True, exist_ok=True)
-    wavs, total = [], 0.0
-    for i, text in enumerate(texts):
-        if total >= minutes * 60:
-            break
-        wav = folder / f"awb_{i:04d}.wav"
-        if not wav.exists():
-            with atomic_path(wav) as tmp:
-                subprocess.run(["flite", "-voice", "awb", "-t", text, "-o", str(tmp)], check=True,
-                               capture_output=True)
-        wavs.append(wav)
-        total += sf.info(str(wav)).duration
-    return wavs
 
 
 def main() -> int:
@@ -80,7 +62,7 @@ def main() -> int:
 
     # 1. record
     texts = corpus_texts(corpus["minutes"], corpus["prose_share"], corpus["seed"])
-    wavs = record(texts, out / "recordings", corpus["minutes"])
+    wavs = flite_corpus(texts, out / "recordings", corpus["minutes"], "awb")
 
     # 2. ingest, with the recogniser (or the texts that were read: "id<TAB>text", the id being the file's name)
     transcripts = None

@@ -8,16 +8,28 @@ window centred in the middle of each 10 ms frame). It learns from the target's o
 pitch- and formant-shifted copies (content from the copy, pitch and mel from the original), so the harmonics,
 breathiness and formants come from the target while the words and the melody come from the performance.
 
+A build starts the decoder from a prior (``MelPrior``): the decoder of a voice built from another speaker, which
+already maps content and pitch to a plausible normalised mel, so a few minutes of the target and a few hundred
+steps give a decoder that would otherwise need thousands (``recipes/mel_prior`` makes the one that ships).
+
     mel = mel_net(content, pitch)  # (batch, content_dim, n), (batch, 2, n * rate) -> (batch, bands, n * rate)
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from pathlib import Path
 
 import numpy as np
 import torch
 from torch import nn
 
 from ..audio.pitch import PitchStats
+from ..errors import ConfigError, MissingDependencyError, ModelNotFoundError
+
+PRIOR_TYPE, PRIOR_FORMAT = "voicetwin-mel-prior", 1
+DEFAULT_PRIOR = "mel-prior-rms"  # registered in voicetwin.hub: made by recipes/mel_prior from flite's rms voice
 
 
 class ResBlock(nn.Module):
@@ -113,4 +125,58 @@ def follow_performer(mel: np.ndarray, performer: np.ndarray, voiced: np.ndarray,
     return (mel + 0.5 * gain[:, None]).astype(np.float32)
 
 
-__all__ = ["MelNet", "follow_performer", "ResBlock", "mel_times", "pitch_input", "restore_spread", "vocoder_mel"]
+@dataclass(frozen=True)
+class MelPrior:
+    """What a mel decoder was built for (it fits a voice only if all but ``trained_on`` are the voice's)."""
+
+    content: str  # the content features' registered name (voicetwin.voice.content)
+    content_dim: int
+    mel_bands: int
+    hidden: int
+    layers: int
+    kernel: int
+    rate: int  # mel frames per content frame
+    trained_on: str = ""
+
+
+def save_mel_prior(net: MelNet, prior: MelPrior, out: str | Path) -> Path:
+    """Write a decoder as a prior: ``out/config.json`` + ``out/model.safetensors``."""
+    from ..checkpoint import save_checkpoint
+
+    return save_checkpoint(out, prior, net.state_dict(), PRIOR_TYPE, PRIOR_FORMAT)
+
+
+def warm_start(net: MelNet, wanted: MelPrior, prior: str, say: Callable[[str], None] = lambda _m: None) -> str | None:
+    """Load the prior ``prior`` into ``net`` (built for ``wanted``); returns what it started from, or None.
+
+    ``prior``: ``"none"`` (random weights), ``"auto"`` (``DEFAULT_PRIOR`` when it is installed and fits, random
+    weights otherwise, said through ``say``), or a registered name or model directory, which must fit."""
+    from ..checkpoint import load_checkpoint, load_weights
+
+    if prior == "none":
+        return None
+    name = DEFAULT_PRIOR if prior == "auto" else prior
+    try:
+        ckpt = load_checkpoint(name, MelPrior, PRIOR_TYPE, PRIOR_FORMAT, kind="mel-prior")
+    except (ModelNotFoundError, MissingDependencyError) as exc:
+        if prior != "auto":
+            raise
+        say(f"mel decoder: random start ({exc})")
+        return None
+    if replace(ckpt.config, trained_on="") != replace(wanted, trained_on=""):
+        differs = [k for k in wanted.__dataclass_fields__ if k != "trained_on"
+                   and getattr(ckpt.config, k) != getattr(wanted, k)]
+        message = (f"the mel prior {name!r} was built for other settings "
+                   + ", ".join(f"{k} {getattr(ckpt.config, k)!r} (this voice: {getattr(wanted, k)!r})" for k in differs))
+        if prior == "auto":
+            say(f"mel decoder: random start ({message})")
+            return None
+        raise ConfigError(message, path=ckpt.path, fix="use a prior built with the same content features and "
+                                                       "decoder size, or --mel-prior none")
+    load_weights(net, ckpt.tensors, ckpt.weights)
+    say(f"mel decoder: starts from {name} ({ckpt.config.trained_on})")
+    return name
+
+
+__all__ = ["DEFAULT_PRIOR", "MelNet", "MelPrior", "follow_performer", "ResBlock", "mel_times", "pitch_input", "restore_spread", "save_mel_prior",
+           "vocoder_mel", "warm_start"]

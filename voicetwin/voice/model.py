@@ -45,7 +45,8 @@ from ..audio.hifigan import check_vocoder, revocode
 from ..audio.io import AudioLike, load_audio, normalize_input, resample
 from ..consent import ConsentRecord, consent_for_build, save_consent, voice_consent
 from .content import load_content, resample_frames
-from .mel import MelNet, ResBlock, follow_performer, mel_times, pitch_input, restore_spread, vocoder_mel
+from .mel import (MelNet, MelPrior, ResBlock, follow_performer, mel_times, pitch_input, restore_spread, save_mel_prior,
+                  vocoder_mel, warm_start)
 from ..errors import ConfigError, EmptyAudioError, InputError, InputNotFoundError, ModelNotFoundError
 from ..files import atomic_path, sha256_file, write_json
 
@@ -104,6 +105,9 @@ class BuildOptions:
 
     ``mel_bands``: 80 trains the mel decoder (``voicetwin.voice.mel``) beside the envelope network, on the same
     steps, so that speech conversion renders through the universal HiFi-GAN; 0 builds envelopes only (WORLD).
+    ``mel_prior``: where the decoder starts (``voicetwin.voice.mel.warm_start``): ``"auto"`` the prior that ships
+    with voicetwin (a decoder learnt on another speaker) when it fits the content features, ``"none"`` random
+    weights, or a registered name or directory.
 
     ``speech_model``: ``build_voice`` (``voicetwin.production.build``) also trains the voice's own speech model on
     the clips that have text (``VOICE/tts``, see ``voicetwin.synth.speech_model``), ``speech_steps`` steps,
@@ -122,6 +126,7 @@ class BuildOptions:
     seed: int = 0
     threads: int = 1  # torch threads while training; more than one is slower on a busy machine
     mel_bands: int = 80
+    mel_prior: str = "auto"
     speech_model: bool = True
     speech_steps: int = 900
     speech_size: str = "base"
@@ -266,6 +271,12 @@ def new_mel_net(config: VoiceConfig) -> MelNet:
     """The voice's mel decoder (``voicetwin.voice.mel``) for ``config`` (which has ``mel_bands``)."""
     return MelNet(config.content_dim, config.mel_bands, config.mel_hidden, config.mel_layers, config.kernel,
                   config.envelope_rate)
+
+
+def mel_prior_of(config: VoiceConfig, trained_on: str = "") -> MelPrior:
+    """What a mel prior must have been built for to start ``config``'s decoder."""
+    return MelPrior(config.content, config.content_dim, config.mel_bands, config.mel_hidden, config.mel_layers,
+                    config.kernel, config.envelope_rate, trained_on)
 
 
 # --- analysis shared by build and convert ------------------------------------------------------
@@ -510,7 +521,7 @@ class Voice:
         norm["bank"] = ((bank - norm["out_mean"]) / norm["out_std"]).astype(np.float32)
         net = EnvelopeNet(config)
         objectives = {"envelope": _envelope_loss(net, X, Y, norm, options, rng)}
-        mel_net = None
+        mel_net, prior = None, None
         if config.mel_bands:
             pitch = PitchStats(**stats["pitch"])
             pitches = [pitch_input(f0, fp, mel_times(len(x), content.hop_seconds, rate), pitch).T
@@ -520,6 +531,7 @@ class Voice:
             norm["mel_mean"], norm["mel_std"] = M.mean(0), M.std(0) + 1e-5
             stats["mel_spread"] = np.mean([m.std(axis=0) for m in mels], axis=0).tolist()
             mel_net = new_mel_net(config)
+            prior = warm_start(mel_net, mel_prior_of(config), options.mel_prior, say)
             objectives["mel"] = _mel_loss(mel_net, X[:own_rows], P, M, norm, options, rng)
         history, steps_done = _train(objectives, options, rng, progress, hook, state.path / "voice-train.pt",
                                      state.fingerprint, say)
@@ -538,6 +550,7 @@ class Voice:
             "parallel_performer_lines": parallel_lines,
             "training_frames": int(X.shape[0]),
             "steps": steps_done,
+            "mel_prior": prior,
             "final_training_loss": {k: round(float(np.mean(v[-50:])), 4) for k, v in history.items() if v} or None,
             "pitch_median_hz": round(stats["pitch"]["median_hz"], 1),
             "pitch_range_hz": [round(stats["pitch"]["p05_hz"], 1), round(stats["pitch"]["p95_hz"], 1)],
@@ -628,6 +641,13 @@ class Voice:
             mel = follow_performer(mel, vocoder_mel(x, sr, len(content), hop, rate), pitch[1] > 0, energy,
                                    round(PHRASE_SECONDS * 1000 / period))
         return render_mel(mel, period, len(x) / sr, offset=period / 2)
+
+    def export_mel_prior(self, out: str | Path, trained_on: str) -> Path:
+        """Write this voice's mel decoder as a prior other voices' builds can start from (``BuildOptions.mel_prior``)."""
+        if self.mel_net is None:
+            raise ModelNotFoundError("the voice has no mel decoder (built without mel_bands)", path=self.path,
+                                     fix="build the voice with its mel decoder (the default)")
+        return save_mel_prior(self.mel_net, mel_prior_of(self.config, trained_on), out)
 
     def predict_mel(self, content: np.ndarray, f0: np.ndarray, variance: float = 0.0) -> np.ndarray:
         """``(frames, content_dim)`` content at the content rate and ``(world frames,)`` F0 in Hz every
