@@ -166,8 +166,8 @@ def warm_start(net: MelNet, wanted: MelPrior, prior: str, say: Callable[[str], N
     if replace(ckpt.config, trained_on="") != replace(wanted, trained_on=""):
         differs = [k for k in wanted.__dataclass_fields__ if k != "trained_on"
                    and getattr(ckpt.config, k) != getattr(wanted, k)]
-        message = (f"the mel prior {name!r} was built for other settings "
-                   + ", ".join(f"{k} {getattr(ckpt.config, k)!r} (this voice: {getattr(wanted, k)!r})" for k in differs))
+        message = f"the mel prior {name!r} was built for other settings " + ", ".join(
+            f"{k} {getattr(ckpt.config, k)!r} (this voice: {getattr(wanted, k)!r})" for k in differs)
         if prior == "auto":
             say(f"mel decoder: random start ({message})")
             return None
@@ -178,5 +178,5 @@ def warm_start(net: MelNet, wanted: MelPrior, prior: str, say: Callable[[str], N
     return name
 
 
-__all__ = ["DEFAULT_PRIOR", "MelNet", "MelPrior", "follow_performer", "ResBlock", "mel_times", "pitch_input", "restore_spread", "save_mel_prior",
-           "vocoder_mel", "warm_start"]
+__all__ = ["DEFAULT_PRIOR", "MelNet", "MelPrior", "follow_performer", "ResBlock", "mel_times", "pitch_input",
+           "restore_spread", "save_mel_prior", "vocoder_mel", "warm_start"]
