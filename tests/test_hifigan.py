@@ -177,6 +177,70 @@ def test_render_mel_gives_the_asked_length(monkeypatch):
         hifigan.render_mel(mel[:0], 10.0)
 
 
+def test_int8_quantises_the_early_stages_only(tmp_path):
+    """On a narrow generator with the default stages: ranges measured on a few mels, the first three stages in int8
+    and the last one and the output convolution in float32; the int8 render stays close to the float32 one."""
+    import onnx
+    import onnxruntime as ort
+
+    from voicetwin.audio import int8
+
+    vocoder = HifiGan.from_config(NARROW, seed=4)
+    fp32 = vocoder.export_onnx(tmp_path / "g.onnx")
+    rng = np.random.default_rng(5)
+    mels = [rng.normal(-5, 1.5, (80, 40)).astype(np.float32) for _ in range(3)]
+    table = json.loads(int8.calibrate(fp32, mels, vocoder.fingerprint(), tmp_path / "table.json").read_text())
+    assert table["stages"] == [0, 1, 2] and table["fingerprint"] == vocoder.fingerprint()
+    quantized = onnx.load(str(int8.quantize(fp32, tmp_path / "g8.onnx", table)))
+    int8_nodes = {n.output[0] for n in quantized.graph.node if n.op_type == "DequantizeLinear"}
+    convs = [n for n in quantized.graph.node if n.op_type in ("Conv", "ConvTranspose")]
+    fed = {n.name: any(i in int8_nodes for i in n.input) for n in convs}
+    assert all(fed[n.name] for n in convs if int8.stage_of(n.name) in (0, 1, 2))
+    assert not any(fed[n.name] for n in convs if int8.stage_of(n.name) in (None, 3))
+    assert int8.stage_of("/resblocks.7/convs1.0/Conv") == 2 and int8.stage_of("/conv_post/Conv") is None
+    mel = mels[0]
+    reference = vocoder.vocode(mel)
+    session = ort.InferenceSession(str(tmp_path / "g8.onnx"), providers=["CPUExecutionProvider"])
+    rendered = session.run(None, {"mel": mel[None]})[0][0]
+    assert rendered.shape == reference.shape
+    assert np.sqrt(np.mean((rendered - reference) ** 2)) < 0.1 * np.sqrt(np.mean(reference ** 2))
+
+
+def test_int8_only_for_the_calibrated_weights():
+    """The shipped ranges belong to the universal generator: other weights render in float32 under "auto" and
+    are refused under "int8"."""
+    other = HifiGan.from_config(NARROW, seed=6)
+    auto = HifiGan(other.generator, other.config, backend="auto", precision="auto")
+    assert auto.precision == "float32"
+    with pytest.raises(ConfigError, match="int8"):
+        HifiGan(other.generator, other.config, backend="onnx", precision="int8")
+    with pytest.raises(ConfigError, match="ONNX Runtime"):
+        HifiGan(other.generator, other.config, backend="torch", precision="int8")
+    with pytest.raises(ConfigError, match="precision"):
+        HifiGan(other.generator, other.config, precision="int4")
+
+
+@needs_weights
+def test_universal_vocoder_in_int8_keeps_the_pitch_and_level():
+    """The default render path: the universal generator with the shipped ranges runs in int8 and still renders a
+    150 Hz tone at 150 Hz, at the level of its float32 render."""
+    import librosa
+
+    fast = HifiGan.from_pretrained("hifigan-universal", precision="auto")
+    assert fast.precision == "int8" and fast.backend == "onnx"
+    x = _harmonic(150.0, 1.0, 16000)
+    y, sr = fast.resynthesize(x, 16000)
+    reference, _ = HifiGan(fast.generator, fast.config, backend="onnx").resynthesize(x, 16000)
+    f0, voiced, _ = librosa.pyin(y, fmin=60, fmax=500, sr=sr, frame_length=2048)
+    assert voiced.mean() > 0.8 and abs(1200 * np.log2(np.nanmedian(f0[voiced]) / 150.0)) < 30
+    assert abs(20 * np.log10(np.sqrt(np.mean(y ** 2)) / np.sqrt(np.mean(reference ** 2)))) < 1.0
+    monkeypatch = pytest.MonkeyPatch()
+    monkeypatch.setenv("VOICETWIN_VOCODER_PRECISION", "double")
+    with pytest.raises(ConfigError, match="VOICETWIN_VOCODER_PRECISION"):
+        hifigan.default_precision()
+    monkeypatch.undo()
+
+
 @needs_weights
 def test_universal_weights_resolve_without_importing_the_package():
     from voicetwin.hub import available_models, resolve
