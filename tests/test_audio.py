@@ -147,8 +147,47 @@ def test_normalize_input_forms(tmp_path):
         normalize_input(x)
 
 
+def test_loudness_meter_follows_bs1770():
+    """EBU Tech 3341 case 1 (a 1 kHz stereo sine at -23 dBFS reads -23.0 LUFS), a full-scale sine on one channel
+    -3.01, the standard's 48 kHz K-weighting coefficients, silence -inf, and speech within 0.15 LU of pyloudnorm
+    (whose filter approximates the standard's; it reads the sine 0.04 low)."""
+    import pyloudnorm
+
+    from voicetwin.audio.io import k_weighting
+
+    (b1, a1), (b2, a2) = k_weighting(48_000)
+    np.testing.assert_allclose(b1, [1.53512485958697, -2.69169618940638, 1.19839281085285], atol=1e-9)
+    np.testing.assert_allclose(a1, [1.0, -1.69065929318241, 0.73248077421585], atol=1e-9)
+    np.testing.assert_allclose(a2, [1.0, -1.99004745483398, 0.99007225036621], atol=1e-9)
+    assert list(b2) == [1.0, -2.0, 1.0]
+    t = np.arange(48_000 * 5) / 48_000
+    sine = np.sin(2 * np.pi * 997 * t)
+    assert loudness_lufs(np.stack([sine, sine], 1) * 10 ** (-23 / 20), 48_000) == pytest.approx(-23.0, abs=0.01)
+    assert loudness_lufs(sine, 48_000) == pytest.approx(-3.01, abs=0.01)
+    assert loudness_lufs(np.zeros(SR), SR) == float("-inf")
+    syllables = (tone(3.0) * (np.sin(2 * np.pi * 3 * np.arange(3 * SR) / SR) > 0)).astype(np.float64)
+    assert abs(loudness_lufs(syllables, SR) - pyloudnorm.Meter(SR).integrated_loudness(syllables)) < 0.15
+
+
 def test_loudness():
     x = tone(3.0)
     quiet = normalize_loudness(x, SR, -30.0)
     assert abs(loudness_lufs(quiet, SR) - -30.0) < 0.1
     assert loudness_lufs(0.5 * x, SR) < loudness_lufs(x, SR)
+
+
+def test_true_peak_interpolation_and_moving_minimum_match_scipy():
+    """The render service's limiter measures true peaks and holds its gain without importing scipy (a second
+    saved at every command's start); both agree with scipy's versions, which the limiter used before."""
+    from scipy.ndimage import minimum_filter1d
+    from scipy.signal import resample_poly
+
+    from voicetwin.audio.io import oversample
+    from voicetwin.production.mixdown import moving_minimum
+
+    rng = np.random.default_rng(4)
+    x = rng.standard_normal((2, 3001)).astype(np.float32)
+    np.testing.assert_allclose(oversample(x, 4), resample_poly(x, 4, 1, axis=-1), atol=1e-5)
+    for n, width in [(1000, 241), (5, 241), (999, 1), (1001, 3)]:
+        values = rng.random(n)
+        np.testing.assert_array_equal(moving_minimum(values, width), minimum_filter1d(values, width, mode="nearest"))

@@ -14,7 +14,7 @@ offsets before and after go into the report.
 Lines are cached by a hash of their inputs (source file contents, voice files, text, options, slot, settings), so a
 re-run with ``resume=True`` renders only lines that are missing or changed. The mix is a pure function of the cached
 lines and the stems (``voicetwin.production.mixdown``): dialogue over the M&E with optional side-chain ducking, one gain to the
-loudness target (EBU R128, measured with pyloudnorm) and an oversampled true-peak limiter. Every time-varying step (ducking ramps,
+loudness target (EBU R128, ITU-R BS.1770 as ``voicetwin.audio.io.loudness_lufs`` measures it) and an oversampled true-peak limiter. Every time-varying step (ducking ramps,
 limiter hold and smoothing) has finite support, so a changed line changes the mix only inside its window plus
 ``edit_margin`` seconds; the mix gain is kept from the previous run (``cache/mix.json``) while the result stays
 within ``GAIN_LOCK_LU`` of the target. Lines render in worker processes (``run_local``) or as Ray tasks

@@ -1,5 +1,5 @@
 """Mixing a scene: dialogue over the music-and-effects stem with side-chain ducking, one gain to an EBU R128
-loudness target (pyloudnorm) and an oversampled true-peak limiter.
+loudness target (ITU-R BS.1770, ``voicetwin.audio.io.loudness_lufs``) and an oversampled true-peak limiter.
 
 Every time-varying step has finite support (ducking ramps, the limiter's hold and smoothing, the interpolation
 filter), so a change in one line changes the mix only inside that line's window plus ``edit_margin`` seconds, and
@@ -39,10 +39,10 @@ def duck_envelope(n: int, windows: list[tuple[int, int]], sample_rate: int, dept
 def true_peak_per_sample(x: np.ndarray, oversample: int = OVERSAMPLE) -> np.ndarray:
     """``(n,)`` largest absolute value of ``x`` ``(channels, n)`` and its ``oversample``-times interpolation around
     each sample (ITU-R BS.1770-4 annex 2 style); finite support."""
-    from scipy.signal import resample_poly
+    from ..audio.io import oversample as interpolate
 
     x = np.asarray(x, dtype=np.float32)
-    up = np.abs(resample_poly(x, oversample, 1, axis=-1))
+    up = np.abs(interpolate(x, oversample))
     n = x.shape[-1]
     per = up[:, : n * oversample].reshape(x.shape[0], n, oversample).max(axis=(0, 2))
     return np.maximum(per, np.abs(x).max(axis=0))
@@ -55,20 +55,29 @@ def true_peak_db(x: np.ndarray) -> float:
     return 20 * math.log10(peak) if peak > 0 else -math.inf
 
 
+def moving_minimum(x: np.ndarray, width: int) -> np.ndarray:
+    """The minimum of ``x`` over ``width`` (odd) samples centred on each sample, the ends extended with the edge
+    values; O(n) whatever the width (block-wise running minima from both sides, van Herk / Gil-Werman)."""
+    half = width // 2
+    padded = np.pad(np.asarray(x, dtype=np.float64), (half, half + (-(len(x) + 2 * half)) % width), mode="edge")
+    blocks = padded.reshape(-1, width)
+    from_left = np.minimum.accumulate(blocks, axis=1).ravel()
+    from_right = np.minimum.accumulate(blocks[:, ::-1], axis=1)[:, ::-1].ravel()
+    return np.minimum(from_right[:len(x)], from_left[width - 1:width - 1 + len(x)])
+
+
 def limiter_gain(x: np.ndarray, sample_rate: int, ceiling_db: float, peaks: np.ndarray | None = None) -> np.ndarray:
     """Gain ``(n,)`` that keeps the true peak of ``x`` ``(channels, n)`` under ``ceiling_db`` (look-ahead: a
     ``LIMITER_HOLD`` s moving minimum of the needed gain, smoothed by a ``LIMITER_SMOOTH`` s moving average, which
     stays below the needed gain). Exactly 1.0 where nothing is near the ceiling; changes stay local. ``peaks``:
     ``true_peak_per_sample(x)`` when already known."""
-    from scipy.ndimage import minimum_filter1d
-
     peaks = true_peak_per_sample(x) if peaks is None else peaks
     need = np.minimum(1.0, 10 ** (ceiling_db / 20) / np.maximum(peaks, 1e-12))
     gain = np.ones(x.shape[-1])
     if need.min() >= 1.0:
         return gain
     hold, smooth = int(LIMITER_HOLD * sample_rate), int(LIMITER_SMOOTH * sample_rate)
-    held = minimum_filter1d(need, 2 * hold + 1, mode="nearest")
+    held = moving_minimum(need, 2 * hold + 1)
     # smooth only the stretches that need it, with a direct (local) moving average
     active = np.flatnonzero(held < 1.0)
     breaks = np.flatnonzero(np.diff(active) > 2 * smooth + 1)
@@ -82,9 +91,9 @@ def limiter_gain(x: np.ndarray, sample_rate: int, ceiling_db: float, peaks: np.n
 
 
 def _loudness(x: np.ndarray, sample_rate: int) -> float:
-    import pyloudnorm
+    from ..audio.io import loudness_lufs
 
-    return float(pyloudnorm.Meter(sample_rate).integrated_loudness(np.ascontiguousarray(x.T, dtype=np.float64)))
+    return loudness_lufs(np.asarray(x).T, sample_rate)
 
 
 @dataclass
