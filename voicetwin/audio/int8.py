@@ -33,13 +33,13 @@ TABLE = Path(__file__).with_name("hifigan_int8.json")
 _NODE = re.compile(r"/(resblocks|ups)\.(\d+)/")
 
 
-def stage_of(node: str, kernels: int = 3) -> int | None:
-    """The upsampling stage an exported node belongs to (``ups.N`` or ``resblocks.M``, ``kernels`` residual blocks
-    per stage), or None (the input and output convolutions)."""
+def stage_of(node: str) -> int | None:
+    """The upsampling stage an exported node of the V1 generator belongs to (``ups.N``, or ``resblocks.M`` with its
+    three residual blocks per stage), or None (the input and output convolutions)."""
     m = _NODE.search(node)
     if not m:
         return None
-    return int(m.group(2)) // kernels if m.group(1) == "resblocks" else int(m.group(2))
+    return int(m.group(2)) // 3 if m.group(1) == "resblocks" else int(m.group(2))
 
 
 def _prepared(fp32: Path, out: Path) -> Path:
