@@ -202,6 +202,18 @@ def test_progress_html_shows_step_detail_and_percentage():
     assert 'data-progress="42"' in html and "1 min" in html
 
 
+def test_players_are_redrawn_only_when_they_change_per_page():
+    shown = app.ShownPanels(pages=2)
+    assert shown.changed("a", {"render.result": "one.wav", "render.files": None}) == {"render.result", "render.files"}
+    assert shown.changed("a", {"render.result": "one.wav", "render.files": None}) == set()
+    assert shown.changed("a", {"render.result": "two.wav", "render.files": None}) == {"render.result"}
+    assert shown.changed("b", {"render.result": "two.wav"}) == {"render.result"}  # another page draws its own
+    shown.changed("c", {})  # a third page: the least recently polled one ("a") is forgotten
+    assert shown.changed("a", {"render.result": "two.wav"}) == {"render.result"}
+    assert shown.changed("b", {"render.result": "two.wav"}) == {"render.result"}  # and "a" coming back pushed out "b"
+
+
+
 # --------------------------------------------------------------------------------------------------- the app
 
 

@@ -95,6 +95,9 @@ def main() -> int:
             os.killpg(server.pid, signal.SIGKILL)
         log.close()
         stop_jobs(projects)
+    if rc != 0:  # the server's side of the failure, for a log that is all one gets (CI)
+        tail = (out / "server.log").read_text(errors="replace").splitlines()[-40:]
+        print("server log (last lines):\n" + "\n".join(f"  {line}" for line in tail), flush=True)
     print(f"browser test {'passed' if rc == 0 else 'FAILED'} in {time.time() - started:.0f} s; screenshots in {shots}"
           + ("" if rc == 0 else f"; server log: {out / 'server.log'}"), flush=True)
     return rc

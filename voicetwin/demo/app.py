@@ -20,7 +20,11 @@ it, so reloading the page (or restarting the server) loses nothing. Gradio is im
 from __future__ import annotations
 
 import html
+import sys
+import threading
 import time
+import traceback
+from collections import OrderedDict
 from pathlib import Path
 
 from ..errors import VoiceTwinError
@@ -46,6 +50,35 @@ CSS = """
 
 
 # --------------------------------------------------------------------------------------------------- helpers
+
+
+# panels redrawn only when their value changes: a player or a table that is redrawn starts again or loses its place
+PLAYERS = frozenset({"ingest.rows", "ingest.choices", "render.original", "render.result", "render.files",
+                     "lipsync.video", "lipsync.files", "scene.files"})
+
+
+class ShownPanels:
+    """What each open page's players show now, kept by the server.
+
+    The page polls once a second, and a poll's inputs are taken when it is sent: a cache kept in the page would be
+    compared against what the page showed before the answers still on their way, and a panel could stay stale for
+    good. Here the polls of one page run one at a time and record what they sent as they send it."""
+
+    def __init__(self, pages: int = 64):
+        self.pages = pages
+        self._shown: OrderedDict[str, dict[str, object]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def changed(self, page: str, values: dict[str, object]) -> set[str]:
+        """The names in ``values`` whose value differs from what ``page`` shows, recorded as shown from now on."""
+        with self._lock:
+            shown = self._shown.pop(page, {})
+            self._shown[page] = shown  # most recently polled last
+            while len(self._shown) > self.pages:
+                self._shown.popitem(last=False)
+            fresh = {name for name, value in values.items() if name not in shown or shown[name] != value}
+            shown.update({name: values[name] for name in fresh})
+            return fresh
 
 
 REFUSED = "**Cannot do this:**"
@@ -612,7 +645,6 @@ def build_app(projects_dir: str | Path, voice_roots: list[str | Path] | None = N
         with gr.Accordion("All jobs of this project", open=False):
             jobs_md = gr.Markdown(elem_id="jobs-table")
 
-        seen = gr.State({})  # what the panels show now (redrawn only when it changes)
         notices = gr.State({})  # per task: why it could not start, until a newer job replaces it
         timer = gr.Timer(POLL_SECONDS)
 
@@ -628,7 +660,7 @@ def build_app(projects_dir: str | Path, voice_roots: list[str | Path] | None = N
             p = _project(projects_dir, slug)
             table = [["l1", default_character(p), "1", "3.5", "", ""]]
             if p is None:
-                return ["", gr.skip(), *[gr.skip()] * len(consent_form), table, "", {}, {}]
+                return ["", gr.skip(), *[gr.skip()] * len(consent_form), table, "", {}]
             try:
                 r = P.load_consent(p)
             except VoiceTwinError:
@@ -639,7 +671,7 @@ def build_app(projects_dir: str | Path, voice_roots: list[str | Path] | None = N
                 form = [p.name, relation_label, r.granted_by, scope_labels, ", ".join(r.productions),
                         r.expires or "", r.document]
             production_name = P.default_production(p)
-            return [P.consent_summary(p), production_name, *form, table, production_name, {}, {}]
+            return [P.consent_summary(p), production_name, *form, table, production_name, {}]
 
         def on_refresh(slug):
             choices = project_choices(projects_dir)
@@ -699,8 +731,19 @@ def build_app(projects_dir: str | Path, voice_roots: list[str | Path] | None = N
                   lipsync_progress, lipsync_video, lipsync_files, scene_progress, scene_report, scene_out, jobs_md,
                   next_md, *gated.values()]
 
-        def on_tick(slug, last, notes):
-            """Refresh every panel whose content changed (unchanged ones are skipped: players keep playing)."""
+        shown = ShownPanels()
+
+        def on_tick(slug, notes, request: gr.Request):
+            """Refresh the panels: text every time, players and tables only when they change (they keep playing)."""
+            try:
+                return panel_values(slug, notes, request.session_hash if request else "")
+            except Exception:  # a poll that fails leaves the page as it is; the next one tries again
+                traceback.print_exc(file=sys.stderr)
+                return [gr.skip()] * len(panels)
+
+        on_tick.__annotations__["request"] = gr.Request  # this file's annotations are strings
+
+        def panel_values(slug, notes, page: str) -> list:
             p = _project(projects_dir, slug)
             states = jobs.list_jobs(p.jobs) if p is not None else []
             notes = notes or {}
@@ -733,15 +776,9 @@ def build_app(projects_dir: str | Path, voice_roots: list[str | Path] | None = N
                 ("next", next_step(p, states), None),
                 *[(f"gate.{k}", v, interactive) for k, v in gates(p).items()],
             ]
-            key = f"{slug}|"
-            out, now = [], dict(last or {})
-            for name_, value, wrap in values:
-                if (last or {}).get(key + name_, object()) == value:
-                    out.append(gr.skip())
-                else:
-                    now[key + name_] = value
-                    out.append(wrap(value) if wrap else value)
-            return [*out, now]
+            fresh = shown.changed(page, {name_: value for name_, value, _ in values if name_ in PLAYERS})
+            return [gr.skip() if name_ in PLAYERS and name_ not in fresh else wrap(value) if wrap else value
+                    for name_, value, wrap in values]
 
         def task(kind: str, handler):
             """A task button: run ``handler``; a refusal goes into the task's status panel (``notices``)."""
@@ -755,11 +792,13 @@ def build_app(projects_dir: str | Path, voice_roots: list[str | Path] | None = N
                 return notes
             return run
 
-        tick = dict(fn=on_tick, inputs=[project, seen, notices], outputs=[*panels, seen], show_progress="hidden")
+        # every poll of the panels (the timer's and those after a button) in one queue, one at a time
+        tick = dict(fn=on_tick, inputs=[project, notices], outputs=panels, show_progress="hidden",
+                    concurrency_id="panels", concurrency_limit=1)
         app.load(on_load, outputs=[project, open_path], show_progress="hidden")
         refresh.click(on_refresh, inputs=project, outputs=project)
         project.change(on_project, inputs=project,
-                       outputs=[consent_md, production, *consent_form, scene_lines, scene_production, seen, notices],
+                       outputs=[consent_md, production, *consent_form, scene_lines, scene_production, notices],
                        show_progress="hidden").then(**tick)
         timer.tick(**tick)
         open_btn.click(on_open, inputs=open_path, outputs=[project, open_status, create_status, tabs, mode])
@@ -769,7 +808,7 @@ def build_app(projects_dir: str | Path, voice_roots: list[str | Path] | None = N
                      inputs=[project, relation, granted_by, scope, productions, expires, document],
                      outputs=create_status).then(on_project, inputs=project,
                                                  outputs=[consent_md, production, *consent_form, scene_lines,
-                                                          scene_production, seen, notices],
+                                                          scene_production, notices],
                                                  show_progress="hidden")
         ingest_btn.click(task(P.INGEST, start_ingest), inputs=[project, notices, archive, references, language],
                          outputs=notices).then(**tick)
