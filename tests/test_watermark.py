@@ -250,3 +250,16 @@ def test_cli_embed_detect_json_and_exit_codes(tmp_path, speech, capsys):
     assert res["detected"] is False and res["payload"] is None
     assert main(["watermark", "detect", str(tmp_path / "missing.wav")]) == 2
     assert "missing.wav" in capsys.readouterr().err
+
+
+def test_box_mean_is_scipys_uniform_filter_with_nearest_edges():
+    from scipy.ndimage import uniform_filter
+
+    from voicetwin.production.watermark import box_mean
+
+    rng = np.random.default_rng(0)
+    for shape, sizes in (((50, 8), (3, 1)), ((50, 8), (5, 5)), ((3, 2), (5, 5)), ((1, 4), (3, 3))):
+        x = rng.standard_normal(shape) * 100
+        np.testing.assert_allclose(box_mean(x, sizes), uniform_filter(x, size=sizes, mode="nearest"), atol=1e-9)
+    with pytest.raises(ConfigError):
+        box_mean(np.zeros((4, 4)), (2, 1))

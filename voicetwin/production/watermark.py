@@ -512,6 +512,24 @@ class Detection:
         }
 
 
+def box_mean(x: np.ndarray, sizes: tuple[int, ...]) -> np.ndarray:
+    """The mean of ``x`` over a box of odd ``sizes`` (one per axis) centred on each element, the edges extended with
+    the edge values (``scipy.ndimage.uniform_filter(x, sizes, mode="nearest")``), by running sums."""
+    out = np.asarray(x, dtype=np.float64)
+    for axis, size in enumerate(sizes):
+        if size % 2 == 0:
+            raise ConfigError(f"box sizes must be odd, got {size}")
+        if size == 1:
+            continue
+        half = size // 2
+        widths = [(0, 0)] * out.ndim
+        widths[axis] = (half + 1, half)
+        sums = np.cumsum(np.pad(out, widths, mode="edge"), axis=axis)
+        n = out.shape[axis]
+        out = (np.take(sums, np.arange(size, size + n), axis=axis) - np.take(sums, np.arange(n), axis=axis)) / size
+    return out
+
+
 def _tile_features(x: np.ndarray, config: WatermarkConfig, phase: int) -> list[tuple[int, np.ndarray]]:
     """Weighted, whitened log tile energies ``(n_cols, n_bands)``: ``(frame phase of a tile, features)`` for every
     frame phase and every weighting of ``config.share_floors``.
@@ -526,8 +544,6 @@ def _tile_features(x: np.ndarray, config: WatermarkConfig, phase: int) -> list[t
     * whitening: each tile is divided by the local RMS of the high-passed features, so loud, fast-changing regions
       (onsets, harmonics moving in pitch) do not swamp the correlation.
     """
-    from scipy.ndimage import uniform_filter
-
     spec = _stft(x[phase:], config.n_fft, config.hop)
     lo, hi = config.bins
     full = np.abs(spec) ** 2
@@ -543,11 +559,11 @@ def _tile_features(x: np.ndarray, config: WatermarkConfig, phase: int) -> list[t
             continue
         tiles = e[: n_cols * fpt].reshape(n_cols, fpt, config.n_bands).sum(axis=1)
         logt = np.log(tiles + tiny)
-        feat = logt - uniform_filter(logt, size=(2 * config.highpass_tiles + 1, 1), mode="nearest")
-        smooth = uniform_filter(tiles, size=size, mode="nearest")
+        feat = logt - box_mean(logt, (2 * config.highpass_tiles + 1, 1))
+        smooth = box_mean(tiles, (size, size))
         floor = np.percentile(smooth, config.floor_percentile, axis=0)
         share = np.clip(1.0 - floor / (smooth + tiny), 0.0, 1.0)
-        whiten = 1.0 / np.sqrt(uniform_filter(feat**2, size=size, mode="nearest") + 1e-3)
+        whiten = 1.0 / np.sqrt(box_mean(feat**2, (size, size)) + 1e-3)
         level = 10 * np.log10(tiles.mean(axis=1) + 1e-30)
         gate = (level > level.max() - config.silence_db)[:, None]
         for s in config.share_floors:
