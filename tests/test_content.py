@@ -114,3 +114,23 @@ def test_a_missing_package_names_the_install(name, hint, monkeypatch):
         load_content(name)
     assert hint in info.value.fix
     load_content.cache_clear()
+
+
+def test_whisper_front_end_and_encoder_are_faster_whispers():
+    """The Whisper content features are the encoder's outputs on Whisper's log mel, computed here without
+    faster-whisper's transcription stack: the same mel as its feature extractor and the same frames as its model."""
+    fw = pytest.importorskip("faster_whisper")
+    from voicetwin.voice.content import whisper_log_mel
+
+    rng = np.random.default_rng(0)
+    extractor = fw.feature_extractor.FeatureExtractor()
+    for n in (161, 3200, 12345, 80000):
+        x = (rng.standard_normal(n) * 0.1).astype(np.float32)
+        np.testing.assert_allclose(whisper_log_mel(x), extractor(x), atol=1e-6)
+    x = (rng.standard_normal(SR * 3) * 0.1).astype(np.float32)
+    ours = load_content("whisper-tiny.en").frames(x)
+    reference = fw.WhisperModel(str(hub.resolve("whisper-tiny.en", kind="asr")), device="cpu", compute_type="int8",
+                                cpu_threads=1)
+    mel = extractor(x)
+    theirs = np.asarray(reference.encode(mel[:, : 2 * (mel.shape[1] // 2)]), dtype=np.float32)[0]
+    np.testing.assert_allclose(ours, theirs[: len(ours)], atol=1e-4)

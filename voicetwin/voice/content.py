@@ -3,9 +3,10 @@
 Pluggable by one string:
 
 * ``"whisper-tiny.en"`` (default, offline): Whisper tiny.en encoder outputs (384-d, 20 ms), CTranslate2 weights
-  shipped in a pip package, run through faster-whisper. Trained on English, it still separates Russian sounds well.
+  shipped in a pip package, run by CTranslate2 (the encoder only; ``whisper_log_mel`` is Whisper's front end).
+  Trained on English, it still separates Russian sounds well.
 * ``"whisper-base"`` (offline): the multilingual Whisper base encoder's outputs (512-d, 20 ms), CTranslate2 weights
-  split over two pip packages (``voicetwin[content]``) and joined once into the cache, run through faster-whisper.
+  split over two pip packages (``voicetwin[content]``) and joined once into the cache, run the same way.
 * ``"wakehubert"`` (offline): WakeHuBERT tiny, a 0.64 M-parameter causal student of HuBERT base (128-d, 20 ms),
   ONNX from the ``ovos-ww-plugin-wakeforge`` wheel, run through onnxruntime.
 * ``"mfcc"``: 20 MFCCs with deltas (40-d, 10 ms); no model at all.
@@ -48,26 +49,28 @@ class ContentModel(Protocol):
 
 
 class WhisperContent:
-    """Whisper encoder outputs through faster-whisper (CTranslate2). Inputs longer than 30 s go in 30 s pieces."""
+    """Whisper encoder outputs (CTranslate2 weights, run by CTranslate2 without the decoder's search or the
+    tokenizer). Inputs longer than 30 s go in 30 s pieces."""
 
     max_seconds = 30.0
 
     def __init__(self, name: str = "whisper-tiny.en", threads: int = 1):
-        fw = require("faster_whisper", "content" if name == "whisper-base" else "eval", "Whisper content features")
+        ct2 = require("ctranslate2", "content" if name == "whisper-base" else "eval", "Whisper content features")
         path = resolve(name, kind="asr") if name in WHISPER_NAMES else resolve(name)
         try:
-            self._model = fw.WhisperModel(str(path), device="cpu", compute_type="int8", cpu_threads=threads)
+            self._model = ct2.models.Whisper(str(path), device="cpu", compute_type="int8", intra_threads=threads)
         except Exception as exc:  # CTranslate2 raises RuntimeError/ValueError on a bad directory
             raise ModelNotFoundError(f"not a CTranslate2 Whisper model ({exc})", path=path,
                                      fix=f"give one of {WHISPER_NAMES} or a faster-whisper model directory") from exc
+        self._storage = ct2.StorageView.from_array
         self.name = name
         self.dim = int(self._encode(np.zeros(3200, np.float32)).shape[1])
         self.hop_seconds = 0.02
 
     def _encode(self, audio: np.ndarray) -> np.ndarray:
-        mel = self._model.feature_extractor(audio)  # (80, frames at 10 ms)
+        mel = whisper_log_mel(audio)  # (80, frames at 10 ms)
         mel = mel[:, : 2 * (mel.shape[1] // 2)] if mel.shape[1] > 2 else np.pad(mel, ((0, 0), (0, 2)))
-        out = self._model.encode(np.ascontiguousarray(mel[:, :3000], dtype=np.float32))
+        out = self._model.encode(self._storage(np.ascontiguousarray(mel[None, :, :3000], dtype=np.float32)))
         return np.asarray(out, dtype=np.float32)[0]
 
     def frames(self, audio: np.ndarray) -> np.ndarray:
@@ -169,6 +172,42 @@ class TransformersContent:
         with torch.inference_mode():
             out = self._model(torch.from_numpy(x)[None].to(self.device), output_hidden_states=True)
         return _fit(out.hidden_states[self.layer][0].float().cpu().numpy(), n)
+
+
+WHISPER_FFT, WHISPER_HOP, WHISPER_MELS = 400, 160, 80
+
+
+@lru_cache(maxsize=1)
+def _slaney_mel_filters(sample_rate: int = SAMPLE_RATE, n_fft: int = WHISPER_FFT,
+                        bands: int = WHISPER_MELS) -> np.ndarray:
+    """``(bands, n_fft // 2 + 1)`` triangular filters on the Slaney mel scale (linear below 1 kHz, logarithmic
+    above), each normalised to unit area: Whisper's mel filterbank."""
+    def to_hz(mel: np.ndarray) -> np.ndarray:
+        linear = mel * 200.0 / 3.0
+        return np.where(mel >= 15.0, 1000.0 * np.exp(np.log(6.4) / 27.0 * (mel - 15.0)), linear)
+
+    top = 15.0 + 27.0 * np.log(sample_rate / 2 / 1000.0) / np.log(6.4)  # the Nyquist frequency in mels
+    edges = to_hz(np.linspace(0.0, top, bands + 2))
+    bins = np.fft.rfftfreq(n_fft, 1.0 / sample_rate)
+    rising = (bins[None, :] - edges[:-2, None]) / np.diff(edges)[:-1, None]
+    falling = (edges[2:, None] - bins[None, :]) / np.diff(edges)[1:, None]
+    filters = np.maximum(0.0, np.minimum(rising, falling))
+    return (filters * (2.0 / (edges[2:] - edges[:-2]))[:, None]).astype(np.float32)
+
+
+def whisper_log_mel(audio: np.ndarray) -> np.ndarray:
+    """``(samples,)`` at 16 kHz -> ``(80, frames)`` Whisper log mel, one frame every 10 ms: 160 zero samples
+    appended, a centred 400-sample periodic Hann STFT (reflected ends), the power of every frame but the last
+    through the mel filters, log10 floored at 1e-10 and at 8 below the maximum, then scaled as ``(x + 4) / 4``."""
+    x = np.pad(np.asarray(audio, dtype=np.float32), (0, WHISPER_HOP))
+    half = WHISPER_FFT // 2
+    x = np.pad(x, (half, half), mode="reflect" if len(x) > half else "constant")
+    count = 1 + (len(x) - WHISPER_FFT) // WHISPER_HOP
+    frames = np.lib.stride_tricks.as_strided(x, (count, WHISPER_FFT), (x.strides[0] * WHISPER_HOP, x.strides[0]))
+    window = (0.5 - 0.5 * np.cos(2 * np.pi * np.arange(WHISPER_FFT) / WHISPER_FFT)).astype(np.float32)
+    power = np.abs(np.fft.rfft(frames * window, axis=1).astype(np.complex64)[:-1]) ** 2
+    log_mel = np.log10(np.maximum(_slaney_mel_filters() @ power.T, 1e-10))
+    return ((np.maximum(log_mel, log_mel.max() - 8.0) + 4.0) / 4.0).astype(np.float32)
 
 
 def _fit(frames: np.ndarray, n: int) -> np.ndarray:
