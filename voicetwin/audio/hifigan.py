@@ -292,7 +292,10 @@ class HifiGan:
     """
 
     def __init__(self, generator, config: HifiGanConfig, backend: str = "auto", threads: int | None = None,
-                 name: str | None = None, precision: str = "float32"):
+                 name: str | None = None, precision: str = "float32", weights: Path | None = None,
+                 fingerprint: str | None = None):
+        """``generator``: the torch module, or None to read it from ``weights`` when first needed (a generator
+        whose ONNX export is cached, with its ``fingerprint``, renders without importing torch)."""
         if backend not in BACKENDS:
             raise ConfigError(f"unknown vocoder backend {backend!r}", fix="use " + ", ".join(map(repr, BACKENDS)))
         if precision not in PRECISIONS:
@@ -301,7 +304,11 @@ class HifiGan:
             raise ConfigError("the int8 vocoder runs in ONNX Runtime", fix="use backend 'onnx' or 'auto'")
         if threads is not None and threads < 1:
             raise ConfigError("threads must be at least 1")
-        self.generator = generator.eval()
+        if generator is None and weights is None:
+            raise ConfigError("a vocoder needs a generator or the path of its weights")
+        self._generator = generator.eval() if generator is not None else None
+        self._weights = weights
+        self._fingerprint = fingerprint
         self.config = config
         self.threads = threads
         self.name = name
@@ -334,13 +341,22 @@ class HifiGan:
         directory = path if path.is_dir() else path.parent
         weights = _find_weights(directory) if path.is_dir() else path
         config = _read_config(directory)
-        generator = build_generator(config)
-        try:
-            generator.load_state_dict(read_weights(weights))
-        except RuntimeError as exc:
-            raise ModelNotFoundError(f"the weights do not fit the architecture in config.json ({exc})".split("\n")[0],
-                                     path=weights, fix="check that config.json belongs to these weights") from exc
-        return cls(generator, config, backend, threads, name=str(name_or_path), precision=precision)
+        known = _exported(weights, config) if backend != "torch" else None
+        if known is not None:  # exported before: ONNX Runtime renders it, torch is not needed
+            return cls(None, config, backend, threads, name=str(name_or_path), precision=precision, weights=weights,
+                       fingerprint=known)
+        vocoder = cls(load_generator(config, weights), config, backend, threads, name=str(name_or_path),
+                      precision=precision, weights=weights)
+        if vocoder.backend == "onnx":
+            _remember_export(weights, config, vocoder.fingerprint())
+        return vocoder
+
+    @property
+    def generator(self):
+        """The torch generator (read from the weights file the first time it is needed)."""
+        if self._generator is None:
+            self._generator = load_generator(self.config, self._weights)
+        return self._generator
 
     @classmethod
     def from_config(cls, config: HifiGanConfig = HifiGanConfig(), backend: str = "torch", seed: int = 0) -> "HifiGan":
@@ -440,11 +456,13 @@ class HifiGan:
 
     def fingerprint(self) -> str:
         """A digest of the architecture and weights (names the cached ONNX export)."""
-        digest = hashlib.sha256(json.dumps(config_dict(self.config), sort_keys=True).encode())
-        for key, value in sorted(self.generator.state_dict().items()):
-            digest.update(key.encode())
-            digest.update(value.detach().numpy().tobytes())
-        return digest.hexdigest()[:16]
+        if self._fingerprint is None:
+            digest = hashlib.sha256(json.dumps(config_dict(self.config), sort_keys=True).encode())
+            for key, value in sorted(self.generator.state_dict().items()):
+                digest.update(key.encode())
+                digest.update(value.detach().numpy().tobytes())
+            self._fingerprint = digest.hexdigest()[:16]
+        return self._fingerprint
 
     def export_onnx(self, path: str | Path) -> Path:
         """Write the generator as ONNX (dynamic frame count), atomically."""
@@ -495,6 +513,51 @@ class HifiGan:
             options.intra_op_num_threads = self.threads
         options.inter_op_num_threads = 1
         return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+
+
+def load_generator(config: HifiGanConfig, weights: Path):
+    """The torch generator of ``config`` with the weights in the file ``weights``."""
+    generator = build_generator(config)
+    try:
+        generator.load_state_dict(read_weights(weights))
+    except RuntimeError as exc:
+        raise ModelNotFoundError(f"the weights do not fit the architecture in config.json ({exc})".split("\n")[0],
+                                 path=weights, fix="check that config.json belongs to these weights") from exc
+    return generator.eval()
+
+
+def _export_key(weights: Path, config: HifiGanConfig) -> Path:
+    """Where the fingerprint of the generator in the file ``weights`` is remembered once it has been exported: keyed
+    by the file's path, size and modification time and the config (a changed file is a new key)."""
+    from ..hub import cache_dir
+
+    stat = Path(weights).stat()
+    key = json.dumps([str(Path(weights).resolve()), stat.st_size, stat.st_mtime_ns, config_dict(config)],
+                     sort_keys=True)
+    return cache_dir() / "onnx" / f"hifigan-file-{hashlib.sha256(key.encode()).hexdigest()[:16]}.txt"
+
+
+def _exported(weights: Path, config: HifiGanConfig) -> str | None:
+    """The fingerprint of the generator in ``weights`` when its ONNX export is in the cache, else None."""
+    from ..hub import cache_dir
+
+    try:
+        fingerprint = _export_key(weights, config).read_text(encoding="utf-8").strip()
+    except OSError:
+        return None
+    ok = len(fingerprint) == 16 and (cache_dir() / "onnx" / f"hifigan-{fingerprint}.onnx").is_file()
+    return fingerprint if ok else None
+
+
+def _remember_export(weights: Path, config: HifiGanConfig, fingerprint: str) -> None:
+    from ..files import atomic_path
+
+    try:
+        path = _export_key(weights, config)
+        with atomic_path(path) as tmp:
+            Path(tmp).write_text(fingerprint + "\n", encoding="utf-8")
+    except OSError:  # a read-only cache: the next load reads the weights again
+        pass
 
 
 def config_dict(config: HifiGanConfig) -> dict:
