@@ -10,6 +10,7 @@ import json
 import os
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -199,7 +200,8 @@ def test_mel_prior_starts_the_decoder(mel_voice, small_dataset, tmp_path):
     refused when asked for by name and skipped under "auto"; the prior that ships fits the default build."""
     from voicetwin.checkpoint import load_checkpoint
     from voicetwin.voice.mel import DEFAULT_PRIOR, PRIOR_FORMAT, PRIOR_TYPE, MelPrior, warm_start
-    from voicetwin.voice.model import VoiceConfig, mel_prior_of, new_mel_net
+    from voicetwin.voice.model import VoiceConfig, mel_prior_of
+    from voicetwin.voice.nets import new_mel_net
 
     prior = mel_voice.export_mel_prior(tmp_path / "prior", trained_on="the test voice")
     config = mel_voice.config
@@ -233,8 +235,43 @@ def test_mel_prior_starts_the_decoder(mel_voice, small_dataset, tmp_path):
     assert 0.0 < moved < 0.05  # one step from the prior, not from random weights
 
 
+def test_a_loaded_voice_runs_its_networks_with_numpy_and_converts_without_torch(mel_voice):
+    """A loaded voice's mel decoder and envelope network run on their weights with numpy (the torch modules' output
+    to float precision), and converting imports no torch once the vocoder's ONNX export is cached."""
+    from voicetwin.checkpoint import CheckpointError
+    from voicetwin.voice.forward import check_state, envelope_net, mel_decoder, state_shapes
+
+    loaded = Voice.load(mel_voice.path)
+    assert loaded._mel_net is None and loaded._net is None  # nothing built in torch yet
+    rng = np.random.default_rng(0)
+    config = loaded.config
+    content = rng.standard_normal((config.content_dim, 37)).astype(np.float32)
+    pitch = rng.standard_normal((2, 37 * config.envelope_rate)).astype(np.float32)
+    got = mel_decoder(loaded._state("mel."), content, pitch, config.envelope_rate)
+    codes = envelope_net(loaded._state("net."), content)
+    with torch.inference_mode():
+        want = loaded.mel_net(torch.from_numpy(content)[None], torch.from_numpy(pitch)[None])[0].numpy()
+        want_codes = loaded.net(torch.from_numpy(content)[None])[0].numpy()
+    np.testing.assert_allclose(got, want, atol=1e-4 * float(np.abs(want).max()))
+    np.testing.assert_allclose(codes, want_codes, atol=1e-4 * float(np.abs(want_codes).max()))
+    shapes = state_shapes(config.content_dim, config.mel_bands, config.mel_hidden, config.mel_layers, config.kernel)
+    state = loaded._state("mel.")
+    check_state(state, shapes, "model.safetensors", "mel decoder")
+    with pytest.raises(CheckpointError, match="mel decoder.*out.weight"):
+        check_state({**state, "out.weight": state["out.weight"][:40]}, shapes, "model.safetensors", "mel decoder")
+    code = (f"import sys, soundfile as sf; from voicetwin.voice.model import Voice, ConvertOptions; "
+            f"x, sr = sf.read({str(FESTVOX / 'wav' / 'ru_0010.wav')!r}, dtype='float32'); "
+            f"v = Voice.load({str(mel_voice.path)!r}); y, rate = v.convert(x, sr, ConvertOptions(vocoder='hifigan')); "
+            f"w, world_rate = v.convert(x, sr, ConvertOptions(vocoder='world')); "
+            f"assert rate == 22050 and world_rate == 16000 and len(y) and len(w); print('torch' in sys.modules)")
+    runs = [subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300) for _ in range(2)]
+    assert all(r.returncode == 0 for r in runs), runs[-1].stderr[-2000:]
+    assert runs[1].stdout.strip() == "False"  # the first run may export the vocoder; the second needs no torch
+
+
 def test_mel_decoder_inputs():
-    from voicetwin.voice.mel import MelNet, follow_performer, mel_times, pitch_input
+    from voicetwin.voice.mel import follow_performer, mel_times, pitch_input
+    from voicetwin.voice.nets import MelNet
 
     stats = PitchStats.from_f0(np.array([100.0, 120.0, 140.0] * 10))
     f0 = np.array([0, 0, 100, 110, 0, 0, 121, 0], dtype=float)  # every 10 ms

@@ -28,8 +28,8 @@ C = TypeVar("C")
 
 @dataclass(frozen=True)
 class Checkpoint(Generic[C]):
-    """A loaded model directory: its config, its tensors (name -> CPU tensor), the other keys of ``config.json``
-    (``extra``), and where they came from."""
+    """A loaded model directory: its config, its tensors (name -> CPU tensor, or numpy array), the other keys of
+    ``config.json`` (``extra``), and where they came from."""
 
     config: C
     tensors: dict
@@ -57,12 +57,18 @@ def save_checkpoint(out: str | Path, config: Any, tensors: dict, model_type: str
 
 
 def load_checkpoint(name_or_path: str | Path, config_cls: type[C], model_type: str, format_version: int,
-                    kind: str | None = None, extra_keys: tuple[str, ...] = ()) -> Checkpoint[C]:
+                    kind: str | None = None, extra_keys: tuple[str, ...] = (),
+                    framework: str = "torch") -> Checkpoint[C]:
     """Load a model directory written by ``save_checkpoint``. ``name_or_path``: the directory, a file in it, a
     registered name or a hub id (resolved with ``kind``). ``extra_keys``: keys of ``config.json`` that are not
-    fields of ``config_cls`` (returned in ``Checkpoint.extra``)."""
+    fields of ``config_cls`` (returned in ``Checkpoint.extra``). ``framework``: ``"torch"`` (tensors) or
+    ``"numpy"`` (arrays, without importing torch)."""
     from safetensors import SafetensorError
-    from safetensors.torch import load_file
+
+    if framework == "numpy":
+        from safetensors.numpy import load_file
+    else:
+        from safetensors.torch import load_file
 
     path = resolve(name_or_path, kind=kind)
     if path.is_file():

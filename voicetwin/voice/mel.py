@@ -1,6 +1,6 @@
 """A voice's mel decoder: content and a pitch contour -> the neural vocoder's log mel in the target's timbre.
 
-The envelope network (``voicetwin.voice.model.EnvelopeNet``) predicts WORLD envelopes, which WORLD renders with the
+The envelope network (``voicetwin.voice.nets.EnvelopeNet``) predicts WORLD envelopes, which WORLD renders with the
 performer's aperiodicity. A voice built with ``mel_bands`` also has this decoder: the same content frames (20 ms),
 upsampled to ``envelope_rate`` frames each (10 ms), plus each frame's normalised log F0 and voicing, through
 residual dilated convolutions to the universal HiFi-GAN's 80-band log mel (``voicetwin.audio.hifigan.mel_frames``,
@@ -13,6 +13,9 @@ already maps content and pitch to a plausible normalised mel, so a few minutes o
 steps give a decoder that would otherwise need thousands (``recipes/mel_prior`` makes the one that ships).
 
     mel = mel_net(content, pitch)  # (batch, content_dim, n), (batch, 2, n * rate) -> (batch, bands, n * rate)
+
+The torch module is ``voicetwin.voice.nets.MelNet`` (building); ``voicetwin.voice.forward.mel_decoder`` runs a
+built one with numpy (converting).
 """
 
 from __future__ import annotations
@@ -22,50 +25,12 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
-import torch
-from torch import nn
 
 from ..audio.pitch import PitchStats
 from ..errors import ConfigError, MissingDependencyError, ModelNotFoundError
 
 PRIOR_TYPE, PRIOR_FORMAT = "voicetwin-mel-prior", 1
 DEFAULT_PRIOR = "mel-prior-rms"  # registered in voicetwin.hub: made by recipes/mel_prior from flite's rms voice
-
-
-class ResBlock(nn.Module):
-    """Pre-norm residual dilated convolution (the voice's networks' building block)."""
-
-    def __init__(self, hidden: int, kernel: int, dilation: int):
-        super().__init__()
-        self.norm = nn.GroupNorm(1, hidden)
-        self.conv = nn.Conv1d(hidden, hidden, kernel, padding=dilation * (kernel - 1) // 2, dilation=dilation)
-        self.mix = nn.Conv1d(hidden, hidden, 1)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x + self.mix(torch.nn.functional.gelu(self.conv(self.norm(x))))
-
-
-class MelNet(nn.Module):
-    """``(batch, content_dim, n)`` normalised content and ``(batch, 2, n * rate)`` pitch (``pitch_input``) ->
-    ``(batch, mel_bands, n * rate)`` normalised log mel: the content projected, linearly upsampled ``rate`` times,
-    the pitch added, ``layers`` residual blocks (dilations 1, 2, 4, 8)."""
-
-    def __init__(self, content_dim: int, mel_bands: int, hidden: int, layers: int, kernel: int, rate: int):
-        super().__init__()
-        self.rate = rate
-        self.inp = nn.Conv1d(content_dim, hidden, 1)
-        self.pitch = nn.Conv1d(2, hidden, 1)
-        self.blocks = nn.ModuleList(ResBlock(hidden, kernel, 2 ** (i % 4)) for i in range(layers))
-        self.out = nn.Conv1d(hidden, mel_bands, 1)
-
-    def forward(self, content: torch.Tensor, pitch: torch.Tensor) -> torch.Tensor:
-        h = self.inp(content)
-        if self.rate > 1:
-            h = nn.functional.interpolate(h, scale_factor=self.rate, mode="linear", align_corners=False)
-        h = h + self.pitch(pitch[..., : h.shape[-1]])
-        for block in self.blocks:
-            h = block(h)
-        return self.out(h)
 
 
 def vocoder_mel(audio: np.ndarray, sample_rate: int, content_frames: int, hop_seconds: float, rate: int) -> np.ndarray:
@@ -79,7 +44,7 @@ def vocoder_mel(audio: np.ndarray, sample_rate: int, content_frames: int, hop_se
 
 def mel_times(content_frames: int, hop_seconds: float, rate: int) -> np.ndarray:
     """Seconds of the ``content_frames * rate`` mel frames: the centres of each content frame's ``rate`` parts (the
-    grid ``MelNet``'s linear upsampling lands on)."""
+    grid ``nets.MelNet``'s linear upsampling lands on)."""
     return (np.arange(content_frames * rate) + 0.5) * hop_seconds / rate
 
 
@@ -139,14 +104,14 @@ class MelPrior:
     trained_on: str = ""
 
 
-def save_mel_prior(net: MelNet, prior: MelPrior, out: str | Path) -> Path:
+def save_mel_prior(net, prior: MelPrior, out: str | Path) -> Path:
     """Write a decoder as a prior: ``out/config.json`` + ``out/model.safetensors``."""
     from ..checkpoint import save_checkpoint
 
     return save_checkpoint(out, prior, net.state_dict(), PRIOR_TYPE, PRIOR_FORMAT)
 
 
-def warm_start(net: MelNet, wanted: MelPrior, prior: str, say: Callable[[str], None] = lambda _m: None) -> str | None:
+def warm_start(net, wanted: MelPrior, prior: str, say: Callable[[str], None] = lambda _m: None) -> str | None:
     """Load the prior ``prior`` into ``net`` (built for ``wanted``); returns what it started from, or None.
 
     ``prior``: ``"none"`` (random weights), ``"auto"`` (``DEFAULT_PRIOR`` when it is installed and fits, random
@@ -178,5 +143,5 @@ def warm_start(net: MelNet, wanted: MelPrior, prior: str, say: Callable[[str], N
     return name
 
 
-__all__ = ["DEFAULT_PRIOR", "MelNet", "MelPrior", "follow_performer", "ResBlock", "mel_times", "pitch_input",
-           "restore_spread", "save_mel_prior", "vocoder_mel", "warm_start"]
+__all__ = ["DEFAULT_PRIOR", "MelPrior", "follow_performer", "mel_times", "pitch_input", "restore_spread",
+           "save_mel_prior", "vocoder_mel", "warm_start"]

@@ -36,17 +36,17 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
-from torch import nn
 
 from ..audio.hifigan import check_vocoder, revocode
 from ..audio.io import AudioLike, load_audio, normalize_input, resample
 from ..consent import ConsentRecord, consent_for_build, save_consent, voice_consent
 from .content import load_content, resample_frames
-from .mel import (MelNet, MelPrior, ResBlock, follow_performer, mel_times, pitch_input, restore_spread, save_mel_prior,
-                  vocoder_mel, warm_start)
+from .forward import check_state, envelope_net, mel_decoder, state_shapes
+from .mel import (MelPrior, follow_performer, mel_times, pitch_input, restore_spread, save_mel_prior, vocoder_mel,
+                  warm_start)
 from ..errors import ConfigError, EmptyAudioError, InputError, InputNotFoundError, ModelNotFoundError
 from ..files import atomic_path, sha256_file, write_json
 
@@ -56,6 +56,12 @@ from ..audio.pitch import (F0_METHODS, SINGING_RANGE_HZ, SPEECH_RANGE_HZ, PitchS
                     transpose)
 from ..audio.world import (WorldFrames, analyze, code_envelope, crossfade_bands, decode_envelope, follow_dynamics,
                       frame_energy, keep_fundamental, synthesize, warp_envelope)
+
+if TYPE_CHECKING:  # torch is imported where a network is built or trained, not to convert (see nets.py)
+    import torch
+    from torch import nn
+
+    from .nets import EnvelopeNet, MelNet
 
 MODEL_TYPE = "voicetwin-voice"
 FORMAT_VERSION = 1
@@ -249,30 +255,6 @@ class ConvertOptions:
 # --- the network -----------------------------------------------------------------------------
 
 
-class EnvelopeNet(nn.Module):
-    """``(batch, content_dim, frames)`` normalised content -> ``(batch, envelope_rate * envelope_dims, frames)``
-    normalised codes, ``envelope_rate`` consecutive envelopes per content frame (20 ms for Whisper): residual
-    dilated convolutions (dilations 1, 2, 4)."""
-
-    def __init__(self, config: VoiceConfig):
-        super().__init__()
-        self.inp = nn.Conv1d(config.content_dim, config.hidden, 1)
-        self.blocks = nn.ModuleList(ResBlock(config.hidden, config.kernel, 2 ** (i % 3)) for i in range(config.layers))
-        self.out = nn.Conv1d(config.hidden, config.envelope_dims * config.envelope_rate, 1)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        h = self.inp(x)
-        for block in self.blocks:
-            h = block(h)
-        return self.out(h)
-
-
-def new_mel_net(config: VoiceConfig) -> MelNet:
-    """The voice's mel decoder (``voicetwin.voice.mel``) for ``config`` (which has ``mel_bands``)."""
-    return MelNet(config.content_dim, config.mel_bands, config.mel_hidden, config.mel_layers, config.kernel,
-                  config.envelope_rate)
-
-
 def mel_prior_of(config: VoiceConfig, trained_on: str = "") -> MelPrior:
     """What a mel prior must have been built for to start ``config``'s decoder."""
     return MelPrior(config.content, config.content_dim, config.mel_bands, config.mel_hidden, config.mel_layers,
@@ -323,23 +305,74 @@ def split_at_pauses(audio: np.ndarray, sample_rate: int, max_seconds: float) -> 
 class Voice:
     """A built voice: ``Voice.build(...)``, ``Voice.load(path)``, ``voice.convert(audio, sr, options)``."""
 
-    def __init__(self, config: VoiceConfig, net: EnvelopeNet, norm: dict[str, np.ndarray], stats: dict,
-                 path: Path | None = None, index: dict[str, torch.Tensor] | None = None, mel_net: MelNet | None = None):
+    def __init__(self, config: VoiceConfig, net: EnvelopeNet | None, norm: dict[str, np.ndarray], stats: dict,
+                 path: Path | None = None, index: dict[str, torch.Tensor] | None = None, mel_net: MelNet | None = None,
+                 weights: dict[str, np.ndarray] | None = None):
+        """``net`` and ``mel_net``: the trained torch modules, or None to build them from ``weights`` (the
+        checkpoint's float32 arrays, ``net.*`` and ``mel.*``) when first used. Converting runs the networks on
+        their weights with numpy (``voicetwin.voice.forward``) and never needs torch."""
         self.config = config
-        self.index = index  # {"content": (N, content_dim) unit rows, "code": (N, envelope_dims)} float16, or None
-        self.net = net.eval()
-        self.mel_net = mel_net.eval() if mel_net is not None else None  # a voice with mel_bands
+        self._index = index  # {"content": (N, content_dim) unit rows, "code": (N, envelope_dims)} float16, or None
+        self._net = net.eval() if net is not None else None
+        self._mel_net = mel_net.eval() if mel_net is not None else None
+        self._weights = weights or {}
         self.norm = norm
         self.stats = stats
         self.pitch = PitchStats(**stats["pitch"])
         self.performer_pitch = PitchStats(**stats["performer_pitch"]) if stats.get("performer_pitch") else None
         self.language = stats.get("language")  # most common language of the target's clips, or None
-        gv = stats.get("envelope_gv")
-        if gv is None and index is not None:  # voices built before stats.json carried it
-            gv = global_variance(index["code"].float().numpy()).tolist()
-        self.envelope_gv = np.asarray(gv, dtype=np.float32) if gv is not None else None
         self.path = path
         self._content = None
+        self._keys = None
+        gv = stats.get("envelope_gv")
+        if gv is None and self.index is not None:  # voices built before stats.json carried it
+            gv = global_variance(self.index["code"].float().numpy()).tolist()
+        self.envelope_gv = np.asarray(gv, dtype=np.float32) if gv is not None else None
+
+    @property
+    def net(self) -> EnvelopeNet:
+        """The envelope network (torch; built from the weights the first time it is used)."""
+        if self._net is None:
+            self._net = self._module("net.")
+        return self._net
+
+    @property
+    def mel_net(self) -> MelNet | None:
+        """The mel decoder as a torch module (built from the weights the first time), or None without one."""
+        if self._mel_net is None and self.config.mel_bands:
+            self._mel_net = self._module("mel.")
+        return self._mel_net
+
+    def _module(self, prefix: str):
+        import torch
+
+        from ..checkpoint import load_weights
+        from .nets import EnvelopeNet, new_mel_net
+
+        module = EnvelopeNet(self.config) if prefix == "net." else new_mel_net(self.config)
+        tensors = {k: torch.from_numpy(v) for k, v in self._weights.items() if k.startswith(prefix)}
+        return load_weights(module, tensors, self.path or "model.safetensors", prefix=prefix).eval()
+
+    def _state(self, prefix: str) -> dict[str, np.ndarray]:
+        """The weights of the envelope network (``"net."``) or the mel decoder (``"mel."``) as float32 arrays, from
+        the torch module when there is one (it may be training)."""
+        module = self._net if prefix == "net." else self._mel_net
+        if module is not None:
+            return {k: v.detach().numpy() for k, v in module.state_dict().items()}
+        return {k[len(prefix):]: v for k, v in self._weights.items() if k.startswith(prefix)}
+
+    @property
+    def index(self) -> dict[str, torch.Tensor] | None:
+        """The content-matching index (``index.safetensors``, read when first used), or None."""
+        if self._index is None and self.path is not None and (self.path / "index.safetensors").exists():
+            from safetensors.torch import load_file
+
+            self._index = load_file(str(self.path / "index.safetensors"))
+        return self._index
+
+    @index.setter
+    def index(self, value: dict[str, torch.Tensor] | None) -> None:
+        self._index = value
         self._keys = None
 
     # --- loading and saving
@@ -348,26 +381,30 @@ class Voice:
     def load(cls, path: str | Path) -> "Voice":
         """Load a voice directory written by ``Voice.build`` (a local directory or a hub id, through the model
         resolver)."""
-        from safetensors.torch import load_file
-
-        from ..checkpoint import load_checkpoint, load_weights
+        from ..checkpoint import load_checkpoint
 
         try:
-            ckpt = load_checkpoint(path, VoiceConfig, MODEL_TYPE, FORMAT_VERSION, kind="voice")
+            ckpt = load_checkpoint(path, VoiceConfig, MODEL_TYPE, FORMAT_VERSION, kind="voice", framework="numpy")
         except ModelNotFoundError as exc:
             if Path(path).is_dir():
                 raise
             raise ModelNotFoundError("no voice directory here", path=path,
                                      fix="build one with 'voicetwin voice build'") from exc
         config, path = ckpt.config, ckpt.path
-        net = load_weights(EnvelopeNet(config), ckpt.tensors, ckpt.weights, prefix="net.")
-        mel_net = load_weights(new_mel_net(config), ckpt.tensors, ckpt.weights, prefix="mel.") if config.mel_bands else None
-        norm = {k[5:]: v.numpy() for k, v in ckpt.tensors.items() if k.startswith("norm.")}
+        weights = {k: v for k, v in ckpt.tensors.items() if k.startswith(("net.", "mel."))}
+        norm = {k[5:]: v for k, v in ckpt.tensors.items() if k.startswith("norm.")}
         stats = json.loads((path / "stats.json").read_text(encoding="utf-8"))
-        index = load_file(str(path / "index.safetensors")) if (path / "index.safetensors").exists() else None
-        return cls(config, net, norm, stats, path, index, mel_net)
+        voice = cls(config, None, norm, stats, path, weights=weights)
+        check_state(voice._state("net."), state_shapes(config.content_dim, config.envelope_dims * config.envelope_rate,
+                                                       config.hidden, config.layers, config.kernel, pitch=False),
+                    ckpt.weights, "envelope network")
+        if config.mel_bands:
+            check_state(voice._state("mel."), state_shapes(config.content_dim, config.mel_bands, config.mel_hidden,
+                                                           config.mel_layers, config.kernel), ckpt.weights, "mel decoder")
+        return voice
 
     def save(self, out: str | Path, sources: dict, report: dict) -> Path:
+        import torch
         from safetensors.torch import save_file
 
         from ..checkpoint import save_checkpoint
@@ -449,6 +486,10 @@ class Voice:
     def _build_conversion(cls, clips: list, dataset: str | Path, options: BuildOptions, performer, progress: bool,
                           say: Callable[[str], None], hook: Hook | None, state: BuildState):
         """The conversion model: analysis of the target's clips, training (checkpointed in ``state``)."""
+        import torch
+
+        from .nets import EnvelopeNet, new_mel_net
+
         started = time.time()
         rng = np.random.default_rng(options.seed)
         torch.manual_seed(options.seed)
@@ -578,7 +619,6 @@ class Voice:
             contents.append(x)
             codes.append(to_content_rate(code, fp, len(x), self.content.hop_seconds))
         self.index = make_index(contents, codes, np.random.default_rng(0))
-        self._keys = None
         from safetensors.torch import save_file
 
         with atomic_path(self.path / "index.safetensors") as tmp:
@@ -621,7 +661,7 @@ class Voice:
         ``"network"`` strategy, and ``vocoder`` ``"hifigan"``, or ``"auto"`` in speech mode (in singing ``"auto"``
         is WORLD, which puts each harmonic exactly on the note; the decoder's harmonics are a few tens of cents
         off the contour it is given, see README "Conversion through the voice's mel decoder")."""
-        if self.mel_net is None or options.strategy != "network":
+        if not self.config.mel_bands or options.strategy != "network":
             return False
         return options.vocoder == "hifigan" or (options.vocoder == "auto" and options.mode == "speech")
 
@@ -644,7 +684,7 @@ class Voice:
 
     def export_mel_prior(self, out: str | Path, trained_on: str) -> Path:
         """Write this voice's mel decoder as a prior other voices' builds can start from (``BuildOptions.mel_prior``)."""
-        if self.mel_net is None:
+        if not self.config.mel_bands:
             raise ModelNotFoundError("the voice has no mel decoder (built without mel_bands)", path=self.path,
                                      fix="build the voice with its mel decoder (the default)")
         return save_mel_prior(self.mel_net, mel_prior_of(self.config, trained_on), out)
@@ -655,7 +695,7 @@ class Voice:
         ``envelope_hop`` seconds from half of that (``voicetwin.voice.mel``). ``variance`` (0-1.5): each band's
         spread over the piece is moved towards the target's average spread within a recording by this power (never
         narrowed, at most doubled), undoing the smoothing of a predicted mel."""
-        if self.mel_net is None:
+        if not self.config.mel_bands:
             raise ModelNotFoundError("the voice has no mel decoder (built without mel_bands)", path=self.path,
                                      fix="convert with --vocoder world, or rebuild the voice")
         return self._decode_mel(content, self._pitch_input(f0, len(content)), variance)
@@ -668,8 +708,7 @@ class Voice:
     def _decode_mel(self, content: np.ndarray, pitch: np.ndarray, variance: float) -> np.ndarray:
         n = self.norm
         x = (_center(content) - n["in_mean"]) / n["in_std"]
-        with torch.inference_mode():
-            y = self.mel_net(torch.from_numpy(x.T.copy())[None], torch.from_numpy(pitch)[None])[0].numpy().T
+        y = mel_decoder(self._state("mel."), x.T, pitch, self.config.envelope_rate).T
         y = y * n["mel_std"] + n["mel_mean"]
         spread = self.stats.get("mel_spread")
         if variance > 0 and spread is not None and len(y) > 1:
@@ -750,21 +789,22 @@ class Voice:
         if self.config.content_mean_norm:
             content = _center(content)
         x = (content.astype(np.float32) - n["in_mean"]) / n["in_std"]
-        with torch.inference_mode():
-            y = self.net(torch.from_numpy(x.T.copy())[None])[0].numpy().T
-            y = np.ascontiguousarray(y.reshape(-1, self.config.envelope_dims))
-            if retrieval > 0 and "bank" in n:
-                bank = torch.from_numpy(n["bank"])
-                q = torch.from_numpy(np.ascontiguousarray(y))
-                d = torch.cdist(q[:, 1:], bank[:, 1:])  # match envelope shape (c1+), not level
-                idx = d.topk(4, largest=False).indices
-                y = (1 - retrieval) * y + retrieval * bank[idx].mean(1).numpy()
+        y = envelope_net(self._state("net."), x.T).T
+        y = np.ascontiguousarray(y.reshape(-1, self.config.envelope_dims))
+        if retrieval > 0 and "bank" in n:
+            bank = n["bank"]
+            q, b = y[:, 1:], bank[:, 1:]  # match envelope shape (c1+), not level
+            d = (q * q).sum(1)[:, None] + (b * b).sum(1)[None, :] - 2.0 * q @ b.T
+            idx = np.argpartition(d, min(3, len(bank) - 1), axis=1)[:, :4]  # the 4 nearest (any order)
+            y = (1 - retrieval) * y + retrieval * bank[idx].mean(1)
         return y * n["out_std"] + n["out_mean"]
 
     def match_envelope(self, content: np.ndarray, k: int = 4, smooth: int = 0, chunk: int = 512) -> np.ndarray:
         """``(frames, content_dim)`` content -> ``(frames, envelope_dims)`` coded envelope at the content rate:
         for each frame the mean of the codes (log-domain envelopes) of its ``k`` nearest index frames by cosine,
         then a moving average over ``2 * smooth + 1`` frames. Top-k by matrix products, ``chunk`` frames at a time."""
+        import torch
+
         if self._keys is None:
             self._keys = self.index["content"].float()  # float32 once: half-precision matmul is slow on CPU
         keys, codes = self._keys, self.index["code"]
@@ -826,6 +866,8 @@ def make_index(contents: list[np.ndarray], codes: list[np.ndarray], rng: np.rand
         keep = np.sort(rng.permutation(len(keys))[:INDEX_FRAMES])
         keys, vals = keys[keep], vals[keep]
     keys /= np.linalg.norm(keys, axis=1, keepdims=True) + 1e-8
+    import torch
+
     return {"content": torch.from_numpy(keys.astype(np.float16)), "code": torch.from_numpy(vals.astype(np.float16))}
 
 
@@ -874,12 +916,14 @@ def _performer_pairs(performer, target_contents, target_codes, content, config: 
     return pairs, f0s
 
 
-Objective = tuple[nn.Module, Callable[[], torch.Tensor]]  # a network and the loss of one random batch of it
+Objective = tuple["nn.Module", Callable[[], "torch.Tensor"]]  # a network and the loss of one random batch of it
 
 
 def _envelope_loss(net: EnvelopeNet, X: np.ndarray, Y: np.ndarray, norm: dict, options: BuildOptions,
                    rng: np.random.Generator) -> Objective:
     """The envelope network's objective: L1 on normalised codes over random windows of the (content, code) pairs."""
+    import torch
+
     seg = min(options.segment_frames, X.shape[0])
     in_mean, in_std = torch.from_numpy(norm["in_mean"]), torch.from_numpy(norm["in_std"])
     rate = Y.shape[1] // len(norm["out_mean"])
@@ -900,6 +944,8 @@ def _mel_loss(net: MelNet, X: np.ndarray, P: np.ndarray, M: np.ndarray, norm: di
               rng: np.random.Generator) -> Objective:
     """The mel decoder's objective: L1 on normalised log mel over random windows of content ``X`` (content frames,
     dim), pitch ``P`` and mel ``M`` (``net.rate`` frames per content frame)."""
+    import torch
+
     seg, rate = min(options.segment_frames, X.shape[0]), net.rate
     in_mean, in_std = torch.from_numpy(norm["in_mean"]), torch.from_numpy(norm["in_std"])
     mel_mean, mel_std = torch.from_numpy(norm["mel_mean"]), torch.from_numpy(norm["mel_std"])
@@ -925,6 +971,9 @@ def _train(objectives: dict[str, Objective], options: BuildOptions, rng: np.rand
     ``options.threads`` threads. ``checkpoint``: the training state is saved there every minute and when training
     is interrupted, and training continues from it when it exists (the same weights as an uninterrupted run).
     Returns each objective's losses and the steps done."""
+    import torch
+    from torch import nn
+
     nets = nn.ModuleDict({name: net for name, (net, _) in objectives.items()})
     groups = [{"params": list(net.parameters()), "lr": options.learning_rate * LEARNING_RATE_SCALE.get(name, 1.0)}
               for name, net in nets.items()]
@@ -997,5 +1046,5 @@ def build_fingerprint(dataset: str | Path, performer: str | Path | None, options
     return hashlib.sha256("|".join(parts).encode()).hexdigest()[:16]
 
 
-__all__ = ["BUILD_DIR", "BuildOptions", "ConvertOptions", "EnvelopeNet", "Voice", "VoiceConfig", "build_fingerprint",
+__all__ = ["BUILD_DIR", "BuildOptions", "ConvertOptions", "Voice", "VoiceConfig", "build_fingerprint",
            "global_variance", "match_global_variance", "split_at_pauses"]
